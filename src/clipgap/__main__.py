@@ -1,0 +1,5 @@
+import sys
+
+from clipgap.cli import main
+
+sys.exit(main())

@@ -1,0 +1,56 @@
+"""``clipgap difficulty``: how far is CLIP from a task, before any fine-tuning."""
+
+from __future__ import annotations
+
+from clipgap.cli.common import add_data_args, add_model_args, data_options, table, write_json
+
+KEYS = [
+    "silhouette_modality",
+    "silhouette_class",
+    "acs",
+    "zero_shot_accuracy",
+    "modality_gap",
+    "n_images",
+    "n_classes",
+]
+
+
+def register(sub) -> None:
+    p = sub.add_parser("difficulty", help="measure task difficulty on zero-shot embeddings")
+    add_model_args(p)
+    p.add_argument(
+        "--dataset", required=True, help="dataset spec, e.g. folder:ROOT or world:shapes"
+    )
+    p.add_argument("--split", default="test", help="split to measure (default test)")
+    p.add_argument(
+        "--templates", nargs="+", default=None, help='prompt templates, e.g. "a photo of a {c}."'
+    )
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument(
+        "--no-cache", action="store_true", help="do not read or write the embedding cache"
+    )
+    p.add_argument("--json", default=None, metavar="OUT", help="also write the numbers to OUT")
+    add_data_args(p)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from clipgap.backbones import load_backbone
+    from clipgap.data import load_task
+    from clipgap.difficulty import measure_difficulty
+
+    task = load_task(args.dataset, args.split, options=data_options(args))
+    if args.templates:
+        task.templates = list(args.templates)
+        task.__post_init__()
+    backbone = load_backbone(args.model, args.pretrained, device=args.device)
+    result = measure_difficulty(backbone, task, batch_size=args.batch_size, cache=not args.no_cache)
+    out = {k: result[k] for k in KEYS}
+    print(f"model {backbone.spec} | dataset {args.dataset} ({args.split})")
+    print(table([{"measure": k, "value": out[k]} for k in KEYS]))
+    if args.json:
+        write_json(
+            args.json, {"model": backbone.spec, "dataset": args.dataset, "split": args.split, **out}
+        )
+        print(f"wrote {args.json}")
+    return 0
