@@ -1,0 +1,101 @@
+"""``clipgap study``: the grid of tasks x methods x seeds, then the report."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from clipgap.cli.common import table
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "study",
+        help="run a study grid (default: the embedded world) and write its report",
+        description="Run every unfinished run of the study and (re)build its report. "
+        "Re-running the same command resumes: finished runs are skipped.",
+    )
+    p.add_argument("--config", default=None, help="study YAML (default: the embedded-world study)")
+    p.add_argument("--out", default=None, help="study directory (default: the config's `out`)")
+    p.add_argument(
+        "--add",
+        action="store_true",
+        help="add this study's runs to a directory holding another study",
+    )
+    p.add_argument(
+        "--dry-run", action="store_true", help="list the runs and the data they need; run nothing"
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument(
+        "overrides", nargs="*", metavar="key=value", help="dotted overrides, e.g. train.epochs=2"
+    )
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from clipgap.study import load_study_config, plan_runs, run_study
+
+    cfg = load_study_config(args.config, args.overrides, out=args.out)
+    if args.dry_run:
+        return dry_run(cfg, plan_runs(cfg))
+    outcome = run_study(cfg, add=args.add, progress=not args.no_progress)
+    print(
+        f"study {outcome.out_dir}: {outcome.planned} runs, {outcome.skipped} already done, "
+        f"{outcome.completed} run now, {len(outcome.failed)} failed"
+    )
+    print(summary_table(outcome.records))
+    for line in outcome.failed:
+        print(f"failed: {line}")
+    print(f"report: {outcome.out_dir / 'report' / 'report.html'}")
+    return 1 if outcome.failed else 0
+
+
+def summary_table(records: list[dict]) -> str:
+    rows = []
+    done = [r for r in records if r.get("status") == "complete"]
+    for method in sorted({r["method"] for r in done}):
+        rs = [r for r in done if r["method"] == method]
+
+        def avg(key):
+            vals = [r[key] for r in rs if r.get(key) is not None]
+            return float(np.mean(vals)) if vals else float("nan")
+
+        rows.append(
+            {
+                "method": method,
+                "runs": len(rs),
+                "dID": avg("delta_id"),
+                "dDG": avg("delta_dg"),
+                "CF": avg("cf_mean"),
+            }
+        )
+    return table(rows) if rows else "(no complete runs)"
+
+
+def dry_run(cfg, runs) -> int:
+    from clipgap.study.describe import describe_data
+
+    print(
+        f"study: model {cfg.model}"
+        + (f" ({cfg.pretrained})" if cfg.pretrained else "")
+        + f", {len(cfg.tasks)} tasks x {len(cfg.methods)} methods x {len(cfg.seeds)} seeds "
+        f"= {len(runs)} runs, preset {cfg.preset}, out {cfg.out}"
+    )
+    print(
+        table(
+            [
+                {
+                    "run": r.dirname,
+                    "task": r.task,
+                    "method": r.method,
+                    "seed": r.seed,
+                    "dg": len(r.dg),
+                    "controls": len(r.controls),
+                }
+                for r in runs
+            ]
+        )
+    )
+    specs = sorted({s for r in runs for s in (r.task, *r.dg, *r.controls)})
+    print("\ndata needed:")
+    print(table([describe_data(s, cfg) for s in specs]))
+    return 0

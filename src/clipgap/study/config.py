@@ -1,0 +1,132 @@
+"""The study configuration: model, tasks (with shift domains and controls), methods, seeds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from clipgap.config import apply_overrides, from_dict, load_yaml
+from clipgap.errors import ConfigError
+
+PAPER_METHODS = ["full", "aclip", "bitfit", "lora", "clip_adapter"]
+DEFAULT_METHODS = PAPER_METHODS + ["linear_probe"]
+
+
+@dataclass
+class TaskEntry:
+    """A fine-tuning task, the shift domains that share its labels, and its control tasks.
+
+    ``controls`` unset means every other task of the study.
+    """
+
+    name: str
+    dg: list[str] = field(default_factory=list)
+    controls: list[str] | None = None
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            raise ConfigError("tasks[].name must be a dataset spec such as world:shape")
+        if self.controls is not None and self.name in self.controls:
+            raise ConfigError(
+                f"task {self.name!r} lists itself as a control task; controls measure "
+                f"forgetting on tasks NOT trained on"
+            )
+        if self.name in self.dg:
+            raise ConfigError(f"task {self.name!r} lists itself as a shift domain (dg)")
+
+
+@dataclass
+class EvalConfig:
+    batch_size: int = 256
+    max_test_images: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ConfigError(f"eval.batch_size must be >= 1, got {self.batch_size}")
+        if self.max_test_images is not None and self.max_test_images < 1:
+            raise ConfigError(f"eval.max_test_images must be >= 1, got {self.max_test_images}")
+
+
+@dataclass
+class DataConfig:
+    data_root: str | None = None
+    download: bool = False
+
+
+@dataclass
+class StudyConfig:
+    """Everything that defines a study. ``out`` is where runs and the report go."""
+
+    model: str = "world"
+    pretrained: str | None = None
+    device: str = "cpu"
+    tasks: list[TaskEntry] = field(default_factory=list)
+    methods: list[str] = field(default_factory=lambda: list(DEFAULT_METHODS))
+    preset: str = "tuned"
+    seeds: list[int] = field(default_factory=lambda: [0])
+    train: dict[str, Any] = field(default_factory=dict)
+    method_train: dict[str, dict[str, Any]] = field(default_factory=dict)
+    method_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    out: str = "study-out"
+
+    def __post_init__(self) -> None:
+        if not self.tasks:
+            raise ConfigError("tasks: a study needs at least one task")
+        names = [t.name for t in self.tasks]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ConfigError(f"tasks: {', '.join(dupes)} listed more than once")
+        if not self.methods:
+            raise ConfigError("methods: a study needs at least one method")
+        if len(set(self.methods)) != len(self.methods):
+            raise ConfigError("methods: a method is listed more than once")
+        if not self.seeds:
+            raise ConfigError("seeds: a study needs at least one seed")
+        for key in list(self.method_train) + list(self.method_options):
+            if key not in self.methods:
+                raise ConfigError(
+                    f"method_train/method_options name {key!r}, which is not in methods "
+                    f"({', '.join(self.methods)})"
+                )
+
+    def controls_for(self, entry: TaskEntry) -> list[str]:
+        if entry.controls is not None:
+            return list(entry.controls)
+        return [t.name for t in self.tasks if t.name != entry.name]
+
+    def identity(self) -> dict:
+        """What makes two studies the same study (everything but where it is written)."""
+        from clipgap.config import to_dict
+
+        data = to_dict(self)
+        data.pop("out")
+        return data
+
+
+def default_world_study() -> dict:
+    """The default study: every world task x the five paper methods + linear probe x 1 seed."""
+    from clipgap.world.tasks import WORLD_TASKS, shift_styles
+
+    tasks = [
+        {"name": f"world:{t}", "dg": [f"world:{t}@{s}" for s in shift_styles(t)]}
+        for t in WORLD_TASKS
+    ]
+    return {"model": "world", "tasks": tasks}
+
+
+def load_study_config(
+    path: str | None = None, overrides: list[str] | None = None, *, out: str | None = None
+) -> StudyConfig:
+    """Read a study YAML (or the default world study), apply dotted overrides and validate."""
+    data = load_yaml(path) if path else default_world_study()
+    data = apply_overrides(data, overrides or [])
+    if out is not None:
+        data["out"] = out
+    where = Path(path).name if path else "study"
+    try:
+        return from_dict(StudyConfig, data)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
