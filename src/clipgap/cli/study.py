@@ -49,23 +49,23 @@ def run(args) -> int:
     return 1 if outcome.failed else 0
 
 
+def _avg(records: list[dict], key: str) -> float:
+    vals = [r[key] for r in records if r.get(key) is not None]
+    return float(np.mean(vals)) if vals else float("nan")
+
+
 def summary_table(records: list[dict]) -> str:
-    rows = []
     done = [r for r in records if r.get("status") == "complete"]
+    rows = []
     for method in sorted({r["method"] for r in done}):
         rs = [r for r in done if r["method"] == method]
-
-        def avg(key):
-            vals = [r[key] for r in rs if r.get(key) is not None]
-            return float(np.mean(vals)) if vals else float("nan")
-
         rows.append(
             {
                 "method": method,
                 "runs": len(rs),
-                "dID": avg("delta_id"),
-                "dDG": avg("delta_dg"),
-                "CF": avg("cf_mean"),
+                "dID": _avg(rs, "delta_id"),
+                "dDG": _avg(rs, "delta_dg"),
+                "CF": _avg(rs, "cf_mean"),
             }
         )
     return table(rows) if rows else "(no complete runs)"
