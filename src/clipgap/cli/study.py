@@ -96,6 +96,8 @@ def dry_run(cfg, runs) -> int:
         )
     )
     specs = sorted({s for r in runs for s in (r.task, *r.dg, *r.controls)})
-    print("\ndata needed:")
-    print(table([describe_data(s, cfg) for s in specs]))
+    print(f"\ndata needed ({len(specs)} datasets, test splits; train splits for trained tasks):")
+    for spec in specs:
+        row = describe_data(spec, cfg)
+        print(f"  {row['dataset']}: {row['status']}")
     return 0

@@ -53,6 +53,30 @@ class RunSpec:
         return f"{slug}__{self.method}__s{self.seed}__{self.run_id}"
 
 
+def resolve_train(cfg: StudyConfig, method: str, seed: int) -> dict:
+    """The full training config of one run: preset, then study-wide and per-method overrides.
+
+    Validated here, so a bad key or value fails before anything runs. ``device`` is where a run
+    executes, not what it computes, so it is left out (and out of the run hash).
+    """
+    from clipgap.config import from_dict, to_dict
+    from clipgap.presets import TrainConfig, preset
+
+    merged = {**preset(cfg.preset, method), **cfg.train, **cfg.method_train.get(method, {})}
+    merged["seed"] = seed
+    where = "train" if method not in cfg.method_train else f"method_train.{method}"
+    resolved = to_dict(from_dict(TrainConfig, merged, where=where))
+    resolved.pop("device", None)
+    return resolved
+
+
+def resolve_method_options(cfg: StudyConfig, method: str) -> dict:
+    """The method's full options (defaults filled in), validated before anything runs."""
+    from clipgap.methods import get_method, options_dict
+
+    return options_dict(get_method(method).make_options(cfg.method_options.get(method, {})))
+
+
 def plan_runs(cfg: StudyConfig) -> list[RunSpec]:
     """Every (task, method, seed) run of the study, in a stable order."""
     from clipgap.config import to_dict
@@ -61,7 +85,7 @@ def plan_runs(cfg: StudyConfig) -> list[RunSpec]:
     for entry in cfg.tasks:
         for method in cfg.methods:
             for seed in cfg.seeds:
-                train = {**cfg.train, **cfg.method_train.get(method, {})}
+                train = resolve_train(cfg, method, seed)
                 runs.append(
                     RunSpec(
                         task=entry.name,
@@ -74,7 +98,7 @@ def plan_runs(cfg: StudyConfig) -> list[RunSpec]:
                         dg=tuple(entry.dg),
                         controls=tuple(cfg.controls_for(entry)),
                         train=train,
-                        method_options=dict(cfg.method_options.get(method, {})),
+                        method_options=resolve_method_options(cfg, method),
                         eval=to_dict(cfg.eval),
                     )
                 )
