@@ -123,6 +123,7 @@ _BUILTIN_MODULES = [
     "clipgap.data.torchvision_tasks",
     "clipgap.data.imagenet",
     "clipgap.data.webdataset",
+    "clipgap.data.remote_sensing",
     "clipgap.world.tasks",
 ]
 

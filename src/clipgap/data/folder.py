@@ -1,7 +1,13 @@
-"""``folder:ROOT`` tasks: ROOT/SPLIT/CLASS/*.png, or DomainBed-style ROOT/DOMAIN/CLASS/*."""
+"""``folder:ROOT`` tasks: ROOT/SPLIT/CLASS/*.png, or DomainBed-style ROOT/DOMAIN/CLASS/*.
+
+Also the helpers the other file-based kinds share: listing class folders, a stratified
+train/test cut for data without official splits, and a fingerprint of image files.
+"""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +18,8 @@ from clipgap.errors import DataError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm"}
 DEFAULT_TEMPLATES = ["a photo of a {c}."]
+TEST_FRACTION = 0.2
+SPLIT_SEED = 0
 
 
 def list_class_images(root: Path) -> tuple[list[str], list[str], list[int]]:
@@ -24,11 +32,7 @@ def list_class_images(root: Path) -> tuple[list[str], list[str], list[int]]:
     paths: list[str] = []
     labels: list[int] = []
     for label, name in enumerate(classes):
-        files = sorted(
-            str(p)
-            for p in (root / name).iterdir()
-            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-        )
+        files = image_files(root / name)
         if not files:
             raise DataError(f"class folder {root / name} has no images")
         paths += files
@@ -36,12 +40,33 @@ def list_class_images(root: Path) -> tuple[list[str], list[str], list[int]]:
     return classes, paths, labels
 
 
-def files_fingerprint(paths: list[str], labels: list[int], classes: list[str]) -> str:
+def image_files(folder: Path) -> list[str]:
+    """Sorted paths of the image files directly inside ``folder`` (by suffix, case-insensitive)."""
+    with os.scandir(folder) as entries:  # DirEntry.is_file needs no extra stat on most systems
+        return sorted(
+            e.path
+            for e in entries
+            if e.is_file() and os.path.splitext(e.name)[1].lower() in IMAGE_SUFFIXES
+        )
+
+
+def files_fingerprint(
+    paths: Sequence[str], labels: Sequence[int], classes: Sequence[str], *, listed_in: str = ""
+) -> str:
+    """Hash of every file's path, size and mtime plus the labels and class list.
+
+    A file that does not exist raises :class:`DataError` naming it (and ``listed_in``, the
+    index file that named it, when given).
+    """
     stats = []
     for p in paths:
-        st = Path(p).stat()
-        stats.append((p, st.st_size, int(st.st_mtime_ns)))
-    return digest(stats, labels, classes)
+        try:
+            st = Path(p).stat()
+        except FileNotFoundError:
+            where = f" (listed in {listed_in})" if listed_in else ""
+            raise DataError(f"missing image file {p}{where}") from None
+        stats.append((str(p), st.st_size, int(st.st_mtime_ns)))
+    return digest(stats, [int(x) for x in labels], list(classes))
 
 
 def class_display_name(folder_name: str) -> str:
@@ -49,12 +74,42 @@ def class_display_name(folder_name: str) -> str:
     return folder_name.replace("_", " ")
 
 
+def split_indices(
+    labels: np.ndarray, split: str, *, what: str, test_fraction: float = TEST_FRACTION
+) -> np.ndarray:
+    """Sorted indices of ``split`` in a deterministic stratified cut of data without splits.
+
+    Per class, ``round(test_fraction * n)`` images (at least 1 when the class has 2 or more)
+    go to ``test``, the rest to ``train``; ``all`` keeps everything. Seed 0, so the cut is
+    the same on every machine for the same labels.
+    """
+    labels = np.asarray(labels)
+    if split == "all":
+        return np.arange(len(labels))
+    if split not in ("train", "test"):
+        raise DataError(f"{what}: split must be train, test or all, not {split!r}")
+    rng = np.random.default_rng(SPLIT_SEED)
+    test: list[np.ndarray] = []
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        n_test = int(round(test_fraction * len(members)))
+        n_test = min(max(n_test, 1), len(members) - 1)  # 0 for a single image
+        test.append(rng.permutation(members)[:n_test])
+    is_test = np.zeros(len(labels), dtype=bool)
+    is_test[np.concatenate(test)] = True
+    return np.flatnonzero(is_test if split == "test" else ~is_test)
+
+
 @datasets.register("folder")
 def folder_task(arg: str, *, split: str, domain: str | None, options: DataOptions) -> Task:
     """ROOT/SPLIT/CLASS/* (``domain`` unset) or ROOT/DOMAIN/CLASS/* (multi-domain).
 
-    For a multi-domain tree, ``@DOMAIN`` picks one domain (or ``@A+B`` several, pooled);
-    the split of a single domain is a deterministic 80/20 train/test cut (seed 0).
+    For a multi-domain (DomainBed) tree, ``@DOMAIN`` picks one domain and ``@A+B`` pools
+    several, e.g. train on ``folder:ROOT@A+B`` and test on the held-out ``folder:ROOT@C``.
+    Every named domain must have the same class folders. A domain has no official split:
+    ``train``/``test`` are a stratified 80/20 cut of each pooled set (seed 0, see
+    :func:`split_indices`) and ``all`` is every image (use it to score a held-out domain on
+    all its images).
     """
     if not arg:
         raise DataError("folder dataset needs a root: folder:ROOT")
@@ -85,7 +140,10 @@ def folder_task(arg: str, *, split: str, domain: str | None, options: DataOption
 def _domain_task(root: Path, domain: str, split: str) -> Task:
     available = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     wanted = domain.split("+")
-    class_sets = {}
+    if len(set(wanted)) != len(wanted) or "" in wanted:
+        raise DataError(
+            f"folder {root}: bad domain list {domain!r} (expected A or A+B, no repeats)"
+        )
     all_paths: list[str] = []
     all_labels: list[int] = []
     classes: list[str] | None = None
@@ -95,28 +153,15 @@ def _domain_task(root: Path, domain: str, split: str) -> Task:
                 f"folder {root} has no domain {d!r}; domains: {', '.join(available) or 'none'}"
             )
         cls, paths, labels = list_class_images(root / d)
-        class_sets[d] = cls
         if classes is None:
             classes = cls
         elif cls != classes:
-            raise DataError(
-                f"domain {d!r} of {root} has classes {cls} but {wanted[0]!r} has {classes}"
-            )
+            raise DataError(_class_mismatch(root, wanted[0], classes, d, cls))
         all_paths += paths
         all_labels += labels
     assert classes is not None
     labels_arr = np.asarray(all_labels)
-    if split in ("train", "test"):
-        rng = np.random.default_rng(0)
-        order = rng.permutation(len(all_paths))
-        n_test = max(1, int(round(0.2 * len(order))))
-        keep = np.sort(order[:n_test] if split == "test" else order[n_test:])
-    elif split == "all":
-        keep = np.arange(len(all_paths))
-    else:
-        raise DataError(
-            f"multi-domain folder {root}: split must be train, test or all, not {split!r}"
-        )
+    keep = split_indices(labels_arr, split, what=f"multi-domain folder {root}")
     paths = [all_paths[i] for i in keep]
     labels = labels_arr[keep]
     return Task(
@@ -128,4 +173,19 @@ def _domain_task(root: Path, domain: str, split: str) -> Task:
         templates=list(DEFAULT_TEMPLATES),
         fingerprint=files_fingerprint(paths, labels.tolist(), classes),
         domain=domain,
+        meta={"domains": wanted},
+    )
+
+
+def _class_mismatch(root: Path, ref: str, ref_cls: list[str], d: str, cls: list[str]) -> str:
+    missing = sorted(set(ref_cls) - set(cls))
+    extra = sorted(set(cls) - set(ref_cls))
+    parts = []
+    if missing:
+        parts.append(f"lacks {', '.join(missing[:5])}" + (" ..." if len(missing) > 5 else ""))
+    if extra:
+        parts.append(f"adds {', '.join(extra[:5])}" + (" ..." if len(extra) > 5 else ""))
+    return (
+        f"domain {d!r} of {root} has different classes from domain {ref!r}: "
+        f"{'; '.join(parts)} (all pooled domains need the same class folders)"
     )
