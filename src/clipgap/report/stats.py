@@ -1,0 +1,90 @@
+"""Outcome statistics: how one measure relates to another across tasks, and mean +- std.
+
+Pure functions on sequences of numbers; NaN marks a missing value and is dropped, never an
+error. Statistics that are undefined for the data (too few points, constant input) are NaN.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import stats
+
+from clipgap.errors import MetricError
+
+NAN = float("nan")
+MIN_POINTS = 3  # fewer pairs than this: no correlation is reported
+
+
+def _as_vector(values, name: str) -> np.ndarray:
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise MetricError(f"{name} must be a sequence of numbers; got {values!r:.60}") from None
+    if arr.ndim != 1:
+        raise MetricError(f"{name} must be one-dimensional; got shape {arr.shape}")
+    if np.isinf(arr).any():
+        raise MetricError(f"{name}[{int(np.argmax(np.isinf(arr)))}] is infinite")
+    return arr
+
+
+def _fit_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Least-squares slope and intercept of y = slope * x + intercept; NaN if x is constant."""
+    if len(x) < 2 or np.ptp(x) == 0:
+        return NAN, NAN
+    dx = x - x.mean()
+    slope = float(dx @ (y - y.mean()) / (dx @ dx))
+    return slope, float(y.mean() - slope * x.mean())
+
+
+def _correlations(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    keys = ("pearson_r", "pearson_p", "spearman_rho", "spearman_p", "kendall_tau", "kendall_p")
+    if len(x) < MIN_POINTS or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return dict.fromkeys(keys, NAN)
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        results = (stats.pearsonr(x, y), stats.spearmanr(x, y), stats.kendalltau(x, y))
+    values = [float(v) for res in results for v in (res[0], res[1])]
+    return dict(zip(keys, values, strict=True))
+
+
+def relate(x: Sequence[float], y: Sequence[float]) -> dict:
+    """Correlations and a least-squares line between two equal-length sequences.
+
+    Pairs where either value is NaN are dropped first; ``n`` is the number of pairs kept.
+    Returns ``pearson_r``, ``spearman_rho``, ``kendall_tau`` in [-1, 1] with their two-sided
+    p-values in [0, 1] (NaN when n < 3 or either input is constant), ``slope`` and
+    ``intercept`` of y = slope * x + intercept (NaN when n < 2 or x is constant) and ``r2``
+    in [0, 1], the fraction of y's variance the line explains (NaN whenever pearson_r is).
+    Infinite values or unequal lengths raise :class:`~clipgap.errors.MetricError`.
+    """
+    xa, ya = _as_vector(x, "x"), _as_vector(y, "y")
+    if len(xa) != len(ya):
+        raise MetricError(f"x and y must have equal length; got {len(xa)} and {len(ya)}")
+    keep = ~(np.isnan(xa) | np.isnan(ya))
+    xa, ya = xa[keep], ya[keep]
+    out: dict = {"n": int(len(xa))}
+    out.update(_correlations(xa, ya))
+    slope, intercept = _fit_line(xa, ya)
+    r2 = NAN
+    if not math.isnan(out["pearson_r"]):
+        residual = ya - (slope * xa + intercept)
+        r2 = float(1.0 - (residual @ residual) / np.sum((ya - ya.mean()) ** 2))
+    out.update(slope=slope, intercept=intercept, r2=r2)
+    return out
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """(mean, sample standard deviation with ddof=1) of the non-NaN values.
+
+    The mean is NaN when no value is left, the std is NaN for fewer than two values.
+    """
+    arr = _as_vector(values, "values")
+    arr = arr[~np.isnan(arr)]
+    if len(arr) == 0:
+        return NAN, NAN
+    mean = float(arr.mean())
+    return mean, float(arr.std(ddof=1)) if len(arr) >= 2 else NAN
