@@ -1,0 +1,35 @@
+"""``clipgap report DIR``: tables, statistics, figures and claim verdicts from a study's records."""
+
+from __future__ import annotations
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "report",
+        help="build the report of a study directory (report.md, report.html, results.csv)",
+        description="Build STUDY_DIR/report/ from the finished run records in STUDY_DIR/runs. "
+        "Never loads a model.",
+    )
+    p.add_argument("study_dir", metavar="DIR", help="study directory (holds runs/*/record.json)")
+    p.add_argument("--out", default=None, help="report directory (default DIR/report)")
+    p.add_argument(
+        "--alpha", type=float, default=0.05, help="significance level of the claims (default 0.05)"
+    )
+    p.add_argument(
+        "--min-tasks",
+        type=int,
+        default=4,
+        help="fewest tasks for the correlation claims 1 and 2 (default 4)",
+    )
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from clipgap.report import build_report
+    from clipgap.report.verdicts import ClaimOptions
+
+    options = ClaimOptions(alpha=args.alpha, min_tasks=args.min_tasks)
+    path = build_report(args.study_dir, args.out, options=options)
+    print(path)
+    print(path.with_suffix(".html"))
+    return 0

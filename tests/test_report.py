@@ -1,0 +1,580 @@
+"""The study report: records in, report.md / report.html / results.csv / figures out.
+
+The golden fixture ``tests/data/report_records`` is made by ``golden_records()`` below and the
+expected report is ``tests/data/report_golden.md``. To change either deliberately:
+``CLIPGAP_REGEN_GOLDEN=1 .venv/bin/pytest tests/test_report.py -k golden`` (rewrites both), then
+read the diff.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats as sps
+
+from clipgap.cli import main
+from clipgap.errors import ConfigError, DataError
+from clipgap.report import build_report
+from clipgap.report.build import analyse
+from clipgap.report.claims import evaluate_claims
+from clipgap.report.formatting import num, pval
+from clipgap.report.records import load_study
+from clipgap.report.relations import POOLED, holm, lookup
+from clipgap.report.render import to_markdown
+from clipgap.report.sections import method_section
+from clipgap.report.verdicts import FAILS, HOLDS, UNTESTABLE, ClaimOptions
+
+DATA = Path(__file__).parent / "data"
+FIXTURE = DATA / "report_records"
+GOLDEN = DATA / "report_golden.md"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+# ---------------------------------------------------------------------------------------------
+# Records
+# ---------------------------------------------------------------------------------------------
+
+# task: ss modality, ss class, ACS, zero-shot acc, modality gap, images, classes, DG domains
+GOLDEN_TASKS = {
+    "world:digits": (0.62, 0.05, 0.18, 0.22, 0.95, 400, 10, ["@inverted"]),
+    "world:scenes": (0.41, 0.12, 0.27, 0.58, 0.81, 600, 12, []),
+    "world:shapes": (0.35, 0.20, 0.24, 0.71, 0.77, 500, 8, ["@sketch", "@noise"]),
+    "world:signs": (0.55, 0.02, 0.21, 0.31, 0.90, 450, 15, ["@night"]),
+    "world:textures": (0.48, 0.08, 0.30, 0.44, 0.86, 350, 20, ["@blur"]),
+}
+# method: dID slope on ss, dID offset, dDG scale, CF scale, trainable params
+GOLDEN_METHODS = {
+    "full": (0.60, -0.05, 0.050, -0.090, 1_200_000),
+    "aclip": (0.55, -0.04, 0.045, -0.030, 240_000),
+    "bitfit": (0.50, -0.03, 0.010, -0.050, 3_000),
+    "lora": (0.40, -0.03, 0.005, -0.010, 8_000),
+    "clip_adapter": (0.45, -0.04, 0.040, -0.060, 8_192),
+    "linear_probe": (0.35, -0.02, 0.000, 0.000, 1_300),
+}
+
+
+def run_id(task: str, method: str, seed: int) -> str:
+    return hashlib.sha1(f"{task}|{method}|{seed}".encode()).hexdigest()[:12]
+
+
+def make_record(
+    task: str, method: str, seed: int, *, difficulty: dict, zs: dict, ft: dict, **extra
+) -> dict:
+    """A complete schema-1 record whose deltas are computed from ``zs`` and ``ft`` scores."""
+    dg = {d: ft["dg"][d] - zs["dg"][d] for d in ft["dg"]}
+    cf = {c: ft["control"][c] - zs["control"][c] for c in ft["control"]}
+    return {
+        "schema": 1,
+        "run_id": run_id(task, method, seed),
+        "status": "complete",
+        "error": None,
+        "task": task,
+        "method": method,
+        "seed": seed,
+        "preset": "tuned",
+        "model": "clipgap-tiny",
+        "config": {"train": {"epochs": 2, "lr": 1e-3}, "method": {}},
+        "difficulty": difficulty,
+        "zero_shot": zs,
+        "finetuned": ft,
+        "delta_id": ft["id"] - zs["id"],
+        "delta_dg": float(np.mean(list(dg.values()))) if dg else None,
+        "delta_dg_per_domain": dg,
+        "cf": cf,
+        "cf_mean": float(np.mean(list(cf.values()))) if cf else None,
+        "trainable_params": 1000,
+        "best_epoch": 2,
+        "val_accuracy": 0.5,
+        "seconds": 10.0,
+        "eval_seconds": 1.0,
+        "peak_memory_mb": 100.0,
+        "versions": {"clipgap": "0.1.0", "open_clip": "3.3.0", "torch": "2.14.1"},
+        "device": "cpu",
+        **extra,
+    }
+
+
+def failed_record(task: str, method: str, seed: int, error: str) -> dict:
+    return {
+        "schema": 1,
+        "run_id": run_id(task, method, seed),
+        "status": "failed",
+        "error": error,
+        "task": task,
+        "method": method,
+        "seed": seed,
+        "preset": "tuned",
+        "model": "clipgap-tiny",
+        "config": {},
+    }
+
+
+def golden_records() -> tuple[list[dict], list[dict]]:
+    """The golden study: 5 tasks x 6 methods x 2 seeds, one failed run, one unfinished run.
+
+    Returns (finished records, [the unfinished record]). Accuracies are multiples of 1/n_images.
+    """
+    rng = np.random.default_rng(2402)
+    records = []
+    for task, (ss, ssc, acs, zs_acc, gap, n, n_cls, doms) in GOLDEN_TASKS.items():
+        q = lambda x, n=n: round(min(max(x, 0.0), 1.0) * n) / n  # noqa: E731
+        difficulty = {
+            "silhouette_modality": ss, "silhouette_class": ssc, "acs": acs,
+            "zero_shot_accuracy": zs_acc, "modality_gap": gap, "n_images": n, "n_classes": n_cls,
+        }  # fmt: skip
+        zs_dg = {task + d: q(zs_acc - 0.1 * (k + 1)) for k, d in enumerate(doms)}
+        controls = {c: GOLDEN_TASKS[c][3] for c in GOLDEN_TASKS if c != task}
+        zs = {"id": zs_acc, "dg": zs_dg, "control": controls}
+        for method, (slope, offset, dg_scale, cf_scale, params) in GOLDEN_METHODS.items():
+            frozen = method == "linear_probe"  # frozen image tower: control tasks unchanged
+            for seed in (0, 1):
+                ft = {
+                    "id": q(zs_acc + slope * ss + offset + rng.normal(0, 0.015)),
+                    "dg": {
+                        d: q(v + dg_scale * (1 + ss) + rng.normal(0, 0.01))
+                        for d, v in zs_dg.items()
+                    },
+                    "control": {
+                        c: v if frozen else q(v + cf_scale * (1 + ss) + rng.normal(0, 0.008))
+                        for c, v in controls.items()
+                    },
+                }
+                rec = make_record(task, method, seed, difficulty=difficulty, zs=zs, ft=ft)
+                rec.update(trainable_params=params, seconds=round(20 + 100 * rng.random(), 2))
+                records.append(rec)
+    records.append(
+        failed_record("world:signs", "lora", 2, "TrainingError: loss is not finite at epoch 3")
+    )
+    ghost = dict(records[0], task="world:ghost", run_id="unfinished-run")
+    return records, [ghost]
+
+
+def write_study(root: Path, records: list[dict], unfinished: list[dict] = ()) -> Path:
+    """STUDY/runs/<run_id>/record.json (+ DONE for finished ones)."""
+    for rec, done in [*((r, True) for r in records), *((r, False) for r in unfinished)]:
+        run_dir = root / "runs" / rec["run_id"]
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "record.json").write_text(json.dumps(rec, indent=1, sort_keys=True) + "\n")
+        if done:
+            (run_dir / "DONE").write_text("")
+    return root
+
+
+@pytest.fixture(scope="module")
+def golden(tmp_path_factory) -> Path:
+    """The golden study copied to a temporary directory, with its report built."""
+    if os.environ.get("CLIPGAP_REGEN_GOLDEN"):
+        shutil.rmtree(FIXTURE, ignore_errors=True)
+        write_study(FIXTURE, *golden_records())
+    study = tmp_path_factory.mktemp("golden") / "report_records"
+    shutil.copytree(FIXTURE, study)
+    build_report(study)
+    if os.environ.get("CLIPGAP_REGEN_GOLDEN"):
+        shutil.copyfile(study / "report" / "report.md", GOLDEN)
+    return study
+
+
+# ---------------------------------------------------------------------------------------------
+# Golden study
+# ---------------------------------------------------------------------------------------------
+
+
+def test_fixture_is_made_by_its_recipe(tmp_path):
+    expected = write_study(tmp_path / "s", *golden_records())
+    made = sorted(p.relative_to(expected) for p in expected.rglob("*") if p.is_file())
+    committed = sorted(p.relative_to(FIXTURE) for p in FIXTURE.rglob("*") if p.is_file())
+    assert made == committed
+    for rel in made:
+        assert (expected / rel).read_bytes() == (FIXTURE / rel).read_bytes(), rel
+
+
+def test_report_md_matches_golden(golden):
+    assert (golden / "report" / "report.md").read_text() == GOLDEN.read_text()
+
+
+def test_report_is_deterministic(golden, tmp_path):
+    again = tmp_path / "report_records"
+    shutil.copytree(FIXTURE, again)
+    build_report(again)
+    for name in ("report.md", "report.html", "results.csv"):
+        assert (again / "report" / name).read_bytes() == (golden / "report" / name).read_bytes()
+    assert not re.search(r"\d{4}-\d{2}-\d{2}|\d{2}:\d{2}:\d{2}", GOLDEN.read_text())  # no dates
+
+
+def test_results_csv_rows_and_columns(golden):
+    frame = pd.read_csv(golden / "report" / "results.csv")
+    records, (ghost,) = golden_records()
+    assert len(frame) == len(records) == 61  # 5 tasks x 6 methods x 2 seeds + 1 failed
+    assert ghost["task"] not in set(frame["task"])  # no DONE: ignored
+    for column in (
+        "run_id", "task", "method", "seed", "status", "silhouette_modality", "silhouette_class",
+        "acs", "zero_shot_accuracy", "modality_gap", "zs_id", "ft_id", "delta_id", "delta_dg",
+        "cf_mean", "trainable_params", "seconds", "delta_dg[world:shapes@sketch]",
+        "cf[world:digits]", "zs_control[world:digits]", "ft_dg[world:signs@night]",
+        "version_torch",
+    ):  # fmt: skip
+        assert column in frame.columns, column
+    by_id = frame.set_index("run_id")
+    for rec in records[::7]:
+        row = by_id.loc[rec["run_id"]]
+        assert row["task"] == rec["task"] and row["status"] == rec["status"]
+        if rec["status"] == "complete":
+            assert row["delta_id"] == pytest.approx(rec["delta_id"], abs=1e-12)
+            assert row["cf_mean"] == pytest.approx(rec["cf_mean"], abs=1e-12)
+            for control, value in rec["cf"].items():
+                assert row[f"cf[{control}]"] == pytest.approx(value, abs=1e-12)
+    failed = frame[frame["status"] == "failed"]
+    assert list(failed["method"]) == ["lora"] and failed["delta_id"].isna().all()
+    assert frame.loc[frame["task"] == "world:scenes", "delta_dg"].isna().all()
+
+
+def test_html_is_self_contained(golden):
+    page = (golden / "report" / "report.html").read_text()
+    assert "http" not in page and "<link" not in page and "<script" not in page
+    sources = re.findall(r'src="([^"]*)"', page)
+    assert len(sources) == 4
+    assert all(s.startswith("data:image/png;base64,") for s in sources)
+    assert page.count('<div class="claim') == 6
+    assert "<table>" in page and "world:textures" in page
+
+
+def test_figures_are_png(golden):
+    figures = sorted((golden / "report" / "figures").iterdir())
+    assert [f.name for f in figures] == [
+        "dg_vs_cf.png",
+        "difficulty_vs_delta_id.png",
+        "forgetting_by_method.png",
+        "forgetting_heatmap.png",
+    ]
+    for fig in figures:
+        data = fig.read_bytes()
+        assert data.startswith(PNG_MAGIC) and len(data) > 20_000, fig.name
+    md = (golden / "report" / "report.md").read_text()
+    assert all(f"(figures/{f.name})" in md for f in figures)
+
+
+def test_failed_runs_listed_and_excluded(golden):
+    md = (golden / "report" / "report.md").read_text()
+    failed = md.split("## Failed runs", 1)[1]
+    assert run_id("world:signs", "lora", 2) in failed
+    assert "loss is not finite" in failed
+    assert "unfinished-run" in failed  # listed as skipped
+    analysis = analyse(load_study(golden))
+    lora = analysis.cells.set_index(["unit", "arm"]).loc[("world:signs", "lora")]
+    assert lora["n_seeds"] == 2
+    assert lookup(analysis.relations, "lora", "acs", "delta_id")["n"] == 5
+
+
+def test_tables_average_seeds_then_tasks(golden):
+    records, _ = golden_records()
+    analysis = analyse(load_study(golden))
+    done = [r for r in records if r["status"] == "complete"]
+    aclip = [r for r in done if r["method"] == "aclip"]
+    per_task = {}
+    for r in aclip:
+        per_task.setdefault(r["task"], []).append(r["delta_id"])
+    expected = np.mean([np.mean(v) for v in per_task.values()])
+    row = analysis.methods.set_index("arm").loc["aclip"]
+    assert row["delta_id"] == pytest.approx(expected, abs=1e-12)
+    pooled_seed_std = np.sqrt(np.mean([np.var(v, ddof=1) for v in per_task.values()]))
+    assert row["delta_id_std"] == pytest.approx(pooled_seed_std, abs=1e-12)
+    # pooled relation: one point per task, dID averaged over methods and seeds
+    tasks = sorted(GOLDEN_TASKS)
+    did = [np.mean([r["delta_id"] for r in done if r["task"] == t]) for t in tasks]
+    ss = [GOLDEN_TASKS[t][0] for t in tasks]
+    rel = lookup(analysis.relations, POOLED, "silhouette_modality", "delta_id")
+    assert rel["n"] == 5
+    assert rel["spearman_rho"] == pytest.approx(sps.spearmanr(ss, did)[0], abs=1e-12)
+    assert rel["pearson_r"] == pytest.approx(sps.pearsonr(ss, did)[0], abs=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------
+# Claims on constructed studies
+# ---------------------------------------------------------------------------------------------
+
+
+def simple_record(task, method, seed, *, ss, acs, zs_acc, d_id, d_dg=None, cf=None) -> dict:
+    difficulty = {
+        "silhouette_modality": ss, "silhouette_class": 0.1, "acs": acs,
+        "zero_shot_accuracy": zs_acc, "modality_gap": 0.8, "n_images": 100, "n_classes": 5,
+    }  # fmt: skip
+    zs = {"id": zs_acc, "dg": {}, "control": {}}
+    ft = {"id": zs_acc + d_id, "dg": {}, "control": {}}
+    if d_dg is not None:
+        zs["dg"], ft["dg"] = {f"{task}@shift": 0.5}, {f"{task}@shift": 0.5 + d_dg}
+    if cf is not None:
+        zs["control"], ft["control"] = {"other:ctrl": 0.5}, {"other:ctrl": 0.5 + cf}
+    return make_record(task, method, seed, difficulty=difficulty, zs=zs, ft=ft)
+
+
+def claims_of(tmp_path: Path, records: list[dict], **options) -> dict:
+    study = write_study(tmp_path / "study", records)
+    analysis = analyse(load_study(study), ClaimOptions(**options))
+    return {c.key: c for c in analysis.claims}
+
+
+def difficulty_study(did_from, n_tasks=6, methods=("full", "lora")) -> list[dict]:
+    """Tasks whose ss, ACS and zero-shot accuracy are fixed permutations; dID = f(ss, acs)."""
+    ss = [0.20, 0.30, 0.40, 0.50, 0.60, 0.70, 0.80][:n_tasks]
+    acs = [0.25, 0.10, 0.30, 0.15, 0.20, 0.35, 0.12][:n_tasks]
+    zs = [0.30, 0.45, 0.25, 0.20, 0.55, 0.40, 0.35][:n_tasks]
+    records = []
+    for i in range(n_tasks):
+        for k, method in enumerate(methods):
+            d_id = did_from(ss[i], acs[i]) + 0.01 * k
+            records.append(
+                simple_record(f"t:{i}", method, 0, ss=ss[i], acs=acs[i], zs_acc=zs[i], d_id=d_id)
+            )
+    return records
+
+
+def test_claim1_holds_when_ss_tracks_gain(tmp_path):
+    claims = claims_of(tmp_path, difficulty_study(lambda ss, acs: 0.4 * ss))
+    assert claims["1"].status == HOLDS
+    assert "ρ = +1.00" in claims["1"].evidence[0]
+    assert "for 2 of 2 methods" in " ".join(claims["1"].evidence)
+
+
+def test_claim1_fails_when_acs_tracks_gain(tmp_path):
+    claims = claims_of(tmp_path, difficulty_study(lambda ss, acs: -0.5 * acs + 0.3))
+    assert claims["1"].status == FAILS
+    assert "|ρ(ss)|" in " ".join(claims["1"].evidence)
+
+
+def test_claims_1_2_untestable_with_few_tasks(tmp_path):
+    claims = claims_of(tmp_path, difficulty_study(lambda ss, acs: 0.4 * ss, n_tasks=3))
+    assert claims["1"].status == UNTESTABLE and claims["2"].status == UNTESTABLE
+    assert "n too small: 3 tasks" in " ".join(claims["1"].evidence)
+
+
+def test_claim2_holds_with_a_strong_relation(tmp_path):
+    claims = claims_of(tmp_path, difficulty_study(lambda ss, acs: 0.4 * ss, n_tasks=7))
+    assert claims["2"].status == HOLDS
+    text = " ".join(claims["2"].evidence)
+    assert "ss (modality) vs dID" in text and "positive, survives Holm" in text
+
+
+def test_claim2_untestable_when_no_p_could_survive_holm(tmp_path):
+    # 4 tasks: a perfect ranking has exact p = 2/4! = 0.083 > 0.05/3 (three defined relations)
+    claims = claims_of(tmp_path, difficulty_study(lambda ss, acs: 0.4 * ss, n_tasks=4))
+    assert claims["2"].status == UNTESTABLE
+    assert "smallest possible p is 0.083" in claims["2"].evidence[0]
+
+
+def test_claim2_fails_without_relation(tmp_path):
+    # dID values chosen to be unrelated to ss, ACS and zero-shot accuracy (Kendall p > 0.25).
+    noise = dict(
+        zip([0.20, 0.30, 0.40, 0.50, 0.60, 0.70], [0.15, 0.05, 0.25, 0.10, 0.30, 0.20], strict=True)
+    )
+    claims = claims_of(tmp_path, difficulty_study(lambda ss, acs: noise[ss]))
+    assert claims["2"].status == FAILS
+
+
+# mean dID, dDG, CF per paper method for a study in which every part of claim 3 holds
+CLAIM3_HOLDS = {
+    "full": (0.30, 0.10, -0.10),
+    "aclip": (0.25, 0.08, -0.02),
+    "bitfit": (0.28, 0.02, -0.06),
+    "lora": (0.15, 0.01, -0.005),
+    "clip_adapter": (0.20, 0.09, -0.08),
+}
+CLAIM3_FAILS = {
+    "full": (0.30, 0.10, 0.02),
+    "aclip": (0.25, 0.00, -0.20),
+    "bitfit": (0.10, 0.02, -0.06),
+    "lora": (0.15, 0.01, -0.30),
+    "clip_adapter": (0.20, -0.05, -0.08),
+}
+
+
+def method_study(profile: dict, *, tasks=3, seeds=(0,), spread=0.0, dg=True) -> list[dict]:
+    records = []
+    for t in range(tasks):
+        for method, (d_id, d_dg, cf) in profile.items():
+            for seed in seeds:
+                wiggle = spread * (1 if seed % 2 else -1) + 0.001 * t
+                records.append(
+                    simple_record(
+                        f"t:{t}", method, seed, ss=0.3 + 0.1 * t, acs=0.2, zs_acc=0.5,
+                        d_id=d_id + wiggle, d_dg=d_dg + wiggle if dg else None, cf=cf + wiggle,
+                    )
+                )  # fmt: skip
+    return records
+
+
+def test_claim3_holds(tmp_path):
+    claims = claims_of(tmp_path, method_study(CLAIM3_HOLDS))
+    assert {k: claims[k].status for k in ("3a", "3b", "3c", "3d")} == dict.fromkeys(
+        ("3a", "3b", "3c", "3d"), HOLDS
+    )
+    assert "One seed per run" in claims["3a"].evidence[0]
+    assert "A-CLIP 2.5 (dDG #3, CF #2)" in " ".join(claims["3a"].evidence)
+    assert "LoRA ranks #1 of 5 on CF and #5 of 5 on dDG" in claims["3b"].evidence[-1]
+
+
+def test_claim3_fails(tmp_path):
+    claims = claims_of(tmp_path, method_study(CLAIM3_FAILS))
+    assert {k: claims[k].status for k in ("3a", "3b", "3c", "3d")} == dict.fromkeys(
+        ("3a", "3b", "3c", "3d"), FAILS
+    )
+    assert "BitFit ranks #5 of 5 on dID" in claims["3c"].evidence[-1]
+
+
+def test_claim3_sign_within_seed_noise_is_not_claimed(tmp_path):
+    # Same means as CLAIM3_HOLDS, but seeds differ by +-0.15: every sign is within seed noise.
+    claims = claims_of(tmp_path, method_study(CLAIM3_HOLDS, seeds=(0, 1), spread=0.15))
+    assert claims["3c"].status == FAILS and claims["3d"].status == FAILS
+    assert "within seed noise" in claims["3c"].evidence[-1]
+    assert claims["3b"].status == HOLDS  # a ranking of means is still a ranking
+
+
+def test_claim3_tie_is_not_a_win(tmp_path):
+    tied = dict(CLAIM3_HOLDS, aclip=(0.25, 0.08, -0.005))  # same mean CF as LoRA
+    claims = claims_of(tmp_path, method_study(tied))
+    assert claims["3b"].status == FAILS
+    assert "(tied with A-CLIP)" in claims["3b"].evidence[-1]
+    assert "A-CLIP -0.004 = LoRA -0.004" in claims["3b"].evidence[1]  # + 0.001 t wiggle
+
+
+def test_claim3_untestable(tmp_path):
+    missing = {k: v for k, v in CLAIM3_HOLDS.items() if k != "lora"}
+    claims = claims_of(tmp_path / "a", method_study(missing))
+    assert all(claims[k].status == UNTESTABLE for k in ("3a", "3b", "3c", "3d"))
+    assert "No complete runs of LoRA" in claims["3a"].evidence[0]
+    claims = claims_of(tmp_path / "b", method_study(CLAIM3_HOLDS, tasks=1))
+    assert claims["3b"].status == UNTESTABLE
+    claims = claims_of(tmp_path / "c", method_study(CLAIM3_HOLDS, dg=False))
+    assert claims["3a"].status == UNTESTABLE and claims["3d"].status == UNTESTABLE
+    assert claims["3b"].status == HOLDS and claims["3c"].status == HOLDS
+
+
+def test_claim_options_validated():
+    with pytest.raises(ConfigError, match="claims.alpha"):
+        ClaimOptions(alpha=1.5)
+    with pytest.raises(ConfigError, match="claims.min_tasks"):
+        ClaimOptions(min_tasks=2)
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading, validation, CLI, helpers
+# ---------------------------------------------------------------------------------------------
+
+
+def test_dirs_without_done_are_ignored(tmp_path):
+    recs = difficulty_study(lambda ss, acs: 0.4 * ss, n_tasks=4)
+    ghost = simple_record("t:ghost", "full", 0, ss=0.9, acs=0.9, zs_acc=0.9, d_id=0.05)
+    study = load_study(write_study(tmp_path, recs, [ghost]))
+    assert len(study.records) == len(recs)
+    assert study.unfinished == [ghost["run_id"]]
+    assert "t:ghost" not in {r.task for r in study.records}
+
+
+def test_undefined_difficulty_is_missing_not_an_error(tmp_path):
+    rec = simple_record("t:0", "full", 0, ss=0.3, acs=0.2, zs_acc=0.5, d_id=0.1)
+    rec["difficulty"]["silhouette_class"] = None
+    analysis = analyse(load_study(write_study(tmp_path, [rec])))
+    assert analysis.difficulty["silhouette_class"].isna().all()
+    assert analysis.difficulty["silhouette_modality"].tolist() == [0.3]
+
+
+def test_failed_record_with_numbers_is_excluded(tmp_path):
+    recs = difficulty_study(lambda ss, acs: 0.4 * ss, n_tasks=4)
+    bad = dict(recs[0], status="failed", error="boom", seed=9, run_id="failed-run")
+    bad["delta_id"] = 0.9
+    analysis = analyse(load_study(write_study(tmp_path, [*recs, bad])))
+    cell = analysis.cells.set_index(["unit", "arm"]).loc[(recs[0]["task"], "full")]
+    assert cell["n_seeds"] == 1 and cell["delta_id"] == pytest.approx(recs[0]["delta_id"])
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda r: r.pop("delta_id"), "key 'delta_id' is missing"),
+        (lambda r: r.update(delta_id=0.7), "key 'delta_id' is 0.7; expected"),
+        (lambda r: r["difficulty"].update(acs="high"), "key 'difficulty.acs' is 'high'"),
+        (
+            lambda r: r["finetuned"].update(id=1.5),
+            r"'finetuned.id' is 1.5; expected .* in \[0, 1\]",
+        ),
+        (lambda r: r.update(status="done"), "key 'status' is 'done'"),
+        (lambda r: r.update(cf={"nope": 0.1}), "key 'cf' has entries"),
+        (lambda r: r.update(seed="0"), "key 'seed' is '0'; expected an integer"),
+    ],
+)
+def test_malformed_records_raise(tmp_path, edit, message):
+    rec = simple_record("t:0", "full", 0, ss=0.3, acs=0.2, zs_acc=0.5, d_id=0.1, cf=-0.1)
+    edit(rec)
+    write_study(tmp_path, [rec])
+    with pytest.raises(DataError, match=message) as info:
+        load_study(tmp_path)
+    assert "record.json" in str(info.value)
+
+
+def test_study_dir_errors(tmp_path):
+    with pytest.raises(DataError, match="is not a study directory"):
+        load_study(tmp_path)
+    (tmp_path / "runs" / "x").mkdir(parents=True)
+    with pytest.raises(DataError, match="no finished runs"):
+        load_study(tmp_path)
+    (tmp_path / "runs" / "x" / "DONE").write_text("")
+    with pytest.raises(DataError, match="does not exist but its run directory holds DONE"):
+        load_study(tmp_path)
+    (tmp_path / "runs" / "x" / "record.json").write_text("{not json")
+    with pytest.raises(DataError, match="cannot read JSON"):
+        load_study(tmp_path)
+
+
+def test_only_failed_runs_still_report(tmp_path):
+    write_study(tmp_path, [failed_record("t:0", "full", 0, "OSError: disk full")])
+    md = build_report(tmp_path).read_text()
+    assert "OSError: disk full" in md and "No figure: no complete run." in md
+    assert "**Claim 1: cannot be tested.**" in md
+
+
+def test_cli_report(tmp_path, capsys):
+    write_study(tmp_path / "s", difficulty_study(lambda ss, acs: 0.4 * ss, n_tasks=4))
+    assert main(["report", str(tmp_path / "s"), "--out", str(tmp_path / "out")]) == 0
+    lines = capsys.readouterr().out.split()
+    assert lines == [str(tmp_path / "out" / "report.md"), str(tmp_path / "out" / "report.html")]
+    assert (tmp_path / "out" / "results.csv").is_file()
+    assert main(["report", str(tmp_path / "missing")]) == 2
+    assert "is not a study directory" in capsys.readouterr().err
+
+
+def test_formatting_and_holm():
+    assert num(-0.0001) == "0.000" and num(0.12345, signed=True) == "+0.123"
+    assert num(float("nan")) == "—" and pval(0.0371) == "0.037" and pval(2e-6) == "2.0e-06"
+    # Holm: sorted p 0.01, 0.02, 0.03 vs 0.05/3, 0.05/2, 0.05/1 -> all rejected
+    assert holm([0.03, 0.01, 0.02], 0.05) == [True, True, True]
+    # 0.02 > 0.05/3 stops the procedure at the first step
+    assert holm([0.02, 0.04, 0.30], 0.05) == [False, False, False]
+    # an undefined p-value is not a test: the family has two members
+    assert holm([0.02, 0.04, float("nan")], 0.05) == [True, True, False]
+    assert holm([0.001, 0.04, 0.5], 0.05) == [True, False, False]
+
+
+def test_evaluate_claims_on_golden_lists_all(golden):
+    analysis = analyse(load_study(golden))
+    claims = evaluate_claims(analysis.relations, analysis.cells)
+    assert [c.key for c in claims] == ["1", "2", "3a", "3b", "3c", "3d"]
+    assert all(c.status in (HOLDS, FAILS, UNTESTABLE) for c in claims)
+
+
+def test_several_presets_are_separate_arms(tmp_path):
+    records = []
+    for preset, profile in (("paper", CLAIM3_FAILS), ("tuned", CLAIM3_HOLDS)):
+        for rec in method_study(profile):
+            rec.update(preset=preset, run_id=rec["run_id"] + preset)
+            records.append(rec)
+    analysis = analyse(load_study(write_study(tmp_path, records)))
+    claims = {c.key: c for c in analysis.claims}
+    assert claims["3a [paper]"].status == FAILS and claims["3a [tuned]"].status == HOLDS
+    md = to_markdown(method_section(analysis.methods, analysis.cells))
+    assert "| A-CLIP/tuned | 3 | 3 |" in md and "| A-CLIP/paper | 3 | 3 |" in md
