@@ -33,7 +33,17 @@ def test_relate_matches_scipy():
     assert got["pearson_r"] == pytest.approx(pearson[0], abs=1e-12)
     assert got["pearson_p"] == pytest.approx(pearson[1], rel=1e-9)
     assert got["spearman_rho"] == pytest.approx(spearman[0], abs=1e-12)
-    assert got["spearman_p"] == pytest.approx(spearman[1], rel=1e-9)
+    def abs_rho(y, axis=-1):
+        rx = stats.rankdata(X) - np.mean(stats.rankdata(X))
+        ry = stats.rankdata(y, axis=axis)
+        ry = ry - ry.mean(axis=axis, keepdims=True)
+        return np.abs(ry @ rx) / np.sqrt((rx @ rx) * (ry * ry).sum(axis=axis))
+
+    exact = stats.permutation_test(
+        (Y,), abs_rho, permutation_type="pairings", n_resamples=np.inf,
+        alternative="greater", vectorized=True,
+    )  # fmt: skip
+    assert got["spearman_p"] == pytest.approx(exact.pvalue, rel=1e-9)
     assert got["kendall_tau"] == pytest.approx(kendall[0], abs=1e-12)
     assert got["kendall_p"] == pytest.approx(kendall[1], rel=1e-9)
     assert got["slope"] == pytest.approx(line.slope, rel=1e-12)
@@ -110,3 +120,20 @@ def test_mean_std():
     assert all(math.isnan(v) for v in mean_std([]))
     with pytest.raises(MetricError, match="values must be one-dimensional"):
         mean_std([[1.0, 2.0]])
+
+
+def test_spearman_p_is_exact_for_small_n():
+    from itertools import permutations
+
+    from clipgap.report.stats import relate
+
+    x = [0.1, 0.4, 0.2, 0.9, 0.5]
+    out = relate(x, [1, 2, 3, 4, 5])
+    # brute force: the share of the 120 orderings at least as extreme as the observed rho
+    from scipy.stats import spearmanr
+
+    obs = abs(spearmanr(x, [1, 2, 3, 4, 5])[0])
+    count = sum(abs(spearmanr(x, p)[0]) >= obs - 1e-12 for p in permutations([1, 2, 3, 4, 5]))
+    assert out["spearman_p"] == pytest.approx(count / 120)
+    perfect = relate([1, 2, 3, 4, 5], [2, 4, 6, 8, 10])
+    assert perfect["spearman_p"] == pytest.approx(2 / 120)

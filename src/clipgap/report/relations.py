@@ -3,9 +3,8 @@
 For each scope (one method, or all methods averaged per task), each difficulty measure (ss,
 ACS, zero-shot accuracy) and each outcome (dID, dDG, CF) this computes ``stats.relate`` over the
 tasks: Pearson r, Spearman rho and Kendall tau with two-sided p-values, and a least-squares line
-with R^2. Significance is Kendall's tau p < alpha: scipy computes it exactly for few tasks
-without ties, whereas Spearman's p uses a t approximation that is far too small for the 5-20
-tasks of a study (rho = 1 on 5 tasks gives p ~ 1e-24; the exact value is 0.017). ``holm`` marks
+with R^2. Significance is Kendall's tau p < alpha (scipy computes it exactly for few tasks
+without ties; Spearman's p is an exact permutation p-value up to 9 tasks). ``holm`` marks
 the relations that stay significant after Holm's step-down correction within their scope (the
 family of measure x outcome tests).
 """

@@ -173,8 +173,8 @@ def statistics_section(relations: pd.DataFrame, alpha: float) -> list[Block]:
             f"One point per task. **sig.**: Kendall τ p < {alpha:g} (two-sided, uncorrected; "
             "exact for few tasks without ties); *(Holm)*: still significant after Holm's "
             f"correction over the {len(MEASURES) * len(OUTCOMES)} relations of the same scope. "
-            "Spearman's p uses a t approximation that is far too small for few tasks: read ρ, "
-            "not its p. — = undefined (too few tasks or a constant variable)."
+            "Spearman's p is exact (all orderings) up to 9 tasks. "
+            "— = undefined (too few tasks or a constant variable)."
         ),
         Heading("All methods (per-task mean over methods and seeds)", 3),
         Table(["measure", "outcome", *STAT_HEAD], [label(r) + _stat_cells(r) for r in pooled]),
