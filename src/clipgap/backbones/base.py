@@ -37,6 +37,23 @@ class ProjectionSite:
         return self.rows.stop - self.rows.start
 
 
+class Shared:
+    """An immutable helper (a tokenizer) that deep copies of a backbone share, not duplicate.
+
+    Fine-tuning deep-copies the backbone for every run; copying a BPE vocabulary each time
+    would cost more than the tiny models' training steps.
+    """
+
+    def __init__(self, obj) -> None:
+        self.obj = obj
+
+    def __call__(self, *args, **kwargs):
+        return self.obj(*args, **kwargs)
+
+    def __deepcopy__(self, memo) -> Shared:
+        return self
+
+
 class Backbone(nn.Module):
     """A CLIP model behind one interface.
 

@@ -336,7 +336,7 @@ def save_open_clip_as_hf(backbone, out_dir, *, tokenizer: bool = True) -> Path:
     model.save_pretrained(out)
     image_processor(settings).save_pretrained(out)
     if tokenizer:
-        tok = clip_tokenizer(backbone._tokenizer, config.text_config.max_position_embeddings)
+        tok = clip_tokenizer(backbone._tokenizer.obj, config.text_config.max_position_embeddings)
         if tok is None:
             log.warning("%s: tokenizer is not open_clip's CLIP BPE; none written", out)
         else:

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from torchvision import transforms as T
 
-from clipgap.backbones.base import Backbone, ProjectionSite, Tower
+from clipgap.backbones.base import Backbone, ProjectionSite, Shared, Tower
 from clipgap.errors import ConfigError, ModelError
 
 log = logging.getLogger(__name__)
@@ -264,7 +264,7 @@ class HFClipBackbone(Backbone):
             raise ModelError(f"{spec}: not a transformers CLIPModel (got {type(model).__name__})")
         self.model = model
         self.transform = transform
-        self._tokenizer = tokenizer
+        self._tokenizer = Shared(tokenizer)
         self.spec = spec
         self.base_ref = base_ref
         self.embed_dim = int(model.text_projection.out_features)

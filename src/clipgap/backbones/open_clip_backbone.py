@@ -11,7 +11,7 @@ import open_clip
 import torch
 from torch import nn
 
-from clipgap.backbones.base import Backbone, ProjectionSite, Tower
+from clipgap.backbones.base import Backbone, ProjectionSite, Shared, Tower
 from clipgap.errors import ModelError, UnknownNameError, suggest
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ class OpenClipBackbone(Backbone):
             )
         self.model = model
         self.transform = transform
-        self._tokenizer = tokenizer
+        self._tokenizer = Shared(tokenizer)
         self.spec = spec
         self.base_ref = base_ref
         self.embed_dim = int(model.text_projection.shape[1])

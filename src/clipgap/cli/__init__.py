@@ -49,10 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.WARNING - 10 * min(args.verbose, 2),
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    # The console shows warnings (more with -v); a study's run.log gets INFO through its own
+    # handler, so the level sits on this handler rather than on the loggers.
+    console = logging.StreamHandler()
+    console.setLevel(logging.WARNING - 10 * min(args.verbose, 2))
+    console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING - 10 * min(args.verbose, 2), handlers=[console])
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import logging
 import platform
 import time
@@ -48,10 +47,9 @@ def execute_run(run: RunSpec, ctx: StudyContext) -> dict:
     zs_dg = {d: ctx.zero_shot(d)["accuracy"] for d in run.dg}
     zs_ctrl = {c: ctx.zero_shot(c)["accuracy"] for c in run.controls}
 
-    backbone = copy.deepcopy(ctx.backbone)
     train_cfg = TrainConfig(**{**run.train, "device": run.device})
     result = finetune(
-        backbone,
+        ctx.backbone,  # finetune works on a deep copy; the study's base model stays untouched
         ctx.task(run.task, "train"),
         run.method,
         method_options=run.method_options,

@@ -1,0 +1,167 @@
+"""Bench scripts: each parses ``--help``; run_all's RESULTS.md writer formats fixed rows.
+
+No benchmark is run here (they take minutes and measure the machine); only the command lines and
+the report text are checked.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import runpy
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+SCRIPTS = sorted(p.name for p in BENCH.glob("*.py"))
+
+MACHINE = {
+    "cpus": 2,
+    "usable_cpus": 2,
+    "cpu_model": "Test CPU",
+    "platform": "Linux-test",
+    "python": "3.11.0",
+    "torch": "2.14.1",
+    "torch_threads": 2,
+    "date": "2030-01-02 03:04 UTC",
+    "commit": "abc1234",
+    "load": "0.10 0.20 0.30",
+}
+
+
+@pytest.fixture(scope="module")
+def run_all():
+    spec = importlib.util.spec_from_file_location("bench_run_all", BENCH / "run_all.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve annotations through sys.modules
+    spec.loader.exec_module(module)
+    yield module
+    sys.modules.pop(spec.name, None)
+
+
+def test_every_bench_is_a_script_here():
+    assert {"run_all.py", "zeroshot.py", "study_time.py", "silhouette.py"} <= set(SCRIPTS)
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_script_parses_help(script, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", [str(BENCH / script), "--help"])
+    with pytest.raises(SystemExit) as exit_info:
+        runpy.run_path(str(BENCH / script), run_name="__main__")
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage:")
+    if script != "run_all.py":  # every bench writes its rows with --json for run_all
+        assert "--json" in out
+
+
+def test_run_all_help_names_only(run_all, capsys):
+    with pytest.raises(SystemExit):
+        run_all.main(["--help"])
+    out = capsys.readouterr().out
+    assert "--only" in out and "zeroshot" in out and "study_time" in out
+
+
+def test_run_all_rejects_unknown_bench(run_all, capsys):
+    assert run_all.main(["--only", "zeroshoot"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown bench 'zeroshoot'" in err and "did you mean 'zeroshot'" in err
+
+
+def _results(run_all):
+    R = run_all.BenchResult
+    silhouette = [
+        {"n": 10000, "clipgap_s": 0.1234, "sklearn_s": 9.876, "speedup": 80.03,
+         "max_abs_diff": 2.5e-9},
+        {"n": 50000, "clipgap_s": 0.61, "sklearn_s": 250.0, "speedup": 409.8,
+         "max_abs_diff": 4e-9},
+    ]  # fmt: skip
+    zeroshot = [
+        {"task": "world:shape", "n_images": 500, "clipgap_acc": 0.812, "clip_benchmark_acc": 0.812,
+         "equal": True, "clipgap_s": 1.0, "clip_benchmark_s": 2.0, "ratio": 0.5},
+        {"task": "world:count", "n_images": 500, "clipgap_acc": 0.5, "clip_benchmark_acc": 0.498,
+         "equal": False, "clipgap_s": 1.0, "clip_benchmark_s": 1.0, "ratio": 1.0},
+    ]  # fmt: skip
+    study = [
+        {"runs": 36, "first_s": 480.4, "ratio": 0.8007, "second_s": 9.25, "second_run_now": 0,
+         "pretrain_s": 0.0},
+    ]  # fmt: skip
+    return [
+        R("silhouette", "ok", silhouette, seconds=260.4),
+        R("zeroshot", "ok", zeroshot, seconds=30.0),
+        R("finetune", "missing", error="bench/finetune.py does not exist"),
+        R("study_time", "ok", study, seconds=500.0),
+        R("embeddings", "failed", error="exit 2: error: cannot read image /x.jpg", seconds=3.0),
+    ]
+
+
+def test_results_markdown(run_all):
+    text = run_all.render_results(_results(run_all), MACHINE)
+    assert text.startswith("# Benchmark results\n")
+    assert "on 2030-01-02 03:04 UTC" in text
+    assert "commit abc1234; load average before the run 0.10 0.20 0.30." in text
+    assert "Machine: 2 CPUs (2 usable), Test CPU; Linux-test; Python 3.11.0; torch 2.14.1" in text
+    lines = text.splitlines()
+    # summary: one row per bench, with status and verdict
+    assert any(
+        ln.startswith("| silhouette | ok |") and ln.endswith("| met | 260 |") for ln in lines
+    )
+    assert any(ln.startswith("| zeroshot | ok |") and "| NOT met |" in ln for ln in lines)
+    assert (
+        "| finetune | missing | as stated by the script's rows (`target`, `met`) | - | 0 |" in text
+    )
+    assert any(ln.startswith("| study_time | ok |") and "| met |" in ln for ln in lines)
+    assert any(ln.startswith("| embeddings | failed |") and "| - |" in ln for ln in lines)
+    # per-bench tables, formatted by each bench's row template
+    assert "| exact (max \\|clipgap - sklearn\\| <= 1e-6) and" in text  # | escaped in cells
+    assert "| N | clipgap s | sklearn s | speed-up | max abs diff |\n|---|---|---|---|---|" in text
+    assert "| 10000 | 0.123 | 9.88 | 80x | 2.5e-09 |" in text
+    assert "| 50000 | 0.610 | 250.00 | 410x | 4.0e-09 |" in text
+    assert "| world:count | 500 | 0.5000 | 0.4980 | False | 1.000 | 1.000 | 1.000 |" in text
+    assert "| 36 | 480.4 | 0.801 | 9.2 | 0 | 0.0 |" in text
+    # verdict lines name how they were judged
+    assert "**met** (slowest speed-up 80x, max |diff| 4.0e-09)" in text
+    assert "**NOT met** (accuracies DIFFERENT; total time ratio 0.667)" in text
+    assert "**met** (480 s = 0.80 of the target; second invocation ran 0 runs in 9.2 s)" in text
+    assert "**missing**: bench/finetune.py does not exist" in text
+    assert "**failed**: exit 2: error: cannot read image /x.jpg" in text
+    assert "`python bench/silhouette.py --sizes 10000 50000`" in text
+    assert text.count("\n## ") == 6  # summary + five benches
+
+
+def test_verdicts_judge_the_numbers(run_all):
+    R = run_all.BenchResult
+    slow = [{"n": 10000, "speedup": 9.5, "max_abs_diff": 1e-9}]
+    assert run_all.judge(R("silhouette", "ok", slow))[0] is False
+    inexact = [{"n": 10000, "speedup": 50.0, "max_abs_diff": 2e-6}]
+    assert run_all.judge(R("silhouette", "ok", inexact))[0] is False
+    assert run_all.judge(R("embeddings", "ok", [{"ratio": 1.19}]))[0] is True
+    assert run_all.judge(R("embeddings", "ok", [{"ratio": 1.21}]))[0] is False
+    study = {"first_s": 700.0, "ratio": 700 / 600, "second_s": 5.0, "second_run_now": 0}
+    assert run_all.judge(R("study_time", "ok", [study]))[0] is False
+    rerun = {**study, "first_s": 300.0, "ratio": 0.5, "second_run_now": 3}
+    assert run_all.judge(R("study_time", "ok", [rerun]))[0] is False
+    # the finetune script's own targets, or none stated
+    own = [{"method": "lora", "met": True}, {"method": "full", "met": False}]
+    assert run_all.judge(R("finetune", "ok", own)) == (False, "1 of 2 rows meet their target")
+    assert run_all.judge(R("finetune", "ok", [{"method": "lora"}]))[0] is None
+    # rows that lack a key the verdict reads are not judged rather than crashing the report
+    met, how = run_all.judge(R("embeddings", "ok", [{"speed": 1.0}]))
+    assert met is None and "ratio" in how
+
+
+def test_generic_table_and_bad_rows(run_all):
+    R = run_all.BenchResult
+    rows = [{"method": "lora", "img_per_s": 1234.5678, "peak_mb": 12}, {"method": "full"}]
+    text = run_all.render_results([R("finetune", "ok", rows)], MACHINE)
+    assert "| method | img_per_s | peak_mb |" in text
+    assert "| lora | 1235 | 12 |" in text and "| full |  |  |" in text
+    text = run_all.render_results([R("zeroshot", "ok", [{"task": "world:shape"}])], MACHINE)
+    assert "(rows not shown: they lack or mistype 'n_images'" in text
+
+
+def test_last_line_skips_progress_bars(run_all):
+    err = "100%|####| 6/6 [00:01]\r\nTraceback ...\nValueError: bad\n\n"
+    assert run_all.last_line(err) == "ValueError: bad"
+    assert run_all.last_line("") == "no output"
