@@ -1,0 +1,94 @@
+"""Crash safety and determinism: kill a study mid-run, resume it, compare with a clean run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from clipgap.cli import main
+from clipgap.study import read_record
+from clipgap.study.runner import comparable
+
+CONFIG = """\
+# crash test study: clipgap study --config crash.yaml
+model: world-tiny
+tasks:
+  - {name: "world:shape", dg: ["world:shape@sketch"]}
+  - {name: "world:count"}
+methods: [linear_probe, lora, bitfit, clip_adapter]
+train: {epochs: 2, max_steps: 6, batch_size: 32}
+eval: {max_test_images: 48}
+"""
+
+
+@pytest.fixture
+def study(tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("CLIPGAP_CACHE", str(cache))
+    from clipgap.backbones import load_backbone
+
+    load_backbone("world-tiny")  # pretrain once, outside the timed subprocess
+    cfg = tmp_path / "crash.yaml"
+    cfg.write_text(CONFIG)
+    return cfg, cache
+
+
+def _kill_mid_run(cfg: Path, out: Path, cache: Path) -> None:
+    """Start the study in a subprocess; SIGKILL it once a run is finished and the next begun."""
+    env = {**os.environ, "CLIPGAP_CACHE": str(cache), "HF_HUB_OFFLINE": "1"}
+    cmd = [sys.executable, "-m", "clipgap", "study", "--config", str(cfg), "--out", str(out),
+           "--no-progress"]  # fmt: skip
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    try:
+        while time.monotonic() < deadline:
+            dirs = list((out / "runs").glob("*")) if (out / "runs").is_dir() else []
+            done = [d for d in dirs if (d / "DONE").exists()]
+            started = [d for d in dirs if (d / "config.json").exists() and not (d / "DONE").exists()]
+            if done and started:
+                proc.send_signal(signal.SIGKILL)
+                proc.wait(timeout=30)
+                return
+            if proc.poll() is not None:
+                pytest.fail("the study finished before it could be killed mid-run")
+            time.sleep(0.02)
+        pytest.fail("no run finished within the deadline")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_killed_study_resumes_to_the_records_of_an_uninterrupted_run(study, tmp_path):
+    cfg, cache = study
+    out = tmp_path / "killed"
+    _kill_mid_run(cfg, out, cache)
+
+    dirs = sorted((out / "runs").iterdir())
+    finished = {d.name: (d / "record.json").stat().st_mtime_ns for d in dirs if (d / "DONE").exists()}
+    unfinished = [d for d in dirs if not (d / "DONE").exists()]
+    assert finished and unfinished, "the kill must leave finished runs and one mid-way"
+    for d in unfinished:
+        assert read_record(d) is None  # a run without its DONE marker is never read as a record
+
+    assert main(["study", "--config", str(cfg), "--out", str(out), "--no-progress"]) == 0
+    resumed = {d.name: d for d in sorted((out / "runs").iterdir())}
+    assert len(resumed) == 2 * 4
+    for name, d in resumed.items():
+        assert (d / "DONE").read_text().strip() == "complete"
+        assert not list(d.glob(".*tmp*")), f"leftover temporary file in {name}"
+        if name in finished:  # finished before the kill: kept, not redone
+            assert (d / "record.json").stat().st_mtime_ns == finished[name]
+
+    clean = tmp_path / "clean"
+    assert main(["study", "--config", str(cfg), "--out", str(clean), "--no-progress"]) == 0
+    for name, d in resumed.items():
+        a = json.loads((d / "record.json").read_text())
+        b = json.loads((clean / "runs" / name / "record.json").read_text())
+        assert comparable(a) == comparable(b), f"{name} differs from the uninterrupted run"
