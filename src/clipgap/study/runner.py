@@ -43,6 +43,7 @@ def execute_run(run: RunSpec, ctx: StudyContext) -> dict:
     from clipgap.evaluate import accuracy
     from clipgap.train import TrainConfig, finetune
 
+    check_label_spaces(run, ctx)
     zs_id = ctx.zero_shot(run.task)
     zs_dg = {d: ctx.zero_shot(d)["accuracy"] for d in run.dg}
     zs_ctrl = {c: ctx.zero_shot(c)["accuracy"] for c in run.controls}
@@ -90,6 +91,21 @@ def execute_run(run: RunSpec, ctx: StudyContext) -> dict:
         "versions": versions(),
         "device": run.device,
     }
+
+
+def check_label_spaces(run: RunSpec, ctx: StudyContext) -> None:
+    """DG domains must share the task's label space: the same classes, or a subset of them
+    (ImageNet-R and -A cover 200 of ImageNet's 1000 classes)."""
+    from clipgap.errors import DataError
+
+    base = ctx.task(run.task, "test")
+    for spec in run.dg:
+        shifted = ctx.task(spec, "test")
+        if not set(shifted.class_names) <= set(base.class_names):
+            raise DataError(
+                f"shift domain {spec} has {shifted.n_classes} classes but task {run.task} has "
+                f"{base.n_classes}; a DG domain must share the task's label space"
+            )
 
 
 def identity(run: RunSpec) -> dict:
