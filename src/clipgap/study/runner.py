@@ -101,10 +101,11 @@ def check_label_spaces(run: RunSpec, ctx: StudyContext) -> None:
     base = ctx.task(run.task, "test")
     for spec in run.dg:
         shifted = ctx.task(spec, "test")
-        if not set(shifted.class_names) <= set(base.class_names):
+        extra = sorted(set(shifted.class_names) - set(base.class_names))
+        if extra:
             raise DataError(
-                f"shift domain {spec} has {shifted.n_classes} classes but task {run.task} has "
-                f"{base.n_classes}; a DG domain must share the task's label space"
+                f"shift domain {spec} has {len(extra)} classes that task {run.task} lacks "
+                f"(e.g. {extra[0]!r}); a DG domain must share the task's label space"
             )
 
 
