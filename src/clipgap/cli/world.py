@@ -1,0 +1,86 @@
+"""``clipgap world``: the embedded procedural world and its pretrained CLIPs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from clipgap.errors import ConfigError
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "world",
+        help="the embedded world: pretrain its CLIP, look at its tasks",
+        description="The embedded world is a procedurally generated image world with a tiny "
+        "CLIP pretrained on it, so a whole study runs offline.",
+    )
+    wsub = p.add_subparsers(dest="world_command", metavar="WORLD_COMMAND")
+    pre = wsub.add_parser("pretrain", help="pretrain a world CLIP (or reuse its cached weights)")
+    pre.add_argument(
+        "--model", default="world", help="world (default, used by `make study`) or world-tiny"
+    )
+    pre.add_argument("--force", action="store_true", help="pretrain again even if cached")
+    pre.add_argument("--no-progress", action="store_true", help="no progress bar")
+    pre.set_defaults(func=run_pretrain)
+
+    sam = wsub.add_parser("sample", help="write a labelled grid of a task's images")
+    sam.add_argument("--task", required=True, help="world task, e.g. shape")
+    sam.add_argument(
+        "--style", default="photo", help="style (photo, cartoon, sketch, mosaic) or all"
+    )
+    sam.add_argument("--split", default="test", help="train or test (default test)")
+    sam.add_argument("--per-class", type=int, default=4, help="examples per class and style")
+    sam.add_argument("--scale", type=int, default=3, help="pixel magnification (default 3)")
+    sam.add_argument("--out", required=True, help="PNG file to write")
+    sam.set_defaults(func=run_sample)
+
+    lst = wsub.add_parser("tasks", help="list the world's tasks, classes and styles")
+    lst.set_defaults(func=run_tasks)
+    p.set_defaults(func=lambda args: p.print_help() or 2)
+
+
+def run_pretrain(args) -> int:
+    from clipgap.world.model import ensure_checkpoint
+
+    ckpt = ensure_checkpoint(args.model, force=args.force, progress=not args.no_progress)
+    info = ckpt.info
+    verb = "pretrained" if ckpt.trained else "reused cached"
+    print(f"{verb} {args.model}: {ckpt.path}")
+    if info:
+        print(
+            f"contrastive loss {info['first_loss']:.3f} -> {info['last_loss']:.3f} over "
+            f"{info['pairs']} image-caption pairs; pretraining took {info['seconds']:.1f}s"
+        )
+    return 0
+
+
+def run_sample(args) -> int:
+    from clipgap.world.config import STYLES
+    from clipgap.world.grid import sample_grid
+
+    styles = list(STYLES) if args.style == "all" else [args.style]
+    grid = sample_grid(
+        args.task, styles, split=args.split, per_class=args.per_class, scale=args.scale
+    )
+    out = Path(args.out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        grid.save(out)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot write {out}: {exc}") from None
+    print(f"wrote {out} ({grid.width}x{grid.height}, task {args.task}, {', '.join(styles)})")
+    return 0
+
+
+def run_tasks(args) -> int:
+    from clipgap.cli.common import table
+    from clipgap.world.config import MAIN_STYLE, STYLES
+    from clipgap.world.tasks import WORLD_TASKS, world_tasks
+
+    rows = []
+    for name in WORLD_TASKS:
+        t = world_tasks.get(name)
+        rows.append({"task": f"world:{name}", "classes": ", ".join(t.class_names)})
+    print(table(rows))
+    print(f"styles: {', '.join(STYLES)} (main: {MAIN_STYLE}; use world:TASK@STYLE)")
+    return 0

@@ -1,0 +1,101 @@
+"""Fine-tuning methods: one module each, registered by name in :data:`methods`.
+
+``apply_method(model, "lora", {"rank": 8}, context=...)`` freezes, adds and unfreezes on a
+:class:`~clipgap.tuned.TunedModel`; nothing else differs between methods (one training loop).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import torch
+
+from clipgap.registry import Registry
+
+methods: Registry[type] = Registry("method")
+
+_MODULES = ["full", "aclip", "bitfit", "lora", "clip_adapter", "linear_probe"]
+for _name in _MODULES:
+    importlib.import_module(f"clipgap.methods.{_name}")
+
+from clipgap.errors import TrainingError  # noqa: E402
+from clipgap.methods.base import Method, MethodContext, options_dict  # noqa: E402
+from clipgap.tuned import TunedModel, clone  # noqa: E402
+
+__all__ = [
+    "Method",
+    "MethodContext",
+    "apply_method",
+    "build_context",
+    "count_trainable",
+    "get_method",
+    "method_names",
+    "methods",
+    "options_dict",
+]
+
+
+def get_method(name: str) -> Method:
+    """The method registered as ``name`` (UnknownNameError listing the valid ones otherwise)."""
+    return methods.get(name)()
+
+
+def method_names() -> list[str]:
+    return methods.names()
+
+
+def build_context(
+    model: TunedModel, method: Method, class_names: list[str], templates: list[str]
+) -> MethodContext:
+    """The context for ``method`` on a task; zero-shot text features only if it needs them."""
+    text = None
+    if method.needs_text_features:
+        text = model.class_text_features(list(class_names), list(templates))
+    return MethodContext(list(class_names), list(templates), text)
+
+
+def apply_method(
+    model: TunedModel,
+    name: str,
+    options=None,
+    *,
+    class_names: list[str] | None = None,
+    templates: list[str] | None = None,
+):
+    """Apply method ``name`` with ``options`` (dict, dataclass or None) to ``model`` in place.
+
+    Records the base fingerprint (before any change), the method name, its resolved options and
+    the task's class names / templates on the model (checkpoints store them). Returns the
+    resolved options dataclass.
+    """
+    method = get_method(name)
+    opts = method.make_options(options)
+    if model.method is not None:
+        raise TrainingError(
+            f"model already fine-tuned with {model.method!r}; apply {name!r} to a fresh model"
+        )
+    if model.base_fingerprint is None:
+        model.base_fingerprint = model.backbone.fingerprint()
+    context = None
+    if class_names is not None:
+        context = build_context(model, method, class_names, templates or ["{c}"])
+    method.apply(model, opts, context=context)
+    model.method, model.method_options = name, opts
+    model.templates = list(templates) if templates is not None else None
+    if model.head is None:
+        model.head_classes = None
+    return opts
+
+
+def count_trainable(backbone, name: str, options=None) -> int:
+    """Trainable scalars of method ``name`` on a deep copy of ``backbone`` (one class for a head).
+
+    The backbone is left untouched. On a meta-device backbone (``backbone.to("meta")``) the
+    copy costs neither memory nor time, which is how ``clipgap list methods`` counts.
+    """
+    model = TunedModel(clone(backbone))
+    model.base_fingerprint = "(count only)"
+    method = get_method(name)
+    text = torch.zeros(1, int(backbone.embed_dim), device=backbone.device)
+    method.apply(model, method.make_options(options), context=MethodContext(["c"], ["{c}"], text))
+    return model.n_trainable

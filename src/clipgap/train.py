@@ -1,0 +1,314 @@
+"""The one training loop every fine-tuning method shares.
+
+``finetune(backbone, train_task, "lora", train=TrainConfig(lr=1e-4))`` applies the method to a
+copy of the backbone, holds out a validation split of the train task (10 %, at most 5,000
+images, seed 0), trains with cross-entropy over the zero-shot-style logits against the task's
+class prompts, evaluates the starting model (epoch 0) and every epoch on validation only, and
+returns the model of the best validation epoch. Methods differ only in what
+:func:`clipgap.methods.apply_method` made trainable or added.
+
+Speed: with a frozen image tower (``clip_adapter``, ``linear_probe``, text-only LoRA) training
+runs on cached image embeddings instead of the encoder; class text features are recomputed each
+step only when text-tower parameters are trainable.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from clipgap.backbones import Backbone
+from clipgap.data import Task
+from clipgap.embeddings import class_text_features
+from clipgap.errors import ConfigError, DataError, TrainingError
+from clipgap.evaluate import SplitData
+from clipgap.methods import apply_method, options_dict
+from clipgap.presets import TrainConfig, optimizers
+from clipgap.tuned import TunedModel, clone
+
+log = logging.getLogger(__name__)
+
+__all__ = ["FinetuneResult", "TrainConfig", "finetune", "split_validation"]
+
+
+@dataclass
+class FinetuneResult:
+    """What :func:`finetune` returns.
+
+    ``history``: one dict per epoch (0 = the starting model) with ``train_loss``,
+    ``train_accuracy`` (None for epoch 0), ``val_accuracy`` (None without validation),
+    ``steps`` and ``seconds``. ``model`` holds the weights of ``best_epoch`` (best validation
+    accuracy, earliest on ties; the last epoch without validation). ``peak_memory_mb``: CUDA
+    peak allocated on GPU, the process's peak resident set size on CPU.
+    """
+
+    model: TunedModel
+    history: list[dict]
+    best_epoch: int
+    val_accuracy: float | None
+    trainable_params: int
+    seconds: float
+    peak_memory_mb: float
+    method: str
+    method_options: dict
+    config: TrainConfig
+    steps: int = 0
+
+
+def split_validation(
+    task: Task, fraction: float, *, max_images: int = 5000, seed: int = 0
+) -> tuple[Task, Task | None]:
+    """(fit, validation) subsets of a train split: ``round(fraction * N)`` images (at least one,
+    at most ``max_images``) drawn with ``seed``; ``fraction == 0`` -> (task, None)."""
+    if fraction <= 0:
+        return task, None
+    n = len(task)
+    n_val = min(max_images, max(1, int(round(fraction * n))))
+    if n - n_val < 1:
+        raise DataError(
+            f"task {task.name} ({task.split}) has {n} images: too few to hold out "
+            f"{n_val} for validation (set train.val_fraction=0 to skip validation)"
+        )
+    order = np.random.default_rng(seed).permutation(n)
+    val_idx, fit_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
+    return task.subset(fit_idx, split=f"{task.split}-fit"), task.subset(val_idx, split="val")
+
+
+def _prepare(model_or_backbone, copy_model: bool, device: torch.device) -> TunedModel:
+    if isinstance(model_or_backbone, Backbone):
+        model = TunedModel(clone(model_or_backbone) if copy_model else model_or_backbone)
+    elif isinstance(model_or_backbone, TunedModel):
+        model = clone(model_or_backbone) if copy_model else model_or_backbone
+    else:
+        raise TrainingError(
+            f"finetune needs a Backbone or TunedModel, not {type(model_or_backbone).__name__}"
+        )
+    return model.to(device)
+
+
+def _device(cfg: TrainConfig, model_or_backbone) -> torch.device:
+    if cfg.device is None:
+        return next(model_or_backbone.parameters()).device
+    try:
+        device = torch.device(cfg.device)
+    except RuntimeError:
+        raise ConfigError(f"train.device: unknown device {cfg.device!r}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"train.device={cfg.device!r} but CUDA is not available here")
+    return device
+
+
+def _split_data(model: TunedModel, task: Task, cfg: TrainConfig, progress: bool) -> SplitData:
+    return SplitData(
+        model,
+        task,
+        embedded=model.image_tower_frozen and cfg.cache_embeddings,
+        pixel_cache_mb=cfg.pixel_cache_mb,
+        batch_size=cfg.eval_batch_size,
+        num_workers=cfg.num_workers,
+        progress=progress,
+    )
+
+
+class _ClassText:
+    """Logits for the loss. Class text is re-encoded each step only when the text tower trains;
+    otherwise it is encoded once and only the (possibly trainable) text adapter runs per step."""
+
+    def __init__(self, model: TunedModel, task: Task) -> None:
+        self.model, self.names, self.templates = model, task.class_names, task.templates
+        self.live = not model.text_tower_frozen
+        self.base = None
+        if not self.live and not model.uses_head(self.names):
+            self.base = class_text_features(model.backbone, self.names, self.templates)
+
+    def logits(self, feats: torch.Tensor) -> torch.Tensor:
+        model = self.model
+        if model.uses_head(self.names):
+            return model.head(feats)
+        if self.live:
+            text = model.class_text_features(self.names, self.templates, grad=True)
+        else:
+            text = model.project_text(self.base)
+        return model.scaled_cosine(feats, text)
+
+
+class _Loop:
+    """Epochs of optimiser steps over ``fit``, validation after each, best epoch kept."""
+
+    def __init__(self, model, method, fit: SplitData, val: SplitData | None, cfg, progress):
+        self.model, self.method, self.fit, self.val = model, method, fit, val
+        self.cfg, self.progress = cfg, progress
+        self.text = _ClassText(model, fit.task)
+        params = list(model.trainable_parameters().values())
+        self.optimizer = optimizers.get(cfg.optimizer)(params, cfg)
+        self.generator = torch.Generator().manual_seed(cfg.seed)
+        self.steps = 0
+
+    def _out_of_steps(self) -> bool:
+        return self.cfg.max_steps is not None and self.steps >= self.cfg.max_steps
+
+    def _step(self, x, y, epoch: int) -> tuple[float, int]:
+        model, cfg = self.model, self.cfg
+        x, y = x.to(model.device), y.to(model.device)
+        dtype = model.device.type
+        with torch.autocast(device_type=dtype, dtype=torch.bfloat16, enabled=cfg.bf16):
+            feats = model.project_image(x) if self.fit.embedded else model.image_features(x)
+            logits = self.text.logits(feats)
+        loss = F.cross_entropy(logits.float(), y)
+        if not torch.isfinite(loss):
+            raise TrainingError(
+                f"non-finite loss ({loss.item()}) at epoch {epoch}, step {self.steps + 1} of "
+                f"method {self.method!r} on {self.fit.task.name}; training stopped: lower "
+                f"train.lr (now {cfg.lr:g})"
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.steps += 1
+        return float(loss.item()), int((logits.argmax(dim=-1) == y).sum().item())
+
+    def _epoch(self, epoch: int) -> dict:
+        self.model.train()
+        loss_sum, correct, seen, steps = 0.0, 0, 0, 0
+        batches = self.fit.batches(self.model, self.cfg.batch_size, self.generator)
+        desc = f"{self.method} epoch {epoch}/{self.cfg.epochs}"
+        bar = tqdm(batches, desc=desc, unit="step", disable=not self.progress, leave=False)
+        for x, y in bar:
+            if self._out_of_steps():
+                break
+            loss, ok = self._step(x, y, epoch)
+            loss_sum, correct, seen, steps = loss_sum + loss, correct + ok, seen + len(y), steps + 1
+            bar.set_postfix(loss=f"{loss_sum / steps:.4f}", acc=f"{correct / seen:.3f}")
+        bar.close()
+        self.model.eval()
+        return {
+            "train_loss": loss_sum / steps if steps else None,
+            "train_accuracy": correct / seen if seen else None,
+            "steps": steps,
+        }
+
+    def _validate(self) -> float | None:
+        return None if self.val is None else self.val.accuracy(self.model)
+
+    def _snapshot(self) -> dict[str, torch.Tensor]:
+        return {n: p.detach().clone() for n, p in self.model.trainable_parameters().items()}
+
+    def run(self) -> tuple[list[dict], int, float | None]:
+        """(history, best epoch, its validation accuracy); the model ends at the best epoch."""
+        t0 = time.perf_counter()
+        empty = {"train_loss": None, "train_accuracy": None, "steps": 0}
+        history = [{"epoch": 0, **empty, "val_accuracy": self._validate(), "seconds": 0.0}]
+        best_epoch, best_acc, best_state = 0, history[0]["val_accuracy"], self._snapshot()
+        for epoch in range(1, self.cfg.epochs + 1):
+            t = time.perf_counter()
+            stats = self._epoch(epoch)
+            acc = self._validate()
+            history.append(
+                {"epoch": epoch, **stats, "val_accuracy": acc, "seconds": time.perf_counter() - t}
+            )
+            log.info("%s epoch %d: %s", self.method, epoch, _fmt(history[-1]))
+            if acc is None or acc > best_acc:
+                best_epoch, best_acc = epoch, acc
+                best_state = self._snapshot() if acc is not None else None
+            if self._out_of_steps():
+                break
+        if best_state is not None and best_epoch != history[-1]["epoch"]:
+            with torch.no_grad():
+                for name, p in self.model.trainable_parameters().items():
+                    p.copy_(best_state[name])
+        log.info(
+            "%s: best epoch %d (val %s) in %.1fs",
+            self.method,
+            best_epoch,
+            best_acc,
+            time.perf_counter() - t0,
+        )
+        return history, best_epoch, best_acc
+
+
+def _fmt(record: dict) -> str:
+    return ", ".join(
+        f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
+        for k, v in record.items()
+        if k != "epoch"
+    )
+
+
+def _peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    import resource
+    import sys
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / 2**20 if sys.platform == "darwin" else rss / 1024
+
+
+def finetune(
+    model_or_backbone: Backbone | TunedModel,
+    train_task: Task,
+    method: str,
+    *,
+    method_options=None,
+    train: TrainConfig | None = None,
+    progress: bool = True,
+    copy: bool = True,
+) -> FinetuneResult:
+    """Fine-tune with ``method`` on ``train_task``; returns the best-validation-epoch model.
+
+    ``copy=True`` leaves the given backbone/model untouched (the method is applied to a deep
+    copy); ``copy=False`` modifies it in place (saves memory when the caller already copied).
+    Raises DataError for a task with fewer than two classes, TrainingError on a non-finite
+    loss, ConfigError / UnknownNameError for bad options or an unknown method.
+    """
+    cfg = TrainConfig() if train is None else train
+    if not isinstance(cfg, TrainConfig):
+        raise ConfigError(f"train must be a TrainConfig, not {type(cfg).__name__}")
+    if train_task.n_classes < 2:
+        raise DataError(
+            f"task {train_task.name} has {train_task.n_classes} class "
+            f"({', '.join(train_task.class_names)}); fine-tuning needs at least 2"
+        )
+    start = time.perf_counter()
+    device = _device(cfg, model_or_backbone)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    model = _prepare(model_or_backbone, copy, device)
+    fit_task, val_task = split_validation(
+        train_task, cfg.val_fraction, max_images=cfg.val_max, seed=cfg.val_seed
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        opts = apply_method(
+            model,
+            method,
+            method_options,
+            class_names=train_task.class_names,
+            templates=train_task.templates,
+        )
+    if model.n_trainable == 0:
+        raise TrainingError(f"method {method!r} left nothing trainable on {model.backbone.spec}")
+    model.eval()
+    fit = _split_data(model, fit_task, cfg, progress)
+    val = _split_data(model, val_task, cfg, progress) if val_task is not None else None
+    loop = _Loop(model, method, fit, val, cfg, progress)
+    history, best_epoch, best_acc = loop.run()
+    return FinetuneResult(
+        model=model,
+        history=history,
+        best_epoch=best_epoch,
+        val_accuracy=best_acc,
+        trainable_params=model.n_trainable,
+        seconds=time.perf_counter() - start,
+        peak_memory_mb=_peak_memory_mb(device),
+        method=method,
+        method_options=options_dict(opts),
+        config=cfg,
+        steps=loop.steps,
+    )

@@ -1,0 +1,192 @@
+"""The world CLIPs (``world``, ``world-tiny``): open_clip models pretrained here, then cached.
+
+A checkpoint lives in ``cache_dir("world")`` under a name keyed by a hash of the world config,
+the model config and the pretraining config, next to a sha256 sidecar (written last). A
+checkpoint whose hash does not match (truncated, corrupt) is reported and retrained, never used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import open_clip
+import torch
+from safetensors.torch import load_file, save_file
+
+from clipgap.backbones import named_models
+from clipgap.backbones.open_clip_backbone import OpenClipBackbone, load_open_clip
+from clipgap.data import digest
+from clipgap.errors import ModelError
+from clipgap.paths import atomic_write_text, cache_dir
+from clipgap.registry import Registry
+from clipgap.world.config import PretrainConfig, WorldConfig
+from clipgap.world.pretrain import PretrainLog, pretrain
+
+log = logging.getLogger(__name__)
+
+CONFIG_DIR = Path(__file__).parent
+
+
+@dataclass(frozen=True)
+class WorldModel:
+    """A world CLIP: architecture ``CONFIG_DIR/<config_file>``, pretrained with ``pretrain``."""
+
+    name: str
+    config_file: str
+    pretrain: PretrainConfig
+    world: WorldConfig = field(default_factory=WorldConfig)
+
+    @property
+    def config_path(self) -> Path:
+        return CONFIG_DIR / self.config_file
+
+    def key(self) -> str:
+        """Hash of everything that determines the pretrained weights."""
+        arch = json.loads(self.config_path.read_text())
+        return digest(
+            self.name, arch, self.world.as_dict(), asdict(self.pretrain), open_clip.__version__
+        )
+
+
+world_models: Registry[WorldModel] = Registry("world model")
+world_models.register("world")(
+    WorldModel("world", "world.json", PretrainConfig(steps=600, batch_size=256, lr=2e-3))
+)
+world_models.register("world-tiny")(
+    WorldModel(
+        "world-tiny",
+        "world-tiny.json",
+        PretrainConfig(steps=40, batch_size=64, lr=3e-3, warmup_steps=5),
+    )
+)
+
+
+@dataclass
+class Checkpoint:
+    """A verified checkpoint file; ``trained`` says whether this call pretrained it."""
+
+    path: Path
+    key: str
+    trained: bool
+    info: dict
+
+
+def checkpoint_path(model: WorldModel) -> Path:
+    return cache_dir("world") / f"{model.name}-{model.key()}.safetensors"
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _verified(path: Path) -> bool:
+    """True when ``path`` and its sidecar exist and the file's sha256 matches."""
+    sidecar = path.with_name(path.name + ".sha256")
+    if not path.is_file() or not sidecar.is_file():
+        return False
+    expected = sidecar.read_text().split()[0] if sidecar.read_text().strip() else ""
+    if _sha256(path) == expected:
+        return True
+    log.warning(
+        "world checkpoint %s fails its sha256 check (corrupt or truncated); retraining", path
+    )
+    return False
+
+
+def architecture(model: WorldModel) -> OpenClipBackbone:
+    """The untrained (random-init) open_clip backbone of a world model."""
+    return load_open_clip(str(model.config_path), None, spec=model.name)
+
+
+def _train(model: WorldModel, path: Path, *, progress: bool) -> dict:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(model.pretrain.seed)
+        backbone = architecture(model)
+    record: PretrainLog = pretrain(
+        backbone.model,
+        open_clip.get_tokenizer(model.config_path.stem),
+        model.world,
+        model.pretrain,
+        progress=progress,
+        desc=f"pretrain {model.name}",
+    )
+    state = {k: v.detach().contiguous() for k, v in backbone.model.state_dict().items()}
+    tmp = path.with_name(f".{path.name}.tmp")
+    save_file(state, str(tmp))
+    tmp.replace(path)
+    info = {
+        "model": model.name,
+        "key": model.key(),
+        "world": model.world.as_dict(),
+        "pretrain": asdict(model.pretrain),
+        "first_loss": record.mean_loss(True),
+        "last_loss": record.mean_loss(False),
+        "seconds": record.seconds,
+        "pairs": record.pairs,
+        "versions": {"torch": torch.__version__, "open_clip": open_clip.__version__},
+    }
+    atomic_write_text(path.with_suffix(".json"), json.dumps(info, indent=2) + "\n")
+    atomic_write_text(path.with_name(path.name + ".sha256"), f"{_sha256(path)}  {path.name}\n")
+    return info
+
+
+def _resolve(model: str | WorldModel) -> WorldModel:
+    return model if isinstance(model, WorldModel) else world_models.get(model)
+
+
+def ensure_checkpoint(
+    model: str | WorldModel, *, force: bool = False, progress: bool = True
+) -> Checkpoint:
+    """The cached checkpoint of a world model (a name or spec), pretraining it when needed."""
+    model = _resolve(model)
+    path = checkpoint_path(model)
+    if not force and _verified(path):
+        log.info("using cached %s checkpoint %s", model.name, path)
+        info_path = path.with_suffix(".json")
+        info = json.loads(info_path.read_text()) if info_path.is_file() else {}
+        return Checkpoint(path, model.key(), False, info)
+    info = _train(model, path, progress=progress)
+    return Checkpoint(path, model.key(), True, info)
+
+
+def load_world(
+    model: str | WorldModel, *, device: str = "cpu", force: bool = False, progress: bool = True
+) -> OpenClipBackbone:
+    """A world CLIP with its pretrained weights (pretrained and cached on first use)."""
+    model = _resolve(model)
+    ckpt = ensure_checkpoint(model, force=force, progress=progress)
+    backbone = architecture(model)
+    try:
+        backbone.model.load_state_dict(load_file(str(ckpt.path)))
+    except (RuntimeError, OSError) as exc:
+        msg = str(exc).splitlines()[0]
+        raise ModelError(f"world checkpoint {ckpt.path} does not fit {model.name}: {msg}") from None
+    backbone.base_ref = {"backend": "world", "model": model.name, "pretrained": None}
+    backbone.base_ref["checkpoint_key"] = ckpt.key
+    backbone.eval()
+    return backbone.to(device)
+
+
+def _loader(name: str):
+    def load(pretrained: str | None = None, device: str = "cpu") -> OpenClipBackbone:
+        if pretrained is not None:
+            raise ModelError(
+                f"model {name} carries its own weights (pretrained on the embedded world); "
+                f"do not pass --pretrained {pretrained}"
+            )
+        return load_world(name, device=device)
+
+    load.__doc__ = f"The embedded-world CLIP {name!r} (pretrained and cached on first use)."
+    return load
+
+
+for _name in world_models.names():
+    named_models.register(_name)(_loader(_name))
