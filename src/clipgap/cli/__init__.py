@@ -19,6 +19,7 @@ SUBCOMMANDS = [
     "clipgap.cli.listing",
     "clipgap.cli.world",
     "clipgap.cli.finetune",
+    "clipgap.cli.evaluate",
     "clipgap.cli.study",
     "clipgap.cli.report",
 ]
