@@ -39,7 +39,7 @@ def test_valid_config_plans_every_run(tmp_path):
 def test_run_id_depends_on_config_not_out(tmp_path):
     a = plan_runs(load_study_config(write(tmp_path, BASE), out=str(tmp_path / "x")))
     b = plan_runs(load_study_config(write(tmp_path, BASE), out=str(tmp_path / "y")))
-    c = plan_runs(load_study_config(write(tmp_path, BASE), ["train.epochs=3"]))
+    c = plan_runs(load_study_config(write(tmp_path, BASE), ["train.epochs=7"]))
     assert [r.run_id for r in a] == [r.run_id for r in b]
     assert a[0].run_id != c[0].run_id
 
@@ -91,3 +91,14 @@ def test_every_yaml_in_repo_loads():
         assert first.startswith("#"), f"{f.name} must open with a comment saying how to run it"
         cfg = load_study_config(str(f))
         assert plan_runs(cfg)
+
+
+def test_run_id_is_of_the_resolved_config(tmp_path):
+    """An override equal to the preset's value is the same run; resolved values are stored."""
+    from clipgap.presets import preset
+
+    same = preset("tuned", "lora")["epochs"]
+    a = plan_runs(load_study_config(write(tmp_path, BASE)))
+    b = plan_runs(load_study_config(write(tmp_path, BASE), [f"train.epochs={same}"]))
+    assert a[0].run_id == b[0].run_id
+    assert a[0].train["epochs"] == same and a[0].method_options["rank"] == 4

@@ -29,11 +29,11 @@ class TaskEntry:
             raise ConfigError("tasks[].name must be a dataset spec such as world:shape")
         if self.controls is not None and self.name in self.controls:
             raise ConfigError(
-                f"task {self.name!r} lists itself as a control task; controls measure "
-                f"forgetting on tasks NOT trained on"
+                f"controls: task {self.name!r} lists itself as a control task; controls "
+                f"measure forgetting on tasks NOT trained on"
             )
         if self.name in self.dg:
-            raise ConfigError(f"task {self.name!r} lists itself as a shift domain (dg)")
+            raise ConfigError(f"dg: task {self.name!r} lists itself as a shift domain")
 
 
 @dataclass
