@@ -3,15 +3,17 @@
 For each method on each model (the embedded ``world`` CLIP when its pretrained checkpoint is
 cached, and open_clip ViT-B-32 with random init), a few optimiser steps of the shared trainer
 on synthetic images: training images/s (optimiser steps only; embedding caching and pixel
-loading are reported as setup) and peak memory (CUDA peak allocated on GPU; on CPU the peak
-resident set size sampled during the run, and its rise over the size before the run).
+loading are reported as setup) and peak memory. Each (model, method) runs in its own child
+process, so peaks do not leak between methods: on CPU the process's peak resident set size
+(``peak_mb``) and its rise over the size with the model loaded (``train_peak_mb``, sampled
+every 5 ms); on GPU the CUDA peak allocated during fine-tuning.
 
 Speed-up rows: ``clip_adapter`` and ``linear_probe`` trained on cached image embeddings (the
 default) vs the same trainer with ``cache_embeddings=False`` (the frozen image encoder runs
 every step), same steps and batch; target >= 10x training images/s.
 
     python bench/finetune.py [--models world ViT-B-32] [--steps 4] [--batch-size 8]
-                             [--world-batch-size 64] [--threads N] [--json OUT]
+                             [--world-steps 15] [--world-batch-size 64] [--threads N] [--json OUT]
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -95,6 +98,8 @@ def run_method(backbone, method: str, task, args, *, cached: bool = True) -> dic
     t0 = time.perf_counter()
     with PeakRSS() as rss:
         result = finetune(backbone, task, method, train=cfg, progress=False)
+    if cuda:
+        torch.cuda.synchronize()
     total = time.perf_counter() - t0
     train_s = result.history[1]["seconds"]
     images = result.steps * args.batch_size
@@ -107,46 +112,67 @@ def run_method(backbone, method: str, task, args, *, cached: bool = True) -> dic
         "setup_s": total - train_s,
         "images_per_s": images / train_s,
         "peak_mb": result.peak_memory_mb if cuda else rss.peak,
-        "peak_rise_mb": (result.peak_memory_mb if cuda else rss.peak - rss.start),
     }
 
 
-def bench_model(name: str, args) -> list[dict]:
+def _model_args(name: str, args) -> argparse.Namespace:
+    if name.startswith("world"):  # a study-sized epoch on the small world model
+        return argparse.Namespace(
+            **{**vars(args), "batch_size": args.world_batch_size, "steps": args.world_steps}
+        )
+    return args
+
+
+def child(name: str, method: str, args) -> list[dict]:
+    """One method on one model in this (fresh) process: throughput row (+ speed-up row)."""
     from clipgap.backbones import load_backbone
 
-    if name.startswith("world"):  # the study's batch size on the small world model
-        args = argparse.Namespace(**{**vars(args), "batch_size": args.world_batch_size})
+    args = _model_args(name, args)
     backbone = load_backbone(name, device=args.device)
     task = synthetic_task(args.steps * args.batch_size)
     warm = argparse.Namespace(**{**vars(args), "steps": 1})
-    run_method(backbone, "bitfit", task, warm)  # warm-up: lazy initialisation, allocator
-    rows = []
-    for method in METHODS:
+    run_method(backbone, method, task, warm)  # warm-up: lazy initialisation, allocator
+    with PeakRSS() as rss:
+        loaded = rss.start
         row = run_method(backbone, method, task, args)
-        rows.append({"model": name, "kind": "throughput", **row})
-        print(
-            f"{name:9s} {method:13s} {row['images_per_s']:10.1f} img/s  "
-            f"peak {row['peak_mb']:8.0f} MB (+{row['peak_rise_mb']:.0f})",
-            file=sys.stderr,
-        )
-    for method in CACHED:
-        fast = next(r for r in rows if r["method"] == method)
+    if not args.device.startswith("cuda"):
+        row["peak_mb"], row["train_peak_mb"] = rss.peak, rss.peak - loaded
+    else:
+        row["train_peak_mb"] = row["peak_mb"]
+    rows = [{"model": name, "kind": "throughput", **row}]
+    if method in CACHED:
         slow = run_method(backbone, method, task, args, cached=False)
-        speedup = fast["images_per_s"] / slow["images_per_s"]
+        speedup = row["images_per_s"] / slow["images_per_s"]
         rows.append(
             {
                 "model": name,
                 "kind": "speedup",
                 "method": method,
-                "cached_images_per_s": fast["images_per_s"],
+                "cached_images_per_s": row["images_per_s"],
                 "encoder_images_per_s": slow["images_per_s"],
                 "speedup": speedup,
                 "target": f">= {TARGET:.0f}x",
                 "met": speedup >= TARGET,
             }
         )
+    return rows
+
+
+def bench_model(name: str, argv: list[str]) -> list[dict]:
+    """Every method on ``name``, each in a child process running this script with --child."""
+    rows = []
+    for method in METHODS:
+        cmd = [sys.executable, __file__, "--child", name, method, *argv]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if out.returncode != 0:
+            raise SystemExit(f"{name} {method} failed: {out.stderr.strip().splitlines()[-1]}")
+        got = json.loads(out.stdout.strip().splitlines()[-1])
+        rows += got
+        r = got[0]
         print(
-            f"{name:9s} {method:13s} cached vs encoder-in-the-loop: {speedup:.0f}x", file=sys.stderr
+            f"{name:9s} {method:13s} {r['images_per_s']:10.1f} img/s  "
+            f"peak {r['peak_mb']:8.0f} MB (training +{r['train_peak_mb']:.0f})",
+            file=sys.stderr,
         )
     return rows
 
@@ -161,13 +187,13 @@ def world_available() -> bool:
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["model | method | trainable | batch | img/s | setup s | peak MB | rise MB"]
+    lines = ["model | method | trainable | batch | img/s | setup s | peak MB | training MB"]
     for r in rows:
         if r["kind"] == "throughput":
             lines.append(
                 f"{r['model']} | {r['method']} | {r['trainable_params']:,} | {r['batch_size']} | "
                 f"{r['images_per_s']:.1f} | {r['setup_s']:.2f} | {r['peak_mb']:.0f} | "
-                f"{r['peak_rise_mb']:.0f}"
+                f"{r['train_peak_mb']:.0f}"
             )
     lines += ["", "model | method | cached img/s | encoder img/s | speed-up | target met"]
     for r in rows:
@@ -185,12 +211,30 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=4, help="optimiser steps per method")
     ap.add_argument("--batch-size", type=int, default=8, help="batch on open_clip models")
     ap.add_argument("--world-batch-size", type=int, default=64, help="batch on world models")
+    ap.add_argument("--world-steps", type=int, default=15, help="steps on world models")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--json", default=None, metavar="OUT", help="also write the rows to OUT")
+    ap.add_argument("--child", nargs=2, metavar=("MODEL", "METHOD"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.child:
+        print(json.dumps(child(*args.child, args)))
+        return 0
+    passed = [
+        "--steps",
+        str(args.steps),
+        "--batch-size",
+        str(args.batch_size),
+        "--world-steps",
+        str(args.world_steps),
+        "--world-batch-size",
+        str(args.world_batch_size),
+        "--device",
+        args.device,
+    ]
+    passed += ["--threads", str(args.threads)] if args.threads else []
     rows = []
     for name in args.models:
         if name == "world" and not world_available():
@@ -200,10 +244,10 @@ def main(argv=None) -> int:
                 file=sys.stderr,
             )
             continue
-        rows += bench_model(name, args)
+        rows += bench_model(name, passed)
     print(
-        f"device {args.device}, torch threads {torch.get_num_threads()}, "
-        f"{args.steps} steps per method"
+        f"device {args.device}, torch threads {torch.get_num_threads()}; steps per method: "
+        f"{args.world_steps} on world models, {args.steps} on the others"
     )
     print(table(rows))
     if args.json:

@@ -212,3 +212,38 @@ def test_images_stream_when_pixel_cache_is_off(tiny):
         strict=True,
     ):
         assert torch.allclose(a, b, atol=1e-6)
+
+
+@pytest.mark.parametrize("method", [None, "lora"])
+def test_accuracy_matches_open_clip_zero_shot_classifier(tiny, method):
+    from open_clip import build_zero_shot_classifier
+
+    task = colour_task(30, seed=4, split="test")
+    if method is None:
+        model = zero_shot_model(clone(tiny))
+    else:
+        cfg = fast(epochs=1, val_fraction=0.0, max_steps=2)
+        model = finetune(tiny, colour_task(32), method, train=cfg, progress=False).model
+    net = model.backbone.model  # the open_clip CLIP (LoRA lives inside its weights)
+    templates = [lambda c, t=t: t.format(c=c) for t in task.templates]
+    with torch.no_grad():
+        weights = build_zero_shot_classifier(
+            net, model.backbone.tokenize, task.class_names, templates, num_classes_per_batch=2
+        )
+        images = torch.stack([tiny.transform(task.images.load(i)) for i in range(len(task))])
+        feats = net.encode_image(images, normalize=True)
+        expected = float(((feats @ weights).argmax(dim=1).numpy() == task.labels).mean())
+    assert accuracy(model, task, progress=False) == pytest.approx(expected)
+
+
+def test_copy_false_fine_tunes_in_place(tiny):
+    backbone = clone(tiny)
+    result = finetune(
+        backbone,
+        colour_task(16),
+        "bitfit",
+        train=fast(max_steps=1, val_fraction=0),
+        progress=False,
+        copy=False,
+    )
+    assert result.model.backbone is backbone

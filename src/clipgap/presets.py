@@ -27,7 +27,7 @@ def _sgd(params, cfg: TrainConfig) -> torch.optim.Optimizer:
 
 @optimizers.register("adamw")
 def _adamw(params, cfg: TrainConfig) -> torch.optim.Optimizer:
-    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
 
 
 def _int(name: str, value, minimum: int) -> None:
@@ -116,38 +116,43 @@ PAPER = {
     "epochs": 10,
 }
 
-# Per-method settings for small, fast runs. Chosen on VALIDATION accuracy only (the held-out
-# 10 % of each train split; test splits never looked at): see the table in the module notes.
+# Per-method settings for small, fast runs (a few seconds each on the world CLIP, 2 CPU cores).
+# How they were chosen (validation accuracy only; test splits never looked at): AdamW, weight
+# decay 1e-4, a grid of learning rates x batch 64/32 on the `world` model's tasks, 3 epochs for
+# the methods that run the encoder and 20 for clip_adapter / linear_probe (cached embeddings,
+# under 2 s per run). Score of a setting: mean over tasks of (best validation accuracy up to the
+# last epoch - epoch-0 validation accuracy), validation = the trainer's own 10 % of each train
+# split; color and count are left out (zero-shot already ~1.0, nothing to gain). Grid (lr):
+# full 1e-5..1e-3, aclip 1e-4..1e-2, bitfit 1e-3..1e-1, lora 1e-3..1e-1 (each also with SGD,
+# momentum 0.9, which never won), clip_adapter and linear_probe 1e-3..1. Settings within 0.01 of
+# the best score count as ties, broken toward the cheaper run (batch 64), then the smaller
+# learning rate. Score of the choice (shape/texture/position/light): full 0.155, aclip 0.182,
+# bitfit 0.108, lora 0.155, clip_adapter 0.138, linear_probe 0.177.
+_WD = 1e-4
 TUNED: dict[str, dict] = {
-    "full": {"optimizer": "adamw", "lr": 1e-4, "weight_decay": 1e-4, "batch_size": 64, "epochs": 3},
-    "aclip": {
-        "optimizer": "adamw",
-        "lr": 1e-4,
-        "weight_decay": 1e-4,
-        "batch_size": 64,
-        "epochs": 3,
-    },
+    "full": {"optimizer": "adamw", "lr": 3e-4, "weight_decay": _WD, "batch_size": 64, "epochs": 3},
+    "aclip": {"optimizer": "adamw", "lr": 3e-3, "weight_decay": _WD, "batch_size": 64, "epochs": 3},
     "bitfit": {
         "optimizer": "adamw",
-        "lr": 1e-3,
-        "weight_decay": 0.0,
-        "batch_size": 64,
+        "lr": 1e-2,
+        "weight_decay": _WD,
+        "batch_size": 32,
         "epochs": 3,
     },
-    "lora": {"optimizer": "adamw", "lr": 1e-3, "weight_decay": 0.0, "batch_size": 64, "epochs": 3},
+    "lora": {"optimizer": "adamw", "lr": 3e-2, "weight_decay": _WD, "batch_size": 64, "epochs": 3},
     "clip_adapter": {
         "optimizer": "adamw",
-        "lr": 1e-3,
-        "weight_decay": 1e-4,
+        "lr": 1e-2,
+        "weight_decay": _WD,
         "batch_size": 64,
-        "epochs": 10,
+        "epochs": 20,
     },
     "linear_probe": {
         "optimizer": "adamw",
-        "lr": 1e-3,
-        "weight_decay": 0.0,
+        "lr": 3e-1,
+        "weight_decay": _WD,
         "batch_size": 64,
-        "epochs": 10,
+        "epochs": 20,
     },
 }
 

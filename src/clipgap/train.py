@@ -14,7 +14,9 @@ step only when text-tower parameters are trainable.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import math
 import time
 from dataclasses import dataclass
 
@@ -148,30 +150,36 @@ class _Loop:
         params = list(model.trainable_parameters().values())
         self.optimizer = optimizers.get(cfg.optimizer)(params, cfg)
         self.generator = torch.Generator().manual_seed(cfg.seed)
+        self.device = model.device
         self.steps = 0
 
     def _out_of_steps(self) -> bool:
         return self.cfg.max_steps is not None and self.steps >= self.cfg.max_steps
 
+    def _autocast(self):
+        if not self.cfg.bf16:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
+
     def _step(self, x, y, epoch: int) -> tuple[float, int]:
-        model, cfg = self.model, self.cfg
-        x, y = x.to(model.device), y.to(model.device)
-        dtype = model.device.type
-        with torch.autocast(device_type=dtype, dtype=torch.bfloat16, enabled=cfg.bf16):
+        model = self.model
+        x, y = x.to(self.device), y.to(self.device)
+        with self._autocast():
             feats = model.project_image(x) if self.fit.embedded else model.image_features(x)
             logits = self.text.logits(feats)
         loss = F.cross_entropy(logits.float(), y)
-        if not torch.isfinite(loss):
+        value = loss.item()
+        if not math.isfinite(value):
             raise TrainingError(
-                f"non-finite loss ({loss.item()}) at epoch {epoch}, step {self.steps + 1} of "
+                f"non-finite loss ({value}) at epoch {epoch}, step {self.steps + 1} of "
                 f"method {self.method!r} on {self.fit.task.name}; training stopped: lower "
-                f"train.lr (now {cfg.lr:g})"
+                f"train.lr (now {self.cfg.lr:g})"
             )
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
         self.steps += 1
-        return float(loss.item()), int((logits.argmax(dim=-1) == y).sum().item())
+        return value, int((logits.argmax(dim=-1) == y).sum())
 
     def _epoch(self, epoch: int) -> dict:
         self.model.train()
@@ -204,7 +212,8 @@ class _Loop:
         t0 = time.perf_counter()
         empty = {"train_loss": None, "train_accuracy": None, "steps": 0}
         history = [{"epoch": 0, **empty, "val_accuracy": self._validate(), "seconds": 0.0}]
-        best_epoch, best_acc, best_state = 0, history[0]["val_accuracy"], self._snapshot()
+        best_epoch, best_acc = 0, history[0]["val_accuracy"]
+        best_state = self._snapshot() if self.val is not None else None
         for epoch in range(1, self.cfg.epochs + 1):
             t = time.perf_counter()
             stats = self._epoch(epoch)

@@ -29,20 +29,10 @@ def normalise(x: torch.Tensor) -> torch.Tensor:
     return x / x.norm(dim=-1, keepdim=True)
 
 
-def shared_helpers(backbone: Backbone) -> dict:
-    """A deepcopy memo that shares a backbone's tokenizer and transform (plain callables).
-
-    They hold no weights, and copying open_clip's BPE tokenizer costs about a second.
-    """
-    return {
-        id(v): v for v in vars(backbone).values() if callable(v) and not isinstance(v, nn.Module)
-    }
-
-
 def clone(model: Backbone | TunedModel):
-    """A deep copy of a backbone or tuned model whose weights are independent of the original."""
-    backbone = model.backbone if isinstance(model, TunedModel) else model
-    return copy.deepcopy(model, memo=shared_helpers(backbone))
+    """A deep copy whose weights are independent of the original (helpers such as the
+    tokenizer are shared, see :class:`clipgap.backbones.base.Shared`)."""
+    return copy.deepcopy(model)
 
 
 class TunedModel(nn.Module):

@@ -33,12 +33,12 @@ MAIN_STYLE = "photo"
 
 def _default_mention_rates() -> dict[str, float]:
     return {
-        "shape": 0.9,
-        "color": 0.85,
-        "size": 0.5,
-        "count": 0.6,
-        "texture": 0.1,
-        "position": 0.02,
+        "shape": 1.0,
+        "color": 0.5,
+        "size": 0.4,
+        "count": 0.4,
+        "texture": 0.25,
+        "position": 0.03,
     }
 
 
@@ -109,21 +109,21 @@ class WorldConfig:
 class PretrainConfig:
     """Contrastive pretraining of a world CLIP (AdamW, linear warmup then cosine decay).
 
-    ``threads`` = 0 picks a count from the CPUs and their load; the torch setting is restored.
+    ``threads`` = 0 times steps to pick 1 or up to 4 threads (the CPU may be shared); the torch
+    thread setting is restored afterwards.
     """
 
-    steps: int = 600
+    steps: int = 400
     batch_size: int = 256
-    lr: float = 2e-3
+    lr: float = 1e-3
     weight_decay: float = 0.1
-    warmup_steps: int = 50
+    warmup_steps: int = 20
     threads: int = 0
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for key in ("steps", "batch_size"):
-            if getattr(self, key) < 1:
-                raise ConfigError(f"pretrain {key}={getattr(self, key)}: expected >= 1")
+        if self.steps < 1:
+            raise ConfigError(f"pretrain steps={self.steps}: expected >= 1")
         if self.batch_size < 2:
             raise ConfigError(f"pretrain batch_size={self.batch_size}: contrastive needs >= 2")
         if not 0 < self.lr < 1:

@@ -14,14 +14,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import open_clip
+import safetensors.torch
 import torch
-from safetensors.torch import load_file, save_file
 
 from clipgap.backbones import named_models
 from clipgap.backbones.open_clip_backbone import OpenClipBackbone, load_open_clip
 from clipgap.data import digest
 from clipgap.errors import ModelError
-from clipgap.paths import atomic_write_text, cache_dir
+from clipgap.paths import atomic_write_bytes, atomic_write_text, cache_dir
 from clipgap.registry import Registry
 from clipgap.world.config import PretrainConfig, WorldConfig
 from clipgap.world.pretrain import PretrainLog, pretrain
@@ -53,14 +53,10 @@ class WorldModel:
 
 
 world_models: Registry[WorldModel] = Registry("world model")
-world_models.register("world")(
-    WorldModel("world", "world.json", PretrainConfig(steps=600, batch_size=256, lr=2e-3))
-)
+world_models.register("world")(WorldModel("world", "world.json", PretrainConfig()))
 world_models.register("world-tiny")(
     WorldModel(
-        "world-tiny",
-        "world-tiny.json",
-        PretrainConfig(steps=40, batch_size=64, lr=3e-3, warmup_steps=5),
+        "world-tiny", "world-tiny.json", PretrainConfig(steps=100, batch_size=32, warmup_steps=5)
     )
 )
 
@@ -92,7 +88,7 @@ def _verified(path: Path) -> bool:
     sidecar = path.with_name(path.name + ".sha256")
     if not path.is_file() or not sidecar.is_file():
         return False
-    expected = sidecar.read_text().split()[0] if sidecar.read_text().strip() else ""
+    expected = (sidecar.read_text().split() or [""])[0]
     if _sha256(path) == expected:
         return True
     log.warning(
@@ -119,9 +115,7 @@ def _train(model: WorldModel, path: Path, *, progress: bool) -> dict:
         desc=f"pretrain {model.name}",
     )
     state = {k: v.detach().contiguous() for k, v in backbone.model.state_dict().items()}
-    tmp = path.with_name(f".{path.name}.tmp")
-    save_file(state, str(tmp))
-    tmp.replace(path)
+    atomic_write_bytes(path, safetensors.torch.save(state))
     info = {
         "model": model.name,
         "key": model.key(),
@@ -165,12 +159,16 @@ def load_world(
     ckpt = ensure_checkpoint(model, force=force, progress=progress)
     backbone = architecture(model)
     try:
-        backbone.model.load_state_dict(load_file(str(ckpt.path)))
+        backbone.model.load_state_dict(safetensors.torch.load_file(str(ckpt.path)))
     except (RuntimeError, OSError) as exc:
         msg = str(exc).splitlines()[0]
         raise ModelError(f"world checkpoint {ckpt.path} does not fit {model.name}: {msg}") from None
-    backbone.base_ref = {"backend": "world", "model": model.name, "pretrained": None}
-    backbone.base_ref["checkpoint_key"] = ckpt.key
+    backbone.base_ref = {
+        "backend": "world",
+        "model": model.name,
+        "pretrained": None,
+        "checkpoint_key": ckpt.key,
+    }
     backbone.eval()
     return backbone.to(device)
 

@@ -7,10 +7,8 @@ seed, step), so a run is reproducible and never sees the same scene twice.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
-import os
 import time
 from dataclasses import dataclass, field
 
@@ -25,6 +23,7 @@ from clipgap.world.captions import make_captions
 from clipgap.world.config import PretrainConfig, WorldConfig
 from clipgap.world.render import render
 from clipgap.world.scenes import sample_scenes
+from clipgap.world.threads import ThreadTuner, restore_threads
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +33,7 @@ STD = torch.tensor(open_clip.OPENAI_DATASET_STD).view(1, 3, 1, 1)
 
 def to_model_input(pixels: np.ndarray) -> torch.Tensor:
     """uint8 (N, S, S, 3) -> normalised float (N, 3, S, S): open_clip's eval transform at size S."""
-    x = torch.from_numpy(np.ascontiguousarray(pixels)).permute(0, 3, 1, 2).float() / 255.0
+    x = torch.tensor(pixels).permute(0, 3, 1, 2).float() / 255.0
     return (x - MEAN) / STD
 
 
@@ -82,31 +81,6 @@ def pretrain_batch(
     return pixels, make_captions(scenes, rng, world)
 
 
-def auto_threads() -> int:
-    """min(4, CPUs) threads on an idle machine, else 1.
-
-    On a busy machine, torch's threads wait on each other at every barrier and a 2-thread step
-    can take 10x longer than a 1-thread one; the 1-minute load average tells which case holds.
-    """
-    cpus = os.cpu_count() or 1
-    try:
-        busy = os.getloadavg()[0]
-    except OSError:  # not available on this platform
-        busy = 0.0
-    return max(1, min(4, cpus)) if busy < cpus - 0.5 else 1
-
-
-@contextlib.contextmanager
-def torch_threads(n: int):
-    """Run with ``n`` torch threads (0: :func:`auto_threads`), restoring the previous setting."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(n or auto_threads())
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 @dataclass
 class PretrainLog:
     """Losses per step (``ClipLoss``, ln(B) = chance for a batch of B), wall time, pairs seen."""
@@ -139,6 +113,21 @@ def _lr_factor(step: int, cfg: PretrainConfig) -> float:
     return 0.5 * (1 + math.cos(math.pi * progress))
 
 
+def _train_step(net, batch, tokens, loss_fn, opt, sched) -> float:
+    pixels, captions = batch
+    image_f, text_f, scale = net(to_model_input(pixels), tokens(captions))[:3]
+    loss = loss_fn(image_f, text_f, scale)
+    if not torch.isfinite(loss):
+        raise TrainingError("non-finite contrastive loss")
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    sched.step()
+    with torch.no_grad():
+        net.logit_scale.clamp_(0, math.log(100))
+    return float(loss.detach())
+
+
 def pretrain(
     net: torch.nn.Module,
     tokenizer,
@@ -152,27 +141,24 @@ def pretrain(
     tokens = CaptionTokenizer(tokenizer)
     loss_fn = ClipLoss()
     record = PretrainLog()
+    tuner = ThreadTuner(cfg.threads)
     start = time.perf_counter()
-    with torch_threads(cfg.threads), torch.random.fork_rng(devices=[]):
+    with restore_threads(), torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         opt = _optimizer(net, cfg)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, cfg))
         net.train()
         bar = tqdm(range(cfg.steps), desc=desc, unit="step", disable=not progress)
         for step in bar:
-            pixels, captions = pretrain_batch(world, cfg.seed, step, cfg.batch_size)
-            image_f, text_f, scale = net(to_model_input(pixels), tokens(captions))[:3]
-            loss = loss_fn(image_f, text_f, scale)
-            if not torch.isfinite(loss):
-                raise TrainingError(f"{desc}: non-finite contrastive loss at step {step}")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            with torch.no_grad():
-                net.logit_scale.clamp_(0, math.log(100))
-            record.losses.append(float(loss.detach()))
-            record.pairs += len(captions)
+            torch.set_num_threads(tuner.threads())
+            t0 = time.perf_counter()
+            batch = pretrain_batch(world, cfg.seed, step, cfg.batch_size)
+            try:
+                record.losses.append(_train_step(net, batch, tokens, loss_fn, opt, sched))
+            except TrainingError as exc:
+                raise TrainingError(f"{desc}: {exc} at step {step}") from None
+            tuner.record(time.perf_counter() - t0)
+            record.pairs += cfg.batch_size
             if step % 10 == 0:
                 bar.set_postfix(loss=f"{record.mean_loss(False, 10):.3f}")
         net.eval()

@@ -21,6 +21,17 @@ from clipgap.world.config import ATTRIBUTES, MAIN_STYLE, STYLES, WorldConfig
 from clipgap.world.render import render
 from clipgap.world.scenes import balanced_labels, sample_scenes
 
+__all__ = [
+    "MAIN_STYLE",
+    "STYLES",
+    "WORLD_TASKS",
+    "WorldTask",
+    "make_task",
+    "render_split",
+    "shift_styles",
+    "world_tasks",
+]
+
 SPLITS = ("train", "test")
 DEFAULT_WORLD = WorldConfig()
 
