@@ -11,6 +11,7 @@ import open_clip
 import pytest
 import torch
 from open_clip.loss import ClipLoss
+from PIL import Image
 from scipy import ndimage
 
 from clipgap.backbones import load_backbone
@@ -210,8 +211,7 @@ def test_short_pretraining_lowers_the_contrastive_loss():
 
 def test_thread_tuner_keeps_the_faster_thread_count():
     tuner = ThreadTuner(every=10, probe=2)
-    tuner.most = tuner.choice = 4  # as on a 4-core machine
-    tuner.tune = True
+    tuner.most, tuner.tune = 4, True  # as on a 4-core machine
 
     def run(steps, seconds):
         used = []
@@ -221,8 +221,8 @@ def test_thread_tuner_keeps_the_faster_thread_count():
         return used
 
     idle, busy = {4: 0.1, 1: 0.3}, {4: 1.0, 1: 0.35}
-    # Setup step, three steady steps, a trial of one thread (slower: stop at once), keep four.
-    assert run(8, idle) == [4, 4, 4, 4, 1, 4, 4, 4]
+    # One thread for the setup step and three steady steps, then a trial of four: it wins.
+    assert run(8, idle) == [1, 1, 1, 1, 4, 4, 4, 4]
     # Another job starts: the first slow step triggers a trial, one thread wins and stays.
     assert run(6, busy) == [4, 1, 1, 1, 1, 1]
     assert tuner.choice == 1
@@ -250,20 +250,23 @@ def test_checkpoint_cache_reuse_and_corruption(caplog):
     assert checkpoint_path(longer) != first.path  # the key covers the pretraining config
 
 
-def test_named_world_models():
+def test_named_world_models(capsys):
     with pytest.raises(ModelError, match="carries its own weights"):
         load_backbone("world", "openai")
-    backbone = load_backbone("world-tiny")
+    backbone = load_backbone("world-tiny")  # pretrains world-tiny into this test's cache
     assert backbone.spec == "world-tiny" and backbone.base_ref["pretrained"] is None
+    assert not ensure_checkpoint("world-tiny").trained
     again = load_backbone("world-tiny")  # from the cache: same weights
     assert again.fingerprint() == backbone.fingerprint()
+    assert main(["world", "pretrain", "--model", "world-tiny"]) == 0
+    assert "reused cached world-tiny" in capsys.readouterr().out
+    assert main(["world", "pretrain", "--model", "world-huge"]) == 2
+    assert "unknown world model 'world-huge'" in capsys.readouterr().err
 
 
 def test_cli_sample_and_tasks(tmp_path, capsys):
     out = tmp_path / "grid.png"
     assert main(["world", "sample", "--task", "count", "--style", "all", "--out", str(out)]) == 0
-    from PIL import Image
-
     with Image.open(out) as img:
         assert img.size == (56 + 3 * 98, 14 + 4 * 4 * 98)
     assert main(["world", "tasks"]) == 0

@@ -13,7 +13,7 @@ from clipgap.errors import ConfigError
 
 # Bump whenever scene sampling or rendering changes the pixels: it keys task fingerprints and
 # pretrained checkpoints, so stale caches are never reused.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "shape": ("circle", "square", "triangle", "diamond", "cross", "star"),

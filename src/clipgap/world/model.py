@@ -47,16 +47,17 @@ class WorldModel:
     def key(self) -> str:
         """Hash of everything that determines the pretrained weights."""
         arch = json.loads(self.config_path.read_text())
-        return digest(
-            self.name, arch, self.world.as_dict(), asdict(self.pretrain), open_clip.__version__
-        )
+        training = {k: v for k, v in asdict(self.pretrain).items() if k != "threads"}  # speed only
+        return digest(self.name, arch, self.world.as_dict(), training, open_clip.__version__)
 
 
 world_models: Registry[WorldModel] = Registry("world model")
 world_models.register("world")(WorldModel("world", "world.json", PretrainConfig()))
 world_models.register("world-tiny")(
     WorldModel(
-        "world-tiny", "world-tiny.json", PretrainConfig(steps=100, batch_size=32, warmup_steps=5)
+        "world-tiny",
+        "world-tiny.json",
+        PretrainConfig(steps=60, batch_size=32, warmup_steps=5, threads=1),
     )
 )
 

@@ -15,7 +15,7 @@ from clipgap.errors import ConfigError
 from clipgap.world.config import ATTRIBUTES
 
 MAX_OBJECTS = 3
-# Object radius (every shape fits in a circle of this radius) as a fraction of the image side,
+# Object radius (shapes reach about this far from their centre) as a fraction of the image side,
 # per size value (small, large), scaled down for crowded scenes so objects never touch.
 RADIUS = (0.16, 0.23)
 COUNT_SCALE = (1.0, 0.85, 0.58)

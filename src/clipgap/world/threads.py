@@ -28,7 +28,7 @@ class ThreadTuner:
         self.most = fixed or max(1, min(4, os.cpu_count() or 1))
         self.tune = not fixed and self.most > 1
         self.every, self.probe, self.slack = every, probe, slack
-        self.choice = self.most
+        self.choice = self.most if fixed else 1  # safe on a busy machine; a trial tries more
         self.typical = math.inf  # moving average of seconds per step with `choice` threads
         self.steps = 0
         self.interval = self.until_trial = 3  # a first trial soon after the start
