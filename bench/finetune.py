@@ -131,12 +131,11 @@ def child(name: str, method: str, args) -> list[dict]:
     backbone = load_backbone(name, device=args.device)
     task = synthetic_task(args.steps * args.batch_size)
     warm = argparse.Namespace(**{**vars(args), "steps": 1})
-    run_method(backbone, method, task, warm)  # warm-up: lazy initialisation, allocator
-    with PeakRSS() as rss:
-        loaded = rss.start
+    with PeakRSS() as rss:  # from the loaded model on: warm-up + measured run
+        run_method(backbone, method, task, warm)  # lazy initialisation, allocator
         row = run_method(backbone, method, task, args)
     if not args.device.startswith("cuda"):
-        row["peak_mb"], row["train_peak_mb"] = rss.peak, rss.peak - loaded
+        row["peak_mb"], row["train_peak_mb"] = rss.peak, rss.peak - rss.start
     else:
         row["train_peak_mb"] = row["peak_mb"]
     rows = [{"model": name, "kind": "throughput", **row}]

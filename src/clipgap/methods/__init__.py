@@ -1,7 +1,8 @@
 """Fine-tuning methods: one module each, registered by name in :data:`methods`.
 
-``apply_method(model, "lora", {"rank": 8}, context=...)`` freezes, adds and unfreezes on a
-:class:`~clipgap.tuned.TunedModel`; nothing else differs between methods (one training loop).
+``apply_method(model, "lora", {"rank": 8}, class_names=..., templates=...)`` freezes, adds and
+unfreezes on a :class:`~clipgap.tuned.TunedModel`; nothing else differs between methods (one
+training loop, :func:`clipgap.train.finetune`).
 """
 
 from __future__ import annotations
@@ -10,17 +11,12 @@ import importlib
 
 import torch
 
+from clipgap.errors import TrainingError
+from clipgap.methods.base import Method, MethodContext, options_dict
 from clipgap.registry import Registry
+from clipgap.tuned import TunedModel, clone
 
 methods: Registry[type] = Registry("method")
-
-_MODULES = ["full", "aclip", "bitfit", "lora", "clip_adapter", "linear_probe"]
-for _name in _MODULES:
-    importlib.import_module(f"clipgap.methods.{_name}")
-
-from clipgap.errors import TrainingError  # noqa: E402
-from clipgap.methods.base import Method, MethodContext, options_dict  # noqa: E402
-from clipgap.tuned import TunedModel, clone  # noqa: E402
 
 __all__ = [
     "Method",
@@ -99,3 +95,9 @@ def count_trainable(backbone, name: str, options=None) -> int:
     text = torch.zeros(1, int(backbone.embed_dim), device=backbone.device)
     method.apply(model, method.make_options(options), context=MethodContext(["c"], ["{c}"], text))
     return model.n_trainable
+
+
+# Each module registers its method class in `methods` when imported.
+_MODULES = ["full", "aclip", "bitfit", "lora", "clip_adapter", "linear_probe"]
+for _name in _MODULES:
+    importlib.import_module(f"clipgap.methods.{_name}")
