@@ -84,7 +84,7 @@ def execute_run(run: RunSpec, ctx: StudyContext) -> dict:
         "cf_mean": _mean(cf.values()),
         "trainable_params": int(result.trainable_params),
         "best_epoch": int(result.best_epoch),
-        "val_accuracy": float(result.val_accuracy),
+        "val_accuracy": None if result.val_accuracy is None else float(result.val_accuracy),
         "seconds": float(result.seconds),
         "eval_seconds": eval_seconds,
         "peak_memory_mb": float(result.peak_memory_mb),

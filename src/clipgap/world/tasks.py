@@ -7,6 +7,7 @@ split), so the same spec always yields the same pixels. Rendered splits are memo
 
 from __future__ import annotations
 
+import hashlib
 import zlib
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -133,7 +134,11 @@ def make_task(
         labels=labels,
         class_names=list(spec.class_names),
         templates=list(spec.templates),
-        fingerprint=digest("world", world.as_dict(), task, spec.attribute, style, split),
+        # the pixels themselves key caches: a renderer change can never reuse stale embeddings
+        fingerprint=digest(
+            "world", task, style, split, hashlib.sha256(pixels.tobytes()).hexdigest(),
+            hashlib.sha256(labels.tobytes()).hexdigest(),
+        ),  # fmt: skip
         domain=style,
         meta={"attribute": spec.attribute, "style": style, "world_seed": world.seed},
     )
