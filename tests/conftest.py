@@ -37,6 +37,25 @@ def _offline_and_isolated(monkeypatch, tmp_path_factory):
 TINY_MODEL = "clipgap-tiny"
 
 
+@pytest.fixture
+def one_thread():
+    """One torch thread: the tiny models run faster so, and timings stay stable under load."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_model_name):
+    """The tiny random-init open_clip backbone (shared within a test module; do not modify)."""
+    from clipgap.backbones import load_backbone
+
+    return load_backbone(tiny_model_name)
+
+
 @pytest.fixture(scope="session")
 def tiny_model_name() -> str:
     return TINY_MODEL

@@ -16,18 +16,7 @@ from clipgap.evaluate import zero_shot_model
 from clipgap.train import TrainConfig, finetune
 from tests.test_methods import ALL, colour_task
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
-@pytest.fixture(scope="module")
-def tiny(tiny_model_name):
-    return load_backbone(tiny_model_name)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
 from clipgap.backbones import load_backbone
 from clipgap.checkpoint import load_checkpoint, read_checkpoint
@@ -13,13 +12,7 @@ from clipgap.cli import main
 from clipgap.data import load_task
 from clipgap.evaluate import accuracy, zero_shot_model
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def run_cli(capsys, *argv):

@@ -51,7 +51,9 @@ def _kill_mid_run(cfg: Path, out: Path, cache: Path) -> None:
         while time.monotonic() < deadline:
             dirs = list((out / "runs").glob("*")) if (out / "runs").is_dir() else []
             done = [d for d in dirs if (d / "DONE").exists()]
-            started = [d for d in dirs if (d / "config.json").exists() and not (d / "DONE").exists()]
+            started = [
+                d for d in dirs if (d / "config.json").exists() and not (d / "DONE").exists()
+            ]
             if done and started:
                 proc.send_signal(signal.SIGKILL)
                 proc.wait(timeout=30)
@@ -71,7 +73,9 @@ def test_killed_study_resumes_to_the_records_of_an_uninterrupted_run(study, tmp_
     _kill_mid_run(cfg, out, cache)
 
     dirs = sorted((out / "runs").iterdir())
-    finished = {d.name: (d / "record.json").stat().st_mtime_ns for d in dirs if (d / "DONE").exists()}
+    finished = {
+        d.name: (d / "record.json").stat().st_mtime_ns for d in dirs if (d / "DONE").exists()
+    }
     unfinished = [d for d in dirs if not (d / "DONE").exists()]
     assert finished and unfinished, "the kill must leave finished runs and one mid-way"
     for d in unfinished:

@@ -159,8 +159,17 @@ def test_difficulty_cli_writes_json(tmp_path, capsys):
     root = tmp_path / "imgs"
     make_image_folder(root / "test", per_class=5)
     out = tmp_path / "diff.json"
-    rc = main(["difficulty", "--model", f"local-dir:{d}", "--dataset", f"folder:{root}",
-               "--json", str(out)])
+    rc = main(
+        [
+            "difficulty",
+            "--model",
+            f"local-dir:{d}",
+            "--dataset",
+            f"folder:{root}",
+            "--json",
+            str(out),
+        ]
+    )
     assert rc == 0
     data = json.loads(out.read_text())
     task = load_task(f"folder:{root}", "test")

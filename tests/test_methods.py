@@ -41,17 +41,7 @@ def colour_task(n: int = 48, *, seed: int = 0, split: str = "train", classes=COL
     )
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
-@pytest.fixture(scope="module")
-def tiny(tiny_model_name):
-    return load_backbone(tiny_model_name)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -33,6 +33,7 @@ def test_relate_matches_scipy():
     assert got["pearson_r"] == pytest.approx(pearson[0], abs=1e-12)
     assert got["pearson_p"] == pytest.approx(pearson[1], rel=1e-9)
     assert got["spearman_rho"] == pytest.approx(spearman[0], abs=1e-12)
+
     def abs_rho(y, axis=-1):
         rx = stats.rankdata(X) - np.mean(stats.rankdata(X))
         ry = stats.rankdata(y, axis=axis)

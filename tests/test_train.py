@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 
-from clipgap.backbones import load_backbone
 from clipgap.backbones.open_clip_backbone import OpenClipBackbone
 from clipgap.data import ImageArrays, Task
 from clipgap.errors import ConfigError, DataError, TrainingError, UnknownNameError
@@ -18,18 +17,7 @@ from clipgap.train import TrainConfig, finetune, split_validation
 from clipgap.tuned import clone
 from tests.test_methods import ALL, colour_task
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
-@pytest.fixture(scope="module")
-def tiny(tiny_model_name):
-    return load_backbone(tiny_model_name)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def fast(**kw) -> TrainConfig:

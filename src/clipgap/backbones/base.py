@@ -73,12 +73,13 @@ class Backbone(nn.Module):
         raise NotImplementedError
 
     def tokenize(self, texts: list[str]) -> torch.Tensor:
-        raise NotImplementedError
+        """Token ids (N, context length) from the backbone's tokenizer, ``self._tokenizer``."""
+        return self._tokenizer(texts)
 
     @property
     def logit_scale(self) -> torch.Tensor:
-        """The *log* of the logit scale; logits use ``logit_scale.exp()``."""
-        raise NotImplementedError
+        """The *log* of the logit scale of ``self.model``; logits use ``logit_scale.exp()``."""
+        return self.model.logit_scale
 
     def tower_parameters(self, tower: Tower) -> dict[str, nn.Parameter]:
         """Named parameters of one tower (names relative to this backbone)."""

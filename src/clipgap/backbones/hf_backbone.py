@@ -277,13 +277,6 @@ class HFClipBackbone(Backbone):
         pooled = self.model.text_model(input_ids=tokens).pooler_output
         return self.model.text_projection(pooled)
 
-    def tokenize(self, texts: list[str]) -> torch.Tensor:
-        return self._tokenizer(texts)
-
-    @property
-    def logit_scale(self) -> torch.Tensor:
-        return self.model.logit_scale
-
     def tower_parameters(self, tower: Tower) -> dict[str, nn.Parameter]:
         prefixes = {
             "image": ("model.vision_model.", "model.visual_projection."),

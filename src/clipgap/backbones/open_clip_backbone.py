@@ -41,13 +41,6 @@ class OpenClipBackbone(Backbone):
     def encode_text(self, tokens: torch.Tensor) -> torch.Tensor:
         return self.model.encode_text(tokens)
 
-    def tokenize(self, texts: list[str]) -> torch.Tensor:
-        return self._tokenizer(texts)
-
-    @property
-    def logit_scale(self) -> torch.Tensor:
-        return self.model.logit_scale
-
     def tower_parameters(self, tower: Tower) -> dict[str, nn.Parameter]:
         out = {}
         for name, p in self.named_parameters():

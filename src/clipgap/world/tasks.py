@@ -136,7 +136,11 @@ def make_task(
         templates=list(spec.templates),
         # the pixels themselves key caches: a renderer change can never reuse stale embeddings
         fingerprint=digest(
-            "world", task, style, split, hashlib.sha256(pixels.tobytes()).hexdigest(),
+            "world",
+            task,
+            style,
+            split,
+            hashlib.sha256(pixels.tobytes()).hexdigest(),
             hashlib.sha256(labels.tobytes()).hexdigest(),
         ),  # fmt: skip
         domain=style,
