@@ -62,4 +62,5 @@ def model_names() -> list[str]:
 
     _register_named()
     shipped = sorted(p.stem for p in MODEL_CONFIG_DIR.glob("*.json"))
-    return named_models.names() + shipped + open_clip.list_models()
+    # world models register their JSON configs with open_clip too: list each name once
+    return list(dict.fromkeys(named_models.names() + shipped + open_clip.list_models()))
