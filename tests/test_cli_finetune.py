@@ -10,7 +10,7 @@ from clipgap.backbones import load_backbone
 from clipgap.checkpoint import load_checkpoint, read_checkpoint
 from clipgap.cli import main
 from clipgap.data import load_task
-from clipgap.evaluate import accuracy, zero_shot_model
+from clipgap.training import accuracy, zero_shot_model
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

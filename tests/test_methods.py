@@ -13,11 +13,10 @@ from torch import nn
 from clipgap.backbones import load_backbone
 from clipgap.data import ImageArrays, Task
 from clipgap.errors import ConfigError, ModelError, TrainingError, UnknownNameError
-from clipgap.evaluate import accuracy, zero_shot_model
 from clipgap.methods import apply_method, count_trainable, method_names, methods
 from clipgap.methods.lora import LoraDelta, LoraOptions, lora_deltas, merge
-from clipgap.train import TrainConfig, finetune
-from clipgap.tuned import TunedModel, clone
+from clipgap.model import AdaptedModel, clone
+from clipgap.training import TrainConfig, accuracy, finetune, zero_shot_model
 
 ALL = ["aclip", "bitfit", "clip_adapter", "full", "linear_probe", "lora"]
 COLOURS = ["red", "green", "blue"]
@@ -116,7 +115,7 @@ def test_one_step_changes_only_declared_parameters(tiny, method):
 @pytest.mark.parametrize("method", ALL)
 def test_output_shapes_unchanged(tiny, pixels, method):
     task = colour_task(16)
-    model = TunedModel(clone(tiny))
+    model = AdaptedModel(clone(tiny))
     apply_method(model, method, class_names=task.class_names, templates=task.templates)
     zs = zero_shot_model(clone(tiny))
     with torch.no_grad():
@@ -137,7 +136,7 @@ def _logits(model, pixels, task):
 @pytest.mark.parametrize("method", ["lora", "linear_probe"])
 def test_starts_equal_to_zero_shot(tiny, pixels, method):
     task = colour_task(16)
-    model = TunedModel(clone(tiny))
+    model = AdaptedModel(clone(tiny))
     apply_method(model, method, class_names=task.class_names, templates=task.templates)
     expected = _logits(zero_shot_model(clone(tiny)), pixels, task)
     assert torch.allclose(_logits(model, pixels, task), expected, atol=1e-5, rtol=1e-5)
@@ -148,7 +147,7 @@ def test_starts_equal_to_zero_shot(tiny, pixels, method):
 
 def test_clip_adapter_init_is_the_blend_formula(tiny, pixels):
     task = colour_task(16)
-    model = TunedModel(clone(tiny))
+    model = AdaptedModel(clone(tiny))
     apply_method(model, "clip_adapter", class_names=task.class_names, templates=task.templates)
     with torch.no_grad():
         raw = tiny.encode_image(pixels)
@@ -208,7 +207,7 @@ def test_lora_maths_match_peft(scale_mode):
 
 
 def test_lora_on_open_clip_adds_scaled_update_to_q_and_v(tiny):
-    model = TunedModel(clone(tiny))
+    model = AdaptedModel(clone(tiny))
     apply_method(model, "lora", {"rank": 3})
     deltas = lora_deltas(model)
     assert len(deltas) == 4  # 2 image + 2 text blocks
@@ -265,7 +264,7 @@ def test_vit_b_32_counts_are_exact():
 
 
 def test_bad_options_and_unsupported_backbones(tiny, monkeypatch):
-    model = TunedModel(clone(tiny))
+    model = AdaptedModel(clone(tiny))
     with pytest.raises(ConfigError, match=r"method\.rank must be an integer >= 1, got 0"):
         apply_method(model, "lora", {"rank": 0})
     with pytest.raises(ConfigError, match=r"unknown key 'method.rnak'.*did you mean 'rank'"):
@@ -285,7 +284,7 @@ def test_bad_options_and_unsupported_backbones(tiny, monkeypatch):
     def no_sites():
         raise NotImplementedError
 
-    other = TunedModel(clone(tiny))
+    other = AdaptedModel(clone(tiny))
     monkeypatch.setattr(other.backbone, "projection_sites", no_sites)
     for method in ("aclip", "lora"):
         with pytest.raises(

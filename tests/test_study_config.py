@@ -95,7 +95,7 @@ def test_every_yaml_in_repo_loads():
 
 def test_run_id_is_of_the_resolved_config(tmp_path):
     """An override equal to the preset's value is the same run; resolved values are stored."""
-    from clipgap.presets import preset
+    from clipgap.training import preset
 
     same = preset("tuned", "lora")["epochs"]
     a = plan_runs(load_study_config(write(tmp_path, BASE)))

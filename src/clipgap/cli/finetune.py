@@ -52,7 +52,7 @@ def resolve(args):
     """(TrainConfig, method options) from the preset, ``--seed``, ``--device`` and overrides."""
     from clipgap.config import from_dict
     from clipgap.methods import get_method
-    from clipgap.presets import TrainConfig, preset
+    from clipgap.training import TrainConfig, preset
 
     method = get_method(args.method)
     train_over, method_over = split_overrides(args.overrides)
@@ -130,8 +130,7 @@ def _finetune(args, cfg, opts, out: Path, log) -> dict:
     from clipgap.backbones import load_backbone
     from clipgap.checkpoint import save_checkpoint
     from clipgap.data import load_task
-    from clipgap.evaluate import accuracy, zero_shot_model
-    from clipgap.train import finetune
+    from clipgap.training import accuracy, finetune, zero_shot_model
 
     progress = not args.no_progress
     options = data_options(args)

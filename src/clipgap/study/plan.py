@@ -60,7 +60,7 @@ def resolve_train(cfg: StudyConfig, method: str, seed: int) -> dict:
     executes, not what it computes, so it is left out (and out of the run hash).
     """
     from clipgap.config import from_dict, to_dict
-    from clipgap.presets import TrainConfig, preset
+    from clipgap.training import TrainConfig, preset
 
     merged = {**preset(cfg.preset, method), **cfg.train, **cfg.method_train.get(method, {})}
     merged["seed"] = seed

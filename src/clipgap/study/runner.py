@@ -40,8 +40,7 @@ def _mean(values) -> float | None:
 
 def execute_run(run: RunSpec, ctx: StudyContext) -> dict:
     """Fine-tune and evaluate one run; returns its (complete) record."""
-    from clipgap.evaluate import accuracy
-    from clipgap.train import TrainConfig, finetune
+    from clipgap.training import TrainConfig, accuracy, finetune
 
     check_label_spaces(run, ctx)
     zs_id = ctx.zero_shot(run.task)
