@@ -22,15 +22,17 @@ from scipy import stats as sps
 
 from clipgap.cli import main
 from clipgap.errors import ConfigError, DataError
+from clipgap.record import RecordSchemaError
 from clipgap.report import build_report
-from clipgap.report.build import analyse
-from clipgap.report.claims import evaluate_claims
+from clipgap.report.analysis import analyse
+from clipgap.report.claims import ClaimOptions, Status, evaluate_claims
 from clipgap.report.formatting import num, pval
-from clipgap.report.records import load_study
-from clipgap.report.relations import POOLED, holm, lookup
+from clipgap.report.relations import POOLED, lookup
 from clipgap.report.render import to_markdown
-from clipgap.report.sections import method_section
-from clipgap.report.verdicts import FAILS, HOLDS, UNTESTABLE, ClaimOptions
+from clipgap.report.render.sections import method_section
+from clipgap.report.study import load_study
+
+HOLDS, FAILS, UNTESTABLE = Status.HOLDS, Status.DOES_NOT_HOLD, Status.CANNOT_BE_TESTED
 
 DATA = Path(__file__).parent / "data"
 FIXTURE = DATA / "report_records"
@@ -67,11 +69,11 @@ def run_id(task: str, method: str, seed: int) -> str:
 def make_record(
     task: str, method: str, seed: int, *, difficulty: dict, zs: dict, ft: dict, **extra
 ) -> dict:
-    """A complete schema-1 record whose deltas are computed from ``zs`` and ``ft`` scores."""
+    """A complete schema-2 record whose deltas are computed from ``zs`` and ``ft`` scores."""
     dg = {d: ft["dg"][d] - zs["dg"][d] for d in ft["dg"]}
     cf = {c: ft["control"][c] - zs["control"][c] for c in ft["control"]}
     return {
-        "schema": 1,
+        "schema": 2,
         "run_id": run_id(task, method, seed),
         "status": "complete",
         "error": None,
@@ -81,7 +83,8 @@ def make_record(
         "preset": "tuned",
         "model": "clipgap-tiny",
         "config": {"train": {"epochs": 2, "lr": 1e-3}, "method": {}},
-        "difficulty": difficulty,
+        "shots": None,
+        "difficulty": {"split": "test", **difficulty},
         "zero_shot": zs,
         "finetuned": ft,
         "delta_id": ft["id"] - zs["id"],
@@ -92,6 +95,9 @@ def make_record(
         "trainable_params": 1000,
         "best_epoch": 2,
         "val_accuracy": 0.5,
+        "val_accuracy_start": None,
+        "history": [],
+        "interpolation": [],
         "seconds": 10.0,
         "eval_seconds": 1.0,
         "peak_memory_mb": 100.0,
@@ -103,7 +109,7 @@ def make_record(
 
 def failed_record(task: str, method: str, seed: int, error: str) -> dict:
     return {
-        "schema": 1,
+        "schema": 2,
         "run_id": run_id(task, method, seed),
         "status": "failed",
         "error": error,
@@ -113,6 +119,7 @@ def failed_record(task: str, method: str, seed: int, error: str) -> dict:
         "preset": "tuned",
         "model": "clipgap-tiny",
         "config": {},
+        "shots": None,
     }
 
 
@@ -504,7 +511,7 @@ def test_failed_record_with_numbers_is_excluded(tmp_path):
             r"'finetuned.id' is 1.5; expected .* in \[0, 1\]",
         ),
         (lambda r: r.update(status="done"), "key 'status' is 'done'"),
-        (lambda r: r.update(cf={"nope": 0.1}), "key 'cf' has entries"),
+        (lambda r: r.update(cf={"nope": 0.1}), r"key 'cf' is \['nope'\]; expected entries"),
         (lambda r: r.update(seed="0"), "key 'seed' is '0'; expected an integer"),
     ],
 )
@@ -531,6 +538,17 @@ def test_study_dir_errors(tmp_path):
         load_study(tmp_path)
 
 
+def test_old_schema_study_is_refused_in_one_line(tmp_path):
+    records = difficulty_study(lambda ss, acs: 0.4 * ss, n_tasks=4)
+    records[1]["schema"] = 1
+    write_study(tmp_path, records)
+    with pytest.raises(RecordSchemaError) as info:
+        load_study(tmp_path)
+    message = str(info.value)
+    assert "\n" not in message and f"1 of the {len(records)} finished runs" in message
+    assert "record schema 1" in message and "re-run the study" in message
+
+
 def test_only_failed_runs_still_report(tmp_path):
     write_study(tmp_path, [failed_record("t:0", "full", 0, "OSError: disk full")])
     md = build_report(tmp_path).read_text()
@@ -548,16 +566,9 @@ def test_cli_report(tmp_path, capsys):
     assert "is not a study directory" in capsys.readouterr().err
 
 
-def test_formatting_and_holm():
+def test_formatting():
     assert num(-0.0001) == "0.000" and num(0.12345, signed=True) == "+0.123"
     assert num(float("nan")) == "—" and pval(0.0371) == "0.037" and pval(2e-6) == "2.0e-06"
-    # Holm: sorted p 0.01, 0.02, 0.03 vs 0.05/3, 0.05/2, 0.05/1 -> all rejected
-    assert holm([0.03, 0.01, 0.02], 0.05) == [True, True, True]
-    # 0.02 > 0.05/3 stops the procedure at the first step
-    assert holm([0.02, 0.04, 0.30], 0.05) == [False, False, False]
-    # an undefined p-value is not a test: the family has two members
-    assert holm([0.02, 0.04, float("nan")], 0.05) == [True, True, False]
-    assert holm([0.001, 0.04, 0.5], 0.05) == [True, False, False]
 
 
 def test_evaluate_claims_on_golden_lists_all(golden):

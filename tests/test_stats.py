@@ -10,7 +10,7 @@ import pytest
 from scipy import stats
 
 from clipgap.errors import MetricError
-from clipgap.report.stats import mean_std, relate
+from clipgap.stats import holm, mean_std, pooled_std, relate
 
 X = [0.12, 0.35, 0.31, 0.58, 0.77, 0.64, 0.90, 0.05]
 Y = [4.0, 2.5, 3.1, 1.0, -0.5, 1.2, -1.8, 3.9]
@@ -126,8 +126,6 @@ def test_mean_std():
 def test_spearman_p_is_exact_for_small_n():
     from itertools import permutations
 
-    from clipgap.report.stats import relate
-
     x = [0.1, 0.4, 0.2, 0.9, 0.5]
     out = relate(x, [1, 2, 3, 4, 5])
     # brute force: the share of the 120 orderings at least as extreme as the observed rho
@@ -138,3 +136,35 @@ def test_spearman_p_is_exact_for_small_n():
     assert out["spearman_p"] == pytest.approx(count / 120)
     perfect = relate([1, 2, 3, 4, 5], [2, 4, 6, 8, 10])
     assert perfect["spearman_p"] == pytest.approx(2 / 120)
+
+
+def test_pooled_std_is_the_within_group_spread():
+    groups = [[0.10, 0.14, 0.09], [0.30, 0.36], [0.52, 0.50, 0.55, 0.61], [0.7]]
+    stds = [np.std(g, ddof=1) if len(g) > 1 else float("nan") for g in groups]
+    counts = [len(g) for g in groups]
+    # oracle: within-group sum of squares over its degrees of freedom (N - k, groups of one
+    # contribute nothing)
+    ss_within = sum(((np.array(g) - np.mean(g)) ** 2).sum() for g in groups)
+    dof = sum(len(g) - 1 for g in groups)
+    assert pooled_std(stds, counts) == pytest.approx(math.sqrt(ss_within / dof), rel=1e-12)
+    # equal sizes: the root mean of the variances
+    assert pooled_std([0.1, 0.3], [2, 2]) == pytest.approx(math.sqrt((0.01 + 0.09) / 2))
+
+
+def test_pooled_std_nan_rule():
+    assert math.isnan(pooled_std([float("nan"), float("nan")], [1, 1]))  # one seed: no spread
+    assert math.isnan(pooled_std([], []))
+    assert pooled_std([0.2, float("nan")], [3, 1]) == pytest.approx(0.2)  # the group of one drops
+    assert pooled_std([0.0, 0.0], [2, 2]) == 0.0  # measured zero spread stays 0
+    with pytest.raises(MetricError, match="equal length"):
+        pooled_std([0.1], [2, 2])
+
+
+def test_holm_step_down():
+    # sorted p 0.01, 0.02, 0.03 vs 0.05/3, 0.05/2, 0.05/1 -> all rejected
+    assert holm([0.03, 0.01, 0.02], 0.05) == [True, True, True]
+    # 0.02 > 0.05/3 stops the procedure at the first step
+    assert holm([0.02, 0.04, 0.30], 0.05) == [False, False, False]
+    # an undefined p-value is not a test: the family has two members
+    assert holm([0.02, 0.04, float("nan")], 0.05) == [True, True, False]
+    assert holm([0.001, 0.04, 0.5], 0.05) == [True, False, False]

@@ -1,7 +1,7 @@
 """Relating task difficulty to fine-tuning outcomes, one point per task.
 
 For each scope (one method, or all methods averaged per task), each difficulty measure (ss,
-ACS, zero-shot accuracy) and each outcome (dID, dDG, CF) this computes ``stats.relate`` over the
+ACS, zero-shot accuracy) and each outcome (dID, dDG, CF) this computes :func:`clipgap.stats.relate` over the
 tasks: Pearson r, Spearman rho and Kendall tau with two-sided p-values, and a least-squares line
 with R^2. Significance is Kendall's tau p < alpha (scipy computes it exactly for few tasks
 without ties; Spearman's p is an exact permutation p-value up to 9 tasks). ``holm`` marks
@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from clipgap.errors import MetricError
-from clipgap.report.stats import relate
-from clipgap.report.tables import MEASURES, OUTCOMES, order_arms
+from clipgap.report.labels import MEASURES, OUTCOMES, order_arms
+from clipgap.stats import MIN_POINTS, holm, relate
 
 POOLED = "all methods"
 STAT_KEYS = (
@@ -34,8 +34,6 @@ STAT_KEYS = (
 )
 # The p-value that decides significance (see the module docstring).
 TEST_P = "kendall_p"
-# Fewer points than this and no relation is computed (every statistic is nan).
-MIN_POINTS = 3
 
 
 def safe_relate(x, y) -> dict:
@@ -57,21 +55,6 @@ def safe_relate(x, y) -> dict:
     out = {"n": n}
     out.update({key: float(result[key]) for key in STAT_KEYS})
     return out
-
-
-def holm(pvalues: list[float], alpha: float) -> list[bool]:
-    """Holm-Bonferroni: which of ``pvalues`` are rejected at family-wise level ``alpha``.
-
-    nan p-values are not tests: they are never rejected and do not count towards the family.
-    """
-    tested = sorted((p, i) for i, p in enumerate(pvalues) if math.isfinite(p))
-    rejected = [False] * len(pvalues)
-    m = len(tested)
-    for rank, (p, i) in enumerate(tested):
-        if p > alpha / (m - rank):
-            break
-        rejected[i] = True
-    return rejected
 
 
 def relation_table(

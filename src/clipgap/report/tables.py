@@ -12,29 +12,11 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from clipgap.report.records import Study
-from clipgap.report.stats import mean_std
+from clipgap.record import RunRecord
+from clipgap.report.labels import OUTCOMES, order_arms
+from clipgap.report.study import Study
+from clipgap.stats import mean_std, pooled_std
 
-PAPER_METHODS = ("full", "aclip", "bitfit", "lora", "clip_adapter")
-METHOD_ORDER = (*PAPER_METHODS, "linear_probe")
-METHOD_NAMES = {
-    "full": "full",
-    "aclip": "A-CLIP",
-    "bitfit": "BitFit",
-    "lora": "LoRA",
-    "clip_adapter": "CLIP-Adapter",
-    "linear_probe": "linear probe",
-}
-OUTCOMES = ("delta_id", "delta_dg", "cf_mean")
-OUTCOME_NAMES = {"delta_id": "dID", "delta_dg": "dDG", "cf_mean": "CF"}
-MEASURES = ("silhouette_modality", "acs", "zero_shot_accuracy")
-MEASURE_NAMES = {
-    "silhouette_modality": "ss (modality)",
-    "silhouette_class": "ss (class)",
-    "acs": "ACS",
-    "zero_shot_accuracy": "zero-shot acc",
-    "modality_gap": "modality gap",
-}
 DIFFICULTY_COLUMNS = (
     "silhouette_modality",
     "silhouette_class",
@@ -50,24 +32,6 @@ FIXED_COLUMNS = (
 )  # fmt: skip
 # Order of the per-domain, per-control and version columns that follow FIXED_COLUMNS.
 EXTRA_PREFIXES = ("zs_dg[", "ft_dg[", "delta_dg[", "zs_control[", "ft_control[", "cf[", "version_")
-
-
-def method_label(arm: str) -> str:
-    """Display name of an arm (``aclip`` -> ``A-CLIP``, ``aclip/paper`` -> ``A-CLIP/paper``)."""
-    method, _, preset = arm.partition("/")
-    name = METHOD_NAMES.get(method, method)
-    return f"{name}/{preset}" if preset else name
-
-
-def order_arms(arms: Iterable[str]) -> list[str]:
-    """Paper methods first in the paper's order, then the linear probe, then others by name."""
-
-    def key(arm: str):
-        method, _, preset = arm.partition("/")
-        rank = METHOD_ORDER.index(method) if method in METHOD_ORDER else len(METHOD_ORDER)
-        return (rank, method, preset)
-
-    return sorted(set(arms), key=key)
 
 
 def results_frame(study: Study) -> pd.DataFrame:
@@ -95,7 +59,7 @@ def results_frame(study: Study) -> pd.DataFrame:
             "arm": f"{rec.method}/{rec.preset}" if several_presets else rec.method,
         }
         if rec.complete:
-            row.update(_flatten_complete(rec.data))
+            row.update(_flatten_complete(rec))
         rows.append(row)
     frame = pd.DataFrame(rows)
     extra = sorted((c for c in frame.columns if c not in FIXED_COLUMNS), key=_extra_order)
@@ -110,25 +74,26 @@ def _extra_order(column: str) -> tuple[int, str]:
     return len(EXTRA_PREFIXES), column
 
 
-def _flatten_complete(data: dict) -> dict:
-    diff, zs, ft = data["difficulty"], data["zero_shot"], data["finetuned"]
-    row = {key: diff.get(key) for key in (*DIFFICULTY_COLUMNS, "n_images", "n_classes")}
-    row.update(zs_id=zs["id"], ft_id=ft["id"])
-    row.update({key: data.get(key) for key in OUTCOMES})
+def _flatten_complete(rec: RunRecord) -> dict:
+    zs, ft = rec.zero_shot, rec.finetuned
+    row = {key: rec.difficulty.value(key) for key in DIFFICULTY_COLUMNS}
+    row.update(n_images=rec.difficulty.n_images, n_classes=rec.difficulty.n_classes)
+    row.update(zs_id=zs.id, ft_id=ft.id)
+    row.update({key: getattr(rec, key) for key in OUTCOMES})
     for key in ("trainable_params", "best_epoch", "val_accuracy", "seconds", "eval_seconds"):
-        row[key] = data.get(key)
-    row["peak_memory_mb"] = data.get("peak_memory_mb")
-    row["device"] = data.get("device")
+        row[key] = getattr(rec, key)
+    row["peak_memory_mb"] = rec.peak_memory_mb
+    row["device"] = rec.device
     for prefix, block in (("zs", zs), ("ft", ft)):
-        for dom, value in block.get("dg", {}).items():
+        for dom, value in block.dg.items():
             row[f"{prefix}_dg[{dom}]"] = value
-        for task, value in block.get("control", {}).items():
+        for task, value in block.control.items():
             row[f"{prefix}_control[{task}]"] = value
-    for dom, value in data.get("delta_dg_per_domain", {}).items():
+    for dom, value in rec.delta_dg_per_domain.items():
         row[f"delta_dg[{dom}]"] = value
-    for task, value in data.get("cf", {}).items():
+    for task, value in rec.cf.items():
         row[f"cf[{task}]"] = value
-    for name, version in (data.get("versions") or {}).items():
+    for name, version in (rec.versions or {}).items():
         row[f"version_{name}"] = version
     return row
 
@@ -174,7 +139,7 @@ def method_table(frame: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:
     """Per method: outcomes averaged over tasks of the per-task seed means.
 
     ``<outcome>`` is the mean over tasks; ``<outcome>_std`` the pooled seed standard deviation
-    (root mean over tasks of the per-task seed variance); ``<outcome>_tasks`` how many tasks had
+    over tasks (``stats.pooled_std``; NaN with one seed); ``<outcome>_tasks`` how many tasks had
     a value; ``<outcome>_task_std`` the standard deviation over tasks of the per-task means.
     """
     done = complete_rows(frame)
@@ -185,9 +150,9 @@ def method_table(frame: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:
         row = {"arm": arm, "n_tasks": len(mine), "n_runs": len(runs)}
         for outcome in OUTCOMES:
             means = mine[outcome].dropna()
-            stds = mine.loc[means.index, f"{outcome}_std"].dropna()
+            stds, seeds = mine.loc[means.index, f"{outcome}_std"], mine.loc[means.index, "n_seeds"]
             row[outcome] = float(means.mean()) if len(means) else math.nan
-            row[f"{outcome}_std"] = math.sqrt(float((stds**2).mean())) if len(stds) else math.nan
+            row[f"{outcome}_std"] = pooled_std(stds, seeds)
             row[f"{outcome}_task_std"] = _mean_std(means)[1] if len(means) > 1 else math.nan
             row[f"{outcome}_tasks"] = len(means)
         params = runs["trainable_params"].dropna()

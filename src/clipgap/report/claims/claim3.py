@@ -20,9 +20,11 @@ import math
 
 import pandas as pd
 
+from clipgap.record import PAPER_METHODS
+from clipgap.report.claims.verdict import Claim, ClaimOptions, Status, too_few
 from clipgap.report.formatting import mean_pm, num
-from clipgap.report.tables import PAPER_METHODS, method_label
-from clipgap.report.verdicts import FAILS, HOLDS, UNTESTABLE, Claim, ClaimOptions, too_few
+from clipgap.report.labels import method_label
+from clipgap.stats import pooled_std
 
 STATEMENTS = {
     "3a": "A-CLIP balances DG gains against CF: best mean of its dDG rank and CF rank among "
@@ -58,13 +60,13 @@ def _claims_for(cells, arms: dict[str, str], preset: str, opts: ClaimOptions) ->
     missing = [method_label(m) for m in PAPER_METHODS if m not in arms]
     if missing:
         reason = f"No complete runs of {', '.join(missing)}."
-        return [verdict(key, UNTESTABLE, [reason]) for key in STATEMENTS]
+        return [verdict(key, Status.CANNOT_BE_TESTED, [reason]) for key in STATEMENTS]
     mine = cells[cells["arm"].isin(arms.values())]
     counts = mine.groupby("unit")["arm"].nunique()
     common = sorted(counts[counts == len(PAPER_METHODS)].index)
     if len(common) < opts.min_rank_tasks:
         reason = too_few(len(common), opts.min_rank_tasks, "tasks with all five paper methods")
-        return [verdict(key, UNTESTABLE, [reason]) for key in STATEMENTS]
+        return [verdict(key, Status.CANNOT_BE_TESTED, [reason]) for key in STATEMENTS]
     summary = _summary(mine[mine["unit"].isin(common)], arms)
     scope = f"Over the {len(common)} tasks with all five paper methods."
     for outcome, name in SYMBOL.items():
@@ -80,7 +82,7 @@ def _claims_for(cells, arms: dict[str, str], preset: str, opts: ClaimOptions) ->
         if short:
             names = ", ".join(SYMBOL[o] for o in short)
             reason = f"{names} defined on too few of the common tasks (no DG domains or controls?)"
-            claims.append(verdict(key, UNTESTABLE, [scope, reason + "."]))
+            claims.append(verdict(key, Status.CANNOT_BE_TESTED, [scope, reason + "."]))
             continue
         status, evidence = test(summary)
         claims.append(verdict(key, status, [scope, *evidence]))
@@ -95,9 +97,9 @@ def _summary(cells: pd.DataFrame, arms: dict[str, str]) -> pd.DataFrame:
         row = {}
         for outcome in SYMBOL:
             means = mine[outcome].dropna()
-            var = (mine.loc[means.index, f"{outcome}_std"].fillna(0.0) ** 2).mean()
+            stds, seeds = mine.loc[means.index, f"{outcome}_std"], mine.loc[means.index, "n_seeds"]
             row[outcome] = float(means.mean()) if len(means) else math.nan
-            row[f"{outcome}_noise"] = math.sqrt(float(var)) if len(means) else math.nan
+            row[f"{outcome}_noise"] = pooled_std(stds, seeds)
             row[f"{outcome}_n"] = len(means)
         rows[method] = row
     return pd.DataFrame.from_dict(rows, orient="index")
@@ -120,9 +122,9 @@ def _ranking(summary: pd.DataFrame, outcome: str) -> str:
 
 
 def _sign(summary: pd.DataFrame, method: str, outcome: str) -> int:
-    """+1 / -1 when the mean is beyond its seed noise, else 0."""
+    """+1 / -1 when the mean is beyond its seed noise (or nonzero without one), else 0."""
     mean, noise = summary.at[method, outcome], summary.at[method, f"{outcome}_noise"]
-    return 0 if abs(mean) <= noise else (1 if mean > 0 else -1)
+    return 0 if abs(mean) <= (noise if math.isfinite(noise) else 0.0) else (1 if mean > 0 else -1)
 
 
 def _describe(summary: pd.DataFrame, method: str, outcome: str, *, name: bool = True) -> str:
@@ -138,7 +140,7 @@ def _balance(summary: pd.DataFrame) -> tuple[str, list[str]]:
     score = (dg + cf) / 2
     best = score.min()
     winners = [m for m in PAPER_METHODS if score[m] == best]
-    status = HOLDS if winners == ["aclip"] else FAILS
+    status = Status.HOLDS if winners == ["aclip"] else Status.DOES_NOT_HOLD
     parts = [
         f"{method_label(m)} {score[m]:.1f} (dDG #{dg[m]:.0f}, CF #{cf[m]:.0f})" for m in score.index
     ]
@@ -156,7 +158,7 @@ def _lora(summary: pd.DataFrame) -> tuple[str, list[str]]:
     tied = [method_label(m) for m in cf.index if m != "lora" and cf[m] == cf["lora"]]
     unique_best = cf["lora"] == 1 and not tied
     ties = f" (tied with {', '.join(tied)})" if tied else ""
-    return HOLDS if unique_best else FAILS, [
+    return Status.HOLDS if unique_best else Status.DOES_NOT_HOLD, [
         _ranking(summary, "cf_mean"),
         f"LoRA ranks #{cf['lora']:.0f} of 5 on CF{ties} and #{dg['lora']:.0f} of 5 on dDG.",
     ]
@@ -165,7 +167,7 @@ def _lora(summary: pd.DataFrame) -> tuple[str, list[str]]:
 def _bitfit(summary: pd.DataFrame) -> tuple[str, list[str]]:
     rank = _ranks(summary, "delta_id")["bitfit"]
     forgets = _sign(summary, "bitfit", "cf_mean") < 0
-    status = HOLDS if rank <= 2 and forgets else FAILS
+    status = Status.HOLDS if rank <= 2 and forgets else Status.DOES_NOT_HOLD
     return status, [
         _ranking(summary, "delta_id"),
         f"BitFit ranks #{rank:.0f} of 5 on dID; {_describe(summary, 'bitfit', 'cf_mean')}.",
@@ -178,4 +180,4 @@ def _dg_at_cost(summary: pd.DataFrame) -> tuple[str, list[str]]:
         ok &= _sign(summary, method, "delta_dg") > 0 and _sign(summary, method, "cf_mean") < 0
         dg = _describe(summary, method, "delta_dg")
         evidence.append(f"{dg}; {_describe(summary, method, 'cf_mean', name=False)}.")
-    return HOLDS if ok else FAILS, evidence
+    return Status.HOLDS if ok else Status.DOES_NOT_HOLD, evidence

@@ -15,9 +15,10 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from clipgap.report.analysis import Analysis
 from clipgap.report.formatting import num
+from clipgap.report.labels import method_label, order_arms
 from clipgap.report.relations import POOLED, lookup
-from clipgap.report.tables import method_label, order_arms
 
 DPI = 120
 MARKERS = "osD^vP*Xh<>p"
@@ -222,7 +223,7 @@ def _heatmap(ax, table: pd.DataFrame, limit: float, fontsize: int = 8):
     return image
 
 
-def make_plots(analysis, out: Path) -> list[Plot]:
+def make_plots(analysis: Analysis, out: Path) -> list[Plot]:
     """Every figure the study's data allow, written into ``out``; stale ones are removed."""
     plots = [
         plot_difficulty(analysis.cells, analysis.difficulty, analysis.relations, out),

@@ -1,4 +1,4 @@
-"""The report's content, section by section, as blocks for :mod:`clipgap.report.render`."""
+"""The report's content, section by section, as blocks (:mod:`.blocks`)."""
 
 from __future__ import annotations
 
@@ -6,21 +6,21 @@ import math
 
 import pandas as pd
 
+from clipgap.report.analysis import Analysis
 from clipgap.report.formatting import MISSING, integer, mean_pm, num, pval
-from clipgap.report.plots import Plot
-from clipgap.report.records import Study
-from clipgap.report.relations import POOLED, TEST_P
-from clipgap.report.render import Block, Bullets, Heading, Image, Paragraph, Table, Verdict
-from clipgap.report.tables import (
+from clipgap.report.labels import (
     MEASURE_NAMES,
     MEASURES,
     OUTCOME_NAMES,
     OUTCOMES,
-    complete_rows,
     method_label,
     order_arms,
-    task_method_table,
 )
+from clipgap.report.relations import POOLED, TEST_P
+from clipgap.report.render.blocks import Block, Bullets, Heading, Image, Paragraph, Table, Verdict
+from clipgap.report.render.plots import Plot
+from clipgap.report.study import Study
+from clipgap.report.tables import complete_rows, task_method_table
 
 READING = (
     "Accuracies are top-1 fractions in [0, 1]. **dID** = fine-tuned − zero-shot accuracy on the "
@@ -30,7 +30,7 @@ READING = (
 )
 
 
-def document(study: Study, analysis, plots: list[Plot], *, figures: str) -> list[Block]:
+def document(study: Study, analysis: Analysis, plots: list[Plot], *, figures: str) -> list[Block]:
     """All blocks of the report, in order."""
     blocks: list[Block] = [Heading(f"clipgap study report: {study.name}", 1)]
     blocks += header(study, analysis.frame)

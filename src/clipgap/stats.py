@@ -1,4 +1,5 @@
-"""Outcome statistics: how one measure relates to another across tasks, and mean +- std.
+"""Statistics of a study's outcomes: how one measure relates to another across tasks, means and
+spreads, and multiple-testing control.
 
 Pure functions on sequences of numbers; NaN marks a missing value and is dropped, never an
 error. Statistics that are undefined for the data (too few points, constant input) are NaN.
@@ -109,3 +110,36 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
         return NAN, NAN
     mean = float(arr.mean())
     return mean, float(arr.std(ddof=1)) if len(arr) >= 2 else NAN
+
+
+def pooled_std(stds: Sequence[float], counts: Sequence[int]) -> float:
+    """Pooled standard deviation of groups with standard deviations ``stds`` (ddof=1) and sizes
+    ``counts``: sqrt(sum_i (n_i - 1) s_i^2 / sum_i (n_i - 1)).
+
+    The one NaN rule: a group contributes only when n_i >= 2 and s_i is a number (a group of one
+    has no spread, and weight n_i - 1 = 0 anyway); the result is NaN when no group contributes,
+    never 0. With equal group sizes this is the root mean of the group variances. In [0, inf).
+    """
+    s, n = _as_vector(stds, "stds"), _as_vector(counts, "counts")
+    if len(s) != len(n):
+        raise MetricError(f"stds and counts must have equal length; got {len(s)} and {len(n)}")
+    keep = ~np.isnan(s) & ~np.isnan(n) & (n >= 2)
+    if not keep.any():
+        return NAN
+    dof = n[keep] - 1
+    return float(np.sqrt((dof @ s[keep] ** 2) / dof.sum()))
+
+
+def holm(pvalues: Sequence[float], alpha: float) -> list[bool]:
+    """Holm-Bonferroni step-down: which of ``pvalues`` are rejected at family-wise level ``alpha``.
+
+    NaN p-values are not tests: they are never rejected and do not count towards the family.
+    """
+    tested = sorted((p, i) for i, p in enumerate(pvalues) if math.isfinite(p))
+    rejected = [False] * len(pvalues)
+    m = len(tested)
+    for rank, (p, i) in enumerate(tested):
+        if p > alpha / (m - rank):
+            break
+        rejected[i] = True
+    return rejected
