@@ -1,8 +1,9 @@
 """Tables of a study: one row per run, per-task difficulty, and per-method summaries.
 
 Outcomes are fractions of accuracy: ``delta_id`` and ``delta_dg`` in [-1, 1] (positive = gain),
-``cf_mean`` in [-1, 1] (negative = forgetting). A "cell" is one (task, method) pair; its value is
-the mean over seeds and its spread the standard deviation over seeds (``stats.mean_std``).
+``cf_mean`` in [-1, 1] (negative = forgetting). A "cell" is one (task, arm) pair (arms: see
+:mod:`.labels`); its value is the mean over seeds and its spread the standard deviation over
+seeds (``stats.mean_std``).
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from clipgap.record import RunRecord
-from clipgap.report.labels import OUTCOMES, order_arms
+from clipgap.record import DIFFICULTY_KEYS, RunRecord
+from clipgap.report.labels import OUTCOMES, order_arms, shots_text
 from clipgap.report.study import Study
 from clipgap.stats import mean_std, pooled_std
 
+# The difficulty measures the report's tables show (results.csv has every DIFFICULTY_KEYS).
 DIFFICULTY_COLUMNS = (
     "silhouette_modality",
     "silhouette_class",
@@ -25,10 +27,10 @@ DIFFICULTY_COLUMNS = (
     "modality_gap",
 )
 FIXED_COLUMNS = (
-    "run_id", "status", "error", "task", "method", "seed", "preset", "model", "unit", "arm",
-    *DIFFICULTY_COLUMNS, "n_images", "n_classes", "zs_id", "ft_id", *OUTCOMES,
-    "trainable_params", "best_epoch", "val_accuracy", "seconds", "eval_seconds",
-    "peak_memory_mb", "device",
+    "run_id", "status", "error", "task", "method", "seed", "preset", "shots", "model", "unit",
+    "arm", "difficulty_split", *DIFFICULTY_KEYS, "n_images", "n_classes", "zs_id", "ft_id",
+    *OUTCOMES, "trainable_params", "best_epoch", "val_accuracy", "val_accuracy_start",
+    "seconds", "eval_seconds", "peak_memory_mb", "device",
 )  # fmt: skip
 # Order of the per-domain, per-control and version columns that follow FIXED_COLUMNS.
 EXTRA_PREFIXES = ("zs_dg[", "ft_dg[", "delta_dg[", "zs_control[", "ft_control[", "cf[", "version_")
@@ -38,14 +40,18 @@ def results_frame(study: Study) -> pd.DataFrame:
     """One row per finished run (complete and failed), flattened, in a stable column order.
 
     ``unit`` is the analysed task (prefixed by the model when a study has several models) and
-    ``arm`` the method (suffixed by ``/preset`` when a study has several presets). Per-domain and
-    per-control columns are ``zs_dg[D]``, ``ft_dg[D]``, ``delta_dg[D]``, ``zs_control[T]``,
-    ``ft_control[T]`` and ``cf[T]``; versions are ``version_<name>``.
+    ``arm`` the method, suffixed by ``/preset`` when a study has several presets and by ``@k``
+    when any run limited its training images (``shots`` is ``all`` for the full split).
+    Per-domain and per-control columns are ``zs_dg[D]``, ``ft_dg[D]``, ``delta_dg[D]``,
+    ``zs_control[T]``, ``ft_control[T]`` and ``cf[T]``; versions are ``version_<name>``.
     """
     several_models = len({r.model for r in study.records}) > 1
     several_presets = len({r.preset for r in study.records}) > 1
+    limited = any(r.shots is not None for r in study.records)
     rows = []
     for rec in study.records:
+        shots = shots_text(rec.shots)
+        arm = f"{rec.method}/{rec.preset}" if several_presets else rec.method
         row = {
             "run_id": rec.run_id,
             "status": rec.status,
@@ -54,9 +60,10 @@ def results_frame(study: Study) -> pd.DataFrame:
             "method": rec.method,
             "seed": rec.seed,
             "preset": rec.preset,
+            "shots": shots,
             "model": rec.model,
             "unit": f"{rec.model} | {rec.task}" if several_models else rec.task,
-            "arm": f"{rec.method}/{rec.preset}" if several_presets else rec.method,
+            "arm": f"{arm}@{shots}" if limited else arm,
         }
         if rec.complete:
             row.update(_flatten_complete(rec))
@@ -75,13 +82,14 @@ def _extra_order(column: str) -> tuple[int, str]:
 
 
 def _flatten_complete(rec: RunRecord) -> dict:
-    zs, ft = rec.zero_shot, rec.finetuned
-    row = {key: rec.difficulty.value(key) for key in DIFFICULTY_COLUMNS}
-    row.update(n_images=rec.difficulty.n_images, n_classes=rec.difficulty.n_classes)
+    zs, ft, diff = rec.zero_shot, rec.finetuned, rec.difficulty
+    row = {key: _number(diff.value(key)) for key in DIFFICULTY_KEYS}
+    row.update(difficulty_split=diff.split, n_images=diff.n_images, n_classes=diff.n_classes)
     row.update(zs_id=zs.id, ft_id=ft.id)
-    row.update({key: getattr(rec, key) for key in OUTCOMES})
-    for key in ("trainable_params", "best_epoch", "val_accuracy", "seconds", "eval_seconds"):
+    row.update({key: _number(getattr(rec, key)) for key in OUTCOMES})
+    for key in ("trainable_params", "best_epoch", "val_accuracy", "val_accuracy_start"):
         row[key] = getattr(rec, key)
+    row.update(seconds=rec.seconds, eval_seconds=rec.eval_seconds)
     row["peak_memory_mb"] = rec.peak_memory_mb
     row["device"] = rec.device
     for prefix, block in (("zs", zs), ("ft", ft)):
@@ -98,6 +106,11 @@ def _flatten_complete(rec: RunRecord) -> dict:
     return row
 
 
+def _number(value) -> float:
+    """None (undefined) as NaN, so that a column of numbers stays numeric."""
+    return math.nan if value is None else float(value)
+
+
 def complete_rows(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[frame["status"] == "complete"]
 
@@ -112,27 +125,32 @@ def _mean_std(values: Iterable) -> tuple[float, float]:
 
 
 def difficulty_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per task: the difficulty measures of its test split (mean over its complete runs, which
-    measure the same zero-shot model, so they agree) and the number of images and classes."""
+    """Per task: the difficulty measures (mean over its complete runs, which measure the same
+    zero-shot model, so they agree), the number of images and classes they were measured on,
+    and ``split``, the split they were measured on (``train`` or ``test``; several joined by
+    ``, `` if the runs disagree)."""
     done = complete_rows(frame)
     columns = [*DIFFICULTY_COLUMNS, "n_images", "n_classes"]
     table = done.groupby("unit", sort=True)[columns].mean()
-    return table.reset_index()
+    splits = done.groupby("unit", sort=True)["difficulty_split"].agg(
+        lambda s: ", ".join(sorted(set(s.dropna())))
+    )
+    return table.assign(split=splits).reset_index()
 
 
 def cell_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per (task, method): seeds, and mean and std over seeds of each outcome.
+    """Per (task, arm): seeds, and mean and std over seeds of each outcome.
 
-    Columns ``unit, arm, n_seeds, <outcome>, <outcome>_std`` for outcome in ``OUTCOMES``.
+    Columns ``unit, arm, shots, n_seeds, <outcome>, <outcome>_std`` for outcome in ``OUTCOMES``.
     """
     rows = []
     for (unit, arm), group in complete_rows(frame).groupby(["unit", "arm"], sort=True):
-        row = {"unit": unit, "arm": arm, "n_seeds": len(group)}
+        row = {"unit": unit, "arm": arm, "shots": group["shots"].iloc[0], "n_seeds": len(group)}
         for outcome in OUTCOMES:
             row[outcome], row[f"{outcome}_std"] = _mean_std(group[outcome])
         rows.append(row)
-    columns = ["unit", "arm", "n_seeds", *(f"{o}{s}" for o in OUTCOMES for s in ("", "_std"))]
-    return pd.DataFrame(rows, columns=columns)
+    stats = [f"{o}{s}" for o in OUTCOMES for s in ("", "_std")]
+    return pd.DataFrame(rows, columns=["unit", "arm", "shots", "n_seeds", *stats])
 
 
 def method_table(frame: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:
@@ -167,15 +185,6 @@ def task_method_table(cells: pd.DataFrame, outcome: str = "delta_id") -> pd.Data
     """Rows = tasks, columns = methods (paper order), values = mean over seeds of ``outcome``."""
     table = cells.pivot(index="unit", columns="arm", values=outcome)
     return table.reindex(columns=order_arms(cells["arm"])).sort_index()
-
-
-def task_means(cells: pd.DataFrame, difficulty: pd.DataFrame) -> pd.DataFrame:
-    """Per task: difficulty and each outcome averaged over methods (of the per-seed means).
-
-    This is the unit of claim 1: one point per task, its dID averaged over methods and seeds.
-    """
-    means = cells.groupby("unit", sort=True)[list(OUTCOMES)].mean()
-    return difficulty.set_index("unit").join(means).reset_index()
 
 
 def forgetting_table(frame: pd.DataFrame) -> pd.DataFrame:

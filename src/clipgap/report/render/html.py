@@ -30,16 +30,18 @@ figcaption { font-size: .9em; color: #555; }
 .claim { border-left: 5px solid #999; padding: .3em .9em; margin: .9em 0; background: #fbfbfb; }
 .claim.holds { border-color: #2e7d32; }
 .claim.fails { border-color: #c62828; }
+.claim.ns { border-color: #ef8f00; }
 .claim.untestable { border-color: #9e9e9e; }
 .status { font-weight: bold; }
 .holds .status { color: #2e7d32; }
 .fails .status { color: #c62828; }
+.ns .status { color: #b26a00; }
 .untestable .status { color: #757575; }
 """
 _STATUS_CLASS = {
     Status.HOLDS: "holds",
     Status.DOES_NOT_HOLD: "fails",
-    Status.NOT_SIGNIFICANT: "untestable",
+    Status.NOT_SIGNIFICANT: "ns",
     Status.CANNOT_BE_TESTED: "untestable",
 }
 
