@@ -38,7 +38,11 @@ STATEMENT = (
 
 
 def claim_ss_vs_acs(
-    means: pd.DataFrame, arms: dict[str, str], relations: pd.DataFrame, group: str, opts
+    means: pd.DataFrame,
+    arms: dict[str, str],
+    relations: pd.DataFrame,
+    group: str,
+    opts: ClaimOptions,
 ) -> Claim:
     """Claim 1 for one claim group, from its task means (see :func:`scopes.paper_means`)."""
     key = keyed("1", group)
