@@ -1,0 +1,299 @@
+"""Recommend a PEFT method for a new task from its difficulty and a study's records.
+
+Per method and outcome (dID, dDG, CF), a least-squares line of the outcome on one difficulty
+measure over the study's tasks predicts the new task's outcome, with a 90% prediction interval;
+methods are ranked by a weighted objective. The measure is the one with the lowest
+leave-one-task-out error on the study (or the caller's), and the same LOTO procedure says how good
+such predictions were there, against a baseline that ignores difficulty.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from clipgap.errors import DataError, ModelError
+from clipgap.predict.linear import LEVEL, fit_line, prediction_interval
+from clipgap.predict.objective import DEFAULT_OBJECTIVE, OBJECTIVE_KEYS, check_objective
+from clipgap.predict.quality import LotoQuality, loto_quality
+from clipgap.predict.table import OUTCOME_LABELS, StudyTable, check_measure, study_table
+from clipgap.record import DIFFICULTY_KEYS, Difficulty, RunRecord
+
+log = logging.getLogger(__name__)
+
+MIN_TASKS = 4  # per method: a line on n - 1 >= 3 tasks under LOTO, and 2 residual dof
+FAR_OUTSIDE = 0.25  # warn when the new task's measure lies beyond the range by > 25% of its span
+
+
+@dataclass(frozen=True)
+class OutcomePrediction:
+    """Predicted ``outcome`` at the new task's measure, with its ``level`` prediction interval
+    [low, high] (NaN when it cannot be estimated), from a line over ``n_tasks`` tasks."""
+
+    outcome: str
+    value: float
+    low: float
+    high: float
+    slope: float
+    intercept: float
+    n_tasks: int
+
+
+@dataclass(frozen=True)
+class MethodPrediction:
+    """One method's predicted outcomes and its objective ``score`` (higher = better)."""
+
+    method: str
+    score: float
+    outcomes: tuple[OutcomePrediction, ...]
+
+    def get(self, outcome: str) -> OutcomePrediction | None:
+        return next((p for p in self.outcomes if p.outcome == outcome), None)
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """The recommendation for one new task; ``predictions`` are in ranking order (best first)."""
+
+    model: str
+    preset: str
+    split: str
+    measure: str
+    measure_value: float
+    measure_range: tuple[float, float]
+    measure_chosen: str  # "loto" (lowest LOTO error on the study) or "given"
+    objective: dict[str, float]
+    level: float
+    tasks: tuple[str, ...]
+    predictions: tuple[MethodPrediction, ...]
+    quality: LotoQuality
+    candidates: tuple[tuple[str, float], ...] = ()  # (measure, objective-weighted LOTO error)
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def ranking(self) -> tuple[str, ...]:
+        return tuple(p.method for p in self.predictions)
+
+    @property
+    def best(self) -> str:
+        return self.predictions[0].method
+
+    def to_dict(self) -> dict:
+        return {
+            "model": self.model,
+            "preset": self.preset,
+            "split": self.split,
+            "measure": self.measure,
+            "measure_value": self.measure_value,
+            "measure_range": list(self.measure_range),
+            "measure_chosen": self.measure_chosen,
+            "objective": dict(self.objective),
+            "interval_level": self.level,
+            "study_tasks": list(self.tasks),
+            "ranking": list(self.ranking),
+            "predictions": [
+                {
+                    "method": p.method,
+                    "score": p.score,
+                    **{
+                        OUTCOME_LABELS[o.outcome]: {"value": o.value, "low": o.low, "high": o.high}
+                        for o in p.outcomes
+                    },
+                }
+                for p in self.predictions
+            ],
+            "loto": self.quality.to_dict(),
+            "verdict": self.quality.sentence(),
+            "candidates": dict(self.candidates),
+            "warnings": list(self.warnings),
+        }
+
+
+def _value(difficulty: Difficulty | Mapping, measure: str) -> float | None:
+    value = (
+        difficulty.get(measure) if isinstance(difficulty, Mapping) else difficulty.value(measure)
+    )
+    return None if value is None or value != value else float(value)
+
+
+def _study_tasks(table: StudyTable, min_tasks: int) -> tuple[str, ...]:
+    tasks = table.common_tasks()
+    if len(tasks) < min_tasks:
+        counts = ", ".join(f"{m} {len(table.tasks_of(m))}" for m in table.methods)
+        raise DataError(
+            f"the study has {len(tasks)} task(s) on which every method ran ({counts}); a "
+            f"recommendation needs at least {min_tasks} tasks per method"
+        )
+    return tasks
+
+
+def _outcomes(table, tasks, weights, warnings) -> dict[str, float]:
+    """Outcome -> weight for the non-zero objective keys defined on every (method, task)."""
+    used = {}
+    for key, weight in weights.items():
+        outcome = OBJECTIVE_KEYS[key]
+        if weight == 0:
+            continue
+        if any(table.outcome(m, outcome, tasks) is None for m in table.methods):
+            warnings.append(
+                f"{OUTCOME_LABELS[outcome]} is not measured on every study task for every method "
+                f"(e.g. no DG domain or control task); left out of the objective"
+            )
+            continue
+        used[outcome] = weight
+    if not used:
+        raise DataError("no outcome of the objective is measured in the study; change --objective")
+    return used
+
+
+def _candidates(table, tasks, difficulty, measure) -> list[str]:
+    in_study = [m for m in DIFFICULTY_KEYS if table.measure(m, tasks) is not None]
+    if measure is not None:
+        check_measure(measure)
+        if measure not in in_study:
+            raise DataError(f"measure {measure} is not recorded on every study task")
+        if _value(difficulty, measure) is None:
+            raise DataError(f"measure {measure} is undefined on the new task")
+        return [measure]
+    usable = [m for m in in_study if _value(difficulty, m) is not None]
+    if not usable:
+        raise DataError("no difficulty measure is defined on both the study's tasks and the task")
+    return usable
+
+
+def _predict(table, tasks, measure, x0, used, level) -> list[MethodPrediction]:
+    x = table.measure(measure, tasks)
+    out = []
+    for method in table.methods:
+        preds = []
+        for outcome in used:
+            line = fit_line(x, table.outcome(method, outcome, tasks))
+            low, high = prediction_interval(line, x0, level=level)
+            preds.append(
+                OutcomePrediction(
+                    outcome, line.predict(x0), low, high, line.slope, line.intercept, line.n
+                )
+            )
+        score = sum(used[p.outcome] * p.value for p in preds)
+        out.append(MethodPrediction(method, score, tuple(preds)))
+    return sorted(out, key=lambda p: -p.score)  # stable: ties keep the table's method order
+
+
+def _range_warning(measure: str, x0: float, lo: float, hi: float) -> str | None:
+    span = hi - lo
+    if lo - FAR_OUTSIDE * span <= x0 <= hi + FAR_OUTSIDE * span:
+        return None
+    return (
+        f"the new task's {measure} = {x0:.4g} lies outside the studied range [{lo:.4g}, {hi:.4g}] "
+        f"by more than {FAR_OUTSIDE:.0%} of its span: the predictions extrapolate, trust them less"
+    )
+
+
+def recommend_from_difficulty(
+    difficulty: Difficulty | Mapping,
+    records: list[RunRecord],
+    *,
+    objective: Mapping | None = None,
+    measure: str | None = None,
+    preset: str | None = None,
+    level: float = LEVEL,
+    min_tasks: int = MIN_TASKS,
+) -> Recommendation:
+    """Recommend a method for a task whose difficulty is already measured.
+
+    ``difficulty``: a :class:`Difficulty` (its split must be the study's) or a mapping of
+    measure name to value. ``records``: the study's run records (complete, one model; ``preset``
+    picks one preset when they hold several). ``objective``: weights of ``id``, ``dg``, ``cf``
+    (missing = 0; default all 1). ``measure``: the difficulty measure to predict from (default:
+    the one with the lowest objective-weighted LOTO error on the study).
+    """
+    weights = check_objective(DEFAULT_OBJECTIVE if objective is None else objective)
+    table = study_table(records, preset=preset)
+    if isinstance(difficulty, Difficulty) and difficulty.split != table.split:
+        raise DataError(
+            f"the study measured difficulty on the {table.split} split, the new task's is on "
+            f"the {difficulty.split} split; measure the same split"
+        )
+    tasks = _study_tasks(table, min_tasks)
+    warnings: list[str] = []
+    used = _outcomes(table, tasks, weights, warnings)
+    qualities = {
+        m: loto_quality(table, m, tasks=tasks, weights=used)
+        for m in _candidates(table, tasks, difficulty, measure)
+    }
+    chosen = min(qualities, key=lambda m: qualities[m].weighted_mae)  # ties: DIFFICULTY_KEYS order
+    if measure is None:
+        warnings.append(
+            f"{chosen} was chosen among {len(qualities)} measures on these same {len(tasks)} "
+            f"tasks, so its leave-one-task-out numbers are somewhat optimistic"
+        )
+    x0 = _value(difficulty, chosen)
+    x = table.measure(chosen, tasks)
+    lo, hi = float(x.min()), float(x.max())
+    far = _range_warning(chosen, x0, lo, hi)
+    if far:
+        log.warning(far)
+        warnings.append(far)
+    return Recommendation(
+        model=table.model,
+        preset=table.preset,
+        split=table.split,
+        measure=chosen,
+        measure_value=x0,
+        measure_range=(lo, hi),
+        measure_chosen="given" if measure else "loto",
+        objective=weights,
+        level=level,
+        tasks=tasks,
+        predictions=tuple(_predict(table, tasks, chosen, x0, used, level)),
+        quality=qualities[chosen],
+        candidates=tuple(
+            sorted(((m, q.weighted_mae) for m, q in qualities.items()), key=lambda c: c[1])
+        ),
+        warnings=tuple(warnings),
+    )
+
+
+def recommend(
+    backbone,
+    task,
+    records: list[RunRecord],
+    *,
+    objective: Mapping | None = None,
+    measure: str | None = None,
+    preset: str | None = None,
+    batch_size: int = 256,
+    cache: bool = True,
+    progress: bool = False,
+) -> Recommendation:
+    """Measure ``task``'s difficulty under ``backbone`` (one pass of zero-shot embeddings, cached)
+    and recommend a method from ``records`` (see :func:`recommend_from_difficulty`).
+
+    The backbone must be the study's model (``backbone.spec`` equal to the records' ``model``)
+    and ``task`` the split the study measured difficulty on (``train`` for studies).
+    """
+    from clipgap.difficulty import measure_difficulty
+
+    table = study_table(records, preset=preset)
+    if backbone.spec != table.model:
+        raise ModelError(
+            f"model {backbone.spec!r} differs from the study's {table.model!r}; predictions are "
+            f"per model: use the study's model or a study of this one"
+        )
+    if not task.class_names or any(not str(c).strip() for c in task.class_names):
+        raise DataError(f"task {task.name}: its class names are empty")
+    if task.split != table.split:
+        raise DataError(
+            f"task {task.name} is its {task.split} split; the study measured difficulty on "
+            f"the {table.split} split: load that split"
+        )
+    measured = measure_difficulty(backbone, task, batch_size=batch_size, cache=cache,
+                                  progress=progress)  # fmt: skip
+    known = {*DIFFICULTY_KEYS, "n_images", "n_classes"}
+    difficulty = Difficulty.from_measures(
+        {k: v for k, v in measured.items() if k in known}, split=task.split
+    )
+    return recommend_from_difficulty(
+        difficulty, records, objective=objective, measure=measure, preset=table.preset
+    )
