@@ -22,6 +22,7 @@ SUBCOMMANDS = [
     "clipgap.cli.evaluate",
     "clipgap.cli.study",
     "clipgap.cli.report",
+    "clipgap.cli.recommend",
 ]
 
 

@@ -9,13 +9,8 @@ from clipgap.predict.linear import Association, Line, associate, fit_line, predi
 from clipgap.predict.measures import MeasureComparison, MeasureRank, MeasureScore, compare_measures
 from clipgap.predict.objective import DEFAULT_OBJECTIVE, OBJECTIVE_KEYS, parse_objective
 from clipgap.predict.quality import LotoQuality
-from clipgap.predict.recommend import (
-    MethodPrediction,
-    OutcomePrediction,
-    Recommendation,
-    recommend,
-    recommend_from_difficulty,
-)
+from clipgap.predict.recommend import recommend, recommend_from_difficulty
+from clipgap.predict.result import MethodPrediction, OutcomePrediction, Recommendation
 from clipgap.predict.table import OUTCOMES, POOLED, StudyTable, read_study, study_table
 from clipgap.predict.tables import (
     measure_ranking_figure,

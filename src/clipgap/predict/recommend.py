@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 
 from clipgap.errors import DataError, ModelError
 from clipgap.predict.linear import LEVEL, fit_line, prediction_interval
 from clipgap.predict.objective import DEFAULT_OBJECTIVE, OBJECTIVE_KEYS, check_objective
-from clipgap.predict.quality import LotoQuality, loto_quality
+from clipgap.predict.quality import loto_quality
+from clipgap.predict.result import MethodPrediction, OutcomePrediction, Recommendation
 from clipgap.predict.table import OUTCOME_LABELS, StudyTable, check_measure, study_table
 from clipgap.record import DIFFICULTY_KEYS, Difficulty, RunRecord
 
@@ -26,90 +26,6 @@ MIN_TASKS = 4  # per method: a line on n - 1 >= 3 tasks under LOTO, and 2 residu
 FAR_OUTSIDE = 0.25  # warn when the new task's measure lies beyond the range by > 25% of its span
 
 
-@dataclass(frozen=True)
-class OutcomePrediction:
-    """Predicted ``outcome`` at the new task's measure, with its ``level`` prediction interval
-    [low, high] (NaN when it cannot be estimated), from a line over ``n_tasks`` tasks."""
-
-    outcome: str
-    value: float
-    low: float
-    high: float
-    slope: float
-    intercept: float
-    n_tasks: int
-
-
-@dataclass(frozen=True)
-class MethodPrediction:
-    """One method's predicted outcomes and its objective ``score`` (higher = better)."""
-
-    method: str
-    score: float
-    outcomes: tuple[OutcomePrediction, ...]
-
-    def get(self, outcome: str) -> OutcomePrediction | None:
-        return next((p for p in self.outcomes if p.outcome == outcome), None)
-
-
-@dataclass(frozen=True)
-class Recommendation:
-    """The recommendation for one new task; ``predictions`` are in ranking order (best first)."""
-
-    model: str
-    preset: str
-    split: str
-    measure: str
-    measure_value: float
-    measure_range: tuple[float, float]
-    measure_chosen: str  # "loto" (lowest LOTO error on the study) or "given"
-    objective: dict[str, float]
-    level: float
-    tasks: tuple[str, ...]
-    predictions: tuple[MethodPrediction, ...]
-    quality: LotoQuality
-    candidates: tuple[tuple[str, float], ...] = ()  # (measure, objective-weighted LOTO error)
-    warnings: tuple[str, ...] = field(default=())
-
-    @property
-    def ranking(self) -> tuple[str, ...]:
-        return tuple(p.method for p in self.predictions)
-
-    @property
-    def best(self) -> str:
-        return self.predictions[0].method
-
-    def to_dict(self) -> dict:
-        return {
-            "model": self.model,
-            "preset": self.preset,
-            "split": self.split,
-            "measure": self.measure,
-            "measure_value": self.measure_value,
-            "measure_range": list(self.measure_range),
-            "measure_chosen": self.measure_chosen,
-            "objective": dict(self.objective),
-            "interval_level": self.level,
-            "study_tasks": list(self.tasks),
-            "ranking": list(self.ranking),
-            "predictions": [
-                {
-                    "method": p.method,
-                    "score": p.score,
-                    **{
-                        OUTCOME_LABELS[o.outcome]: {"value": o.value, "low": o.low, "high": o.high}
-                        for o in p.outcomes
-                    },
-                }
-                for p in self.predictions
-            ],
-            "loto": self.quality.to_dict(),
-            "verdict": self.quality.sentence(),
-            "candidates": dict(self.candidates),
-            "warnings": list(self.warnings),
-        }
-
-
 def _value(difficulty: Difficulty | Mapping, measure: str) -> float | None:
     value = (
         difficulty.get(measure) if isinstance(difficulty, Mapping) else difficulty.value(measure)
@@ -117,7 +33,8 @@ def _value(difficulty: Difficulty | Mapping, measure: str) -> float | None:
     return None if value is None or value != value else float(value)
 
 
-def _study_tasks(table: StudyTable, min_tasks: int) -> tuple[str, ...]:
+def study_tasks(table: StudyTable, min_tasks: int = MIN_TASKS) -> tuple[str, ...]:
+    """The tasks every method ran on; refuses a study with fewer than ``min_tasks``."""
     tasks = table.common_tasks()
     if len(tasks) < min_tasks:
         counts = ", ".join(f"{m} {len(table.tasks_of(m))}" for m in table.methods)
@@ -215,7 +132,7 @@ def recommend_from_difficulty(
             f"the study measured difficulty on the {table.split} split, the new task's is on "
             f"the {difficulty.split} split; measure the same split"
         )
-    tasks = _study_tasks(table, min_tasks)
+    tasks = study_tasks(table, min_tasks)
     warnings: list[str] = []
     used = _outcomes(table, tasks, weights, warnings)
     qualities = {
@@ -283,6 +200,7 @@ def recommend(
         )
     if not task.class_names or any(not str(c).strip() for c in task.class_names):
         raise DataError(f"task {task.name}: its class names are empty")
+    study_tasks(table)  # refuse a study with too few tasks before measuring anything
     if task.split != table.split:
         raise DataError(
             f"task {task.name} is its {task.split} split; the study measured difficulty on "
