@@ -219,7 +219,7 @@ def test_measures_missing_on_some_task_are_unavailable_and_named(comparison):
     assert set(why) == {"logme", "iimm"}
     assert "world:t3" in why["iimm"] and "8 task(s)" in why["logme"]
     assert not any(s.measure in why for s in comparison.scores)
-    assert "Not scored (undefined on some task): iimm, logme" in comparison.summary()
+    assert "Not scored (not measured on every task): iimm, logme" in comparison.summary()
 
 
 def test_no_signal_says_no_measure_beats_the_baseline():

@@ -12,7 +12,7 @@ import pytest
 from scipy import stats
 
 from clipgap.cli import main
-from clipgap.errors import ConfigError, DataError, UnknownNameError
+from clipgap.errors import ConfigError, DataError, ModelError, UnknownNameError
 from clipgap.predict import parse_objective, recommend_from_difficulty
 from clipgap.predict.objective import check_objective
 from clipgap.record import Difficulty, write_record
@@ -69,7 +69,7 @@ def test_recommend_picks_the_method_whose_line_predicts_best(x0, best):
     assert rec.best == best and set(rec.ranking) == set(LINES)
     data = seed_mean_lines(records)
     for p in rec.predictions:
-        score = 0.0
+        score = baseline = 0.0
         for key, outcome in (("id", "delta_id"), ("dg", "delta_dg"), ("cf", "cf")):
             x, y = data[(p.method, key)]
             slope, intercept = np.polyfit(x, y, 1)
@@ -84,8 +84,12 @@ def test_recommend_picks_the_method_whose_line_predicts_best(x0, best):
                 pytest.approx(got.value + half),
             )
             score += got.value
+            baseline += y.mean()
         assert p.score == pytest.approx(score)
+        assert p.baseline_score == pytest.approx(baseline)
     assert rec.level == 0.9 and rec.measure_chosen == "given" and not rec.warnings
+    # at the mean ss (0.5) full's lines sum to 0.3 + 0.05 - 0.15, lora's to 0.2 + 0.075 - 0.02
+    assert rec.baseline_best == "lora"
 
 
 def direct_quality(records, weights):
@@ -128,6 +132,8 @@ def test_loto_quality_matches_a_direct_loop_and_beats_the_baseline():
     assert "beat the baseline that ignores difficulty" in q.sentence()
     assert "NOT" not in q.sentence()
     assert any("somewhat optimistic" in w for w in rec.warnings)
+    assert any(w.startswith("not considered") and "silhouette_class" in w for w in rec.warnings)
+    assert [m for m, _ in rec.candidates] == ["silhouette_modality", "acs"]  # only these measured
 
 
 def test_the_verdict_flips_when_difficulty_carries_no_signal():
@@ -192,8 +198,35 @@ def test_recommendation_json_round_trip():
     rec = recommend_from_difficulty({"silhouette_modality": 0.3}, crossing_study())
     data = json.loads(json.dumps(rec.to_dict()))
     assert data["ranking"][0] == "full" and data["interval_level"] == 0.9
-    assert set(data["predictions"][0]) == {"method", "score", "dID", "dDG", "CF"}
+    assert set(data["predictions"][0]) == {"method", "score", "baseline_score", "dID", "dDG", "CF"}
     assert data["loto"]["n_tasks"] == 6 and data["measure"] == "silhouette_modality"
+
+
+def test_difficulty_is_measured_on_the_images_the_study_used(tiny, image_folder, one_thread):
+    from clipgap.data import load_task
+    from clipgap.difficulty import measure_difficulty
+    from clipgap.predict import recommend
+
+    holdout = {"val_fraction": 0.25, "val_max": 5000, "val_seed": 3}
+    records = [
+        r.with_updates(model=tiny.spec, config={"pretrained": None, "train": holdout})
+        for r in crossing_study()
+    ]
+    task = load_task(f"folder:{image_folder}", "train")  # 3 classes x 6 images
+    rec = recommend(tiny, task, records, measure="silhouette_modality", cache=False)
+    # the training portion: the train split minus 25% held out for validation with val_seed
+    order = np.random.default_rng(3).permutation(18)
+    fit = task.subset(np.sort(order[round(0.25 * 18) :]), split="train-fit")
+    expected = measure_difficulty(tiny, fit, cache=False, progress=False)
+    assert rec.n_images == 18 - 4 == len(fit)
+    assert rec.measure_value == pytest.approx(expected["silhouette_modality"])
+    whole = measure_difficulty(tiny, task, cache=False, progress=False)["silhouette_modality"]
+    assert rec.measure_value != pytest.approx(whole)
+    with pytest.raises(DataError, match="is its test split; the study measured difficulty on"):
+        recommend(tiny, load_task(f"folder:{image_folder}", "test"), records)
+    other = [r.with_updates(model="ViT-B-32") for r in records]
+    with pytest.raises(ModelError, match="differs from the study's 'ViT-B-32'"):
+        recommend(tiny, task, other)
 
 
 # ---- the command line ------------------------------------------------------------------------

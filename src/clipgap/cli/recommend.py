@@ -71,7 +71,7 @@ def run(args) -> int:
     if args.json == "-":
         print(json.dumps(_finite(data), indent=2, sort_keys=True))
         return 0
-    print(render(rec, dataset=args.dataset, study=args.study, n_images=len(task)))
+    print(render(rec, dataset=args.dataset, study=args.study))
     if args.json:
         write_json(args.json, _finite(data))
         print(f"wrote {args.json}")
@@ -97,7 +97,7 @@ def _interval(p) -> str:
     return f"{p.value:+.3f} [{p.low:+.3f}, {p.high:+.3f}]"
 
 
-def render(rec, *, dataset: str, study, n_images: int) -> str:
+def render(rec, *, dataset: str, study) -> str:
     """The human-readable recommendation."""
     from clipgap.predict.objective import describe
     from clipgap.predict.table import OUTCOME_LABELS
@@ -124,7 +124,8 @@ def render(rec, *, dataset: str, study, n_images: int) -> str:
         for o in q.mae
     ]
     lines = [
-        f"new task {dataset} ({rec.split} split, {n_images} images) under model {rec.model}",
+        f"new task {dataset} ({rec.split} split, {rec.n_images} images measured) under model "
+        f"{rec.model}",
         f"study {study}: preset {rec.preset}, {len(rec.tasks)} tasks ({', '.join(rec.tasks)})",
         f"measure {rec.measure} = {rec.measure_value:.4f} on the new task (studied range "
         f"{lo:.4f} .. {hi:.4f}); {how}",
@@ -133,7 +134,8 @@ def render(rec, *, dataset: str, study, n_images: int) -> str:
         f"predicted outcomes, {rec.level:.0%} prediction intervals (OLS line per method):",
         table(rows),
         "",
-        f"recommended: {rec.best}",
+        f"recommended: {rec.best} (the baseline that ignores difficulty picks "
+        f"{rec.baseline_best}: best mean objective over the study's tasks)",
         "",
         f"how good such predictions were on the study (leave-one-task-out, {q.n_tasks} tasks; "
         "baseline = each method's mean over the other tasks):",

@@ -172,7 +172,7 @@ def best_sentence(comparison: MeasureComparison, outcome: str) -> str:
             f"mean {label} over the other tasks), so no measure helped predict {label} here."
         )
     if comparison.unavailable:
-        text += " Not scored (undefined on some task): " + ", ".join(
+        text += " Not scored (not measured on every task): " + ", ".join(
             m for m, _ in comparison.unavailable
         )
         text += "."

@@ -64,7 +64,7 @@ def _outcomes(table, tasks, weights, warnings) -> dict[str, float]:
     return used
 
 
-def _candidates(table, tasks, difficulty, measure) -> list[str]:
+def _candidates(table, tasks, difficulty, measure, warnings) -> list[str]:
     in_study = [m for m in DIFFICULTY_KEYS if table.measure(m, tasks) is not None]
     if measure is not None:
         check_measure(measure)
@@ -76,6 +76,12 @@ def _candidates(table, tasks, difficulty, measure) -> list[str]:
     usable = [m for m in in_study if _value(difficulty, m) is not None]
     if not usable:
         raise DataError("no difficulty measure is defined on both the study's tasks and the task")
+    left_out = [m for m in DIFFICULTY_KEYS if m not in usable]
+    if left_out:
+        warnings.append(
+            f"not considered (not measured on every study task or on the new task): "
+            f"{', '.join(left_out)}"
+        )
     return usable
 
 
@@ -83,9 +89,11 @@ def _predict(table, tasks, measure, x0, used, level) -> list[MethodPrediction]:
     x = table.measure(measure, tasks)
     out = []
     for method in table.methods:
-        preds = []
+        preds, baseline = [], 0.0
         for outcome in used:
-            line = fit_line(x, table.outcome(method, outcome, tasks))
+            y = table.outcome(method, outcome, tasks)
+            baseline += used[outcome] * float(y.mean())
+            line = fit_line(x, y)
             low, high = prediction_interval(line, x0, level=level)
             preds.append(
                 OutcomePrediction(
@@ -93,7 +101,7 @@ def _predict(table, tasks, measure, x0, used, level) -> list[MethodPrediction]:
                 )
             )
         score = sum(used[p.outcome] * p.value for p in preds)
-        out.append(MethodPrediction(method, score, tuple(preds)))
+        out.append(MethodPrediction(method, score, tuple(preds), baseline))
     return sorted(out, key=lambda p: -p.score)  # stable: ties keep the table's method order
 
 
@@ -137,7 +145,7 @@ def recommend_from_difficulty(
     used = _outcomes(table, tasks, weights, warnings)
     qualities = {
         m: loto_quality(table, m, tasks=tasks, weights=used)
-        for m in _candidates(table, tasks, difficulty, measure)
+        for m in _candidates(table, tasks, difficulty, measure, warnings)
     }
     chosen = min(qualities, key=lambda m: qualities[m].weighted_mae)  # ties: DIFFICULTY_KEYS order
     if measure is None:
@@ -150,7 +158,7 @@ def recommend_from_difficulty(
     lo, hi = float(x.min()), float(x.max())
     far = _range_warning(chosen, x0, lo, hi)
     if far:
-        log.warning(far)
+        log.info(far)
         warnings.append(far)
     return Recommendation(
         model=table.model,
@@ -169,7 +177,29 @@ def recommend_from_difficulty(
             sorted(((m, q.weighted_mae) for m, q in qualities.items()), key=lambda c: c[1])
         ),
         warnings=tuple(warnings),
+        n_images=difficulty.n_images if isinstance(difficulty, Difficulty) else None,
     )
+
+
+def measured_portion(task, place: dict):
+    """The images of ``task`` (the study's difficulty split) that the study measured difficulty
+    on: the training portion (train split minus the trainer's validation hold-out, as
+    ``clipgap.training.data.split_validation`` draws it) or the test split under its cap."""
+    import numpy as np
+
+    from clipgap.training.data import split_validation
+
+    if place.get("split") == "train" and place.get("val_fraction", 0) > 0:
+        fit, _ = split_validation(
+            task, place["val_fraction"], max_images=place.get("val_max", 5000),
+            seed=place.get("val_seed", 0),
+        )  # fmt: skip
+        return fit
+    cap = place.get("max_test_images")
+    if place.get("split") == "test" and cap is not None and len(task) > cap:
+        keep = np.sort(np.random.default_rng(0).permutation(len(task))[:cap])
+        return task.subset(keep, split="test")
+    return task
 
 
 def recommend(
@@ -188,7 +218,8 @@ def recommend(
     and recommend a method from ``records`` (see :func:`recommend_from_difficulty`).
 
     The backbone must be the study's model (``backbone.spec`` equal to the records' ``model``)
-    and ``task`` the split the study measured difficulty on (``train`` for studies).
+    and ``task`` the split the study measured difficulty on (``train`` for studies); difficulty
+    is measured on the same images as the study's (:func:`measured_portion`).
     """
     from clipgap.difficulty import measure_difficulty
 
@@ -206,7 +237,8 @@ def recommend(
             f"task {task.name} is its {task.split} split; the study measured difficulty on "
             f"the {table.split} split: load that split"
         )
-    measured = measure_difficulty(backbone, task, batch_size=batch_size, cache=cache,
+    images = measured_portion(task, table.place)
+    measured = measure_difficulty(backbone, images, batch_size=batch_size, cache=cache,
                                   progress=progress)  # fmt: skip
     known = {*DIFFICULTY_KEYS, "n_images", "n_classes"}
     difficulty = Difficulty.from_measures(

@@ -25,11 +25,14 @@ class OutcomePrediction:
 
 @dataclass(frozen=True)
 class MethodPrediction:
-    """One method's predicted outcomes and its objective ``score`` (higher = better)."""
+    """One method's predicted outcomes and its objective ``score`` (higher = better);
+    ``baseline_score``: the objective of its mean outcomes over the study's tasks (no difficulty).
+    """
 
     method: str
     score: float
     outcomes: tuple[OutcomePrediction, ...]
+    baseline_score: float = float("nan")
 
     def get(self, outcome: str) -> OutcomePrediction | None:
         return next((p for p in self.outcomes if p.outcome == outcome), None)
@@ -53,6 +56,7 @@ class Recommendation:
     quality: LotoQuality
     candidates: tuple[tuple[str, float], ...] = ()  # (measure, objective-weighted LOTO error)
     warnings: tuple[str, ...] = field(default=())
+    n_images: int | None = None  # images the new task's difficulty was measured on
 
     @property
     def ranking(self) -> tuple[str, ...]:
@@ -62,11 +66,17 @@ class Recommendation:
     def best(self) -> str:
         return self.predictions[0].method
 
+    @property
+    def baseline_best(self) -> str:
+        """The method the difficulty-free baseline picks (best mean objective over the study)."""
+        return max(self.predictions, key=lambda p: p.baseline_score).method
+
     def to_dict(self) -> dict:
         return {
             "model": self.model,
             "preset": self.preset,
             "split": self.split,
+            "n_images": self.n_images,
             "measure": self.measure,
             "measure_value": self.measure_value,
             "measure_range": list(self.measure_range),
@@ -75,10 +85,12 @@ class Recommendation:
             "interval_level": self.level,
             "study_tasks": list(self.tasks),
             "ranking": list(self.ranking),
+            "baseline_best": self.baseline_best,
             "predictions": [
                 {
                     "method": p.method,
                     "score": p.score,
+                    "baseline_score": p.baseline_score,
                     **{
                         OUTCOME_LABELS[o.outcome]: {"value": o.value, "low": o.low, "high": o.high}
                         for o in p.outcomes

@@ -4,9 +4,10 @@ difficulty, for one model, one preset and full-data runs (``shots`` None) only.
 
 from __future__ import annotations
 
+import json
 import logging
-from collections import defaultdict
-from dataclasses import dataclass
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -62,6 +63,7 @@ class StudyTable:
     """Seed means per (method, task) of every outcome, and each task's difficulty.
 
     ``values[(method, task, outcome)]`` is absent where the outcome is undefined for that task.
+    ``place`` says which images the difficulty was measured on (see :func:`difficulty_place`).
     """
 
     model: str
@@ -73,6 +75,7 @@ class StudyTable:
     difficulty: dict[str, Difficulty]
     values: dict[tuple[str, str, str], float]
     seeds: dict[tuple[str, str], int]
+    place: dict = field(default_factory=dict)
 
     def tasks_of(self, method: str) -> tuple[str, ...]:
         return tuple(t for t in self.tasks if (method, t) in self.seeds)
@@ -118,6 +121,34 @@ class StudyTable:
     def missing_measure(self, measure: str, tasks) -> list[str]:
         """The tasks on which ``measure`` is None."""
         return [t for t in tasks if self.difficulty[t].value(measure) is None]
+
+
+HOLDOUT_KEYS = ("val_fraction", "val_max", "val_seed")
+
+
+def difficulty_place(record: RunRecord) -> dict:
+    """Which images the record's difficulty was measured on: the study's ``config["difficulty"]``
+    when it wrote one (``{"split": "train", "val_fraction", "val_max", "val_seed"}``: the train
+    split minus the trainer's validation hold-out; or ``{"split": "test"}``), otherwise the same
+    built from the run's ``train`` config. A test split also carries the study's test cap."""
+    place = record.config.get("difficulty")
+    split = record.difficulty.split
+    if not isinstance(place, dict) or place.get("split") != split:
+        train = record.config.get("train") or {}
+        place = {"split": split, **{k: train[k] for k in HOLDOUT_KEYS if k in train}}
+    place = dict(place)
+    if split == "test":
+        place = {"split": "test", "max_test_images": (record.config.get("eval") or {}).get(
+            "max_test_images"
+        )}  # fmt: skip
+    return place
+
+
+def _common_place(records: list[RunRecord]) -> dict:
+    counts = Counter(json.dumps(difficulty_place(r), sort_keys=True) for r in records)
+    if len(counts) > 1:
+        log.warning("the records measured difficulty on different images: %s", sorted(counts))
+    return json.loads(counts.most_common(1)[0][0])
 
 
 def check_measure(name: str) -> str:
@@ -177,6 +208,7 @@ def study_table(records: list[RunRecord], *, preset: str | None = None) -> Study
         difficulty=difficulty,
         values=values,
         seeds=dict(seeds),
+        place=_common_place(chosen),
     )
 
 
