@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from clipgap.errors import ConfigError
@@ -102,3 +103,142 @@ def test_run_id_is_of_the_resolved_config(tmp_path):
     b = plan_runs(load_study_config(write(tmp_path, BASE), [f"train.epochs={same}"]))
     assert a[0].run_id == b[0].run_id
     assert a[0].train["epochs"] == same and a[0].method_options["rank"] == 4
+
+
+# ---- the shots axis and where difficulty is measured ---------------------------------------
+
+
+def test_shots_axis_crosses_tasks_methods_and_seeds(tmp_path):
+    cfg = load_study_config(write(tmp_path, BASE + "shots: [4, all]\n"))
+    assert cfg.shots == [4, None]
+    runs = plan_runs(cfg)
+    assert len(runs) == 2 * 2 * 2 * 2 and len({r.run_id for r in runs}) == len(runs)
+    assert [r.shots for r in runs[:4]] == [4, 4, None, None]  # tasks x methods x shots x seeds
+    for r in runs:
+        assert r.train["shots"] == r.shots == r.config()["shots"]
+        assert f"__k{'all' if r.shots is None else r.shots}__s{r.seed}__" in r.dirname
+    # the default axis is [all], and `all` is the same run whether written or not
+    default = plan_runs(load_study_config(write(tmp_path, BASE)))
+    explicit = plan_runs(load_study_config(write(tmp_path, BASE), ["shots=[all]"]))
+    assert [r.run_id for r in default] == [r.run_id for r in explicit]
+    assert all(r.shots is None for r in default)
+
+
+@pytest.mark.parametrize(
+    "value,message",
+    [
+        ("[0]", "shots[0]: 0 is not allowed; expected a positive number"),
+        ("[4, -2]", "shots[1]: -2 is not allowed"),
+        ("[few]", "shots[0]: 'few' is not allowed"),
+        ("[1.5]", "shots[0]: expected int or str or null, got float 1.5"),
+        ("[4, 4]", "shots: a value is listed more than once"),
+        ("[]", "shots: a study needs at least one value"),
+    ],
+)
+def test_bad_shots_are_one_line(tmp_path, value, message):
+    with pytest.raises(ConfigError) as err:
+        load_study_config(write(tmp_path, BASE), [f"shots={value}"])
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_shots_belong_to_the_axis_not_to_train(tmp_path):
+    with pytest.raises(ConfigError, match="train.shots: set training images per class with"):
+        load_study_config(write(tmp_path, BASE), ["train.shots=4"])
+
+
+def test_difficulty_split_defaults_to_train_and_is_part_of_the_run(tmp_path):
+    train = plan_runs(load_study_config(write(tmp_path, BASE), ["train.val_fraction=0.2"]))
+    assert train[0].difficulty == {
+        "split": "train",
+        "val_fraction": 0.2,
+        "val_max": 5000,
+        "val_seed": 0,
+    }
+    test = plan_runs(load_study_config(write(tmp_path, BASE + "difficulty: {split: test}\n")))
+    assert test[0].difficulty == {"split": "test"}
+    assert test[0].config()["difficulty"] == {"split": "test"}
+    base = plan_runs(load_study_config(write(tmp_path, BASE)))
+    assert base[0].run_id != test[0].run_id  # a change of split is another run
+
+
+def test_unknown_difficulty_split_is_one_line(tmp_path):
+    with pytest.raises(ConfigError) as err:
+        load_study_config(write(tmp_path, BASE + "difficulty: {split: val}\n"))
+    assert str(err.value) == "study.yaml: difficulty.split must be one of train, test, got 'val'"
+
+
+def _labelled_task(counts: list[int]):
+    """A task whose image i has every pixel equal to i (so an image names its index)."""
+    from clipgap.data.base import ImageArrays, Task
+
+    labels = np.repeat(np.arange(len(counts)), counts)
+    pixels = np.broadcast_to(
+        np.arange(len(labels), dtype=np.uint8)[:, None, None, None], (len(labels), 4, 4, 3)
+    )
+    return Task(
+        name="toy",
+        split="train",
+        images=ImageArrays(np.ascontiguousarray(pixels)),
+        labels=labels,
+        class_names=[f"c{i}" for i in range(len(counts))],
+        templates=["a {c}"],
+        fingerprint="toy",
+    )
+
+
+def _ids(task) -> list[int]:
+    """The original indices of a (sub)task's images, read from their pixels."""
+    return [int(np.asarray(task.images.load(j))[0, 0, 0]) for j in range(len(task))]
+
+
+def test_sample_shots_keeps_k_per_class_nested_and_seeded():
+    from clipgap.study.shots import sample_shots
+
+    task = _labelled_task([7, 5, 9])
+    four = sample_shots(task, 4, seed=3)
+    assert np.bincount(four.labels).tolist() == [4, 4, 4]
+    assert [task.labels[i] for i in _ids(four)] == four.labels.tolist()  # labels stay with images
+    two = sample_shots(task, 2, seed=3)
+    assert set(_ids(two)) <= set(_ids(four))  # for one seed, 2-shot images are among 4-shot ones
+    assert _ids(sample_shots(task, 4, seed=3)) == _ids(four)
+    assert _ids(sample_shots(task, 4, seed=4)) != _ids(four)
+    assert sample_shots(task, None, seed=0) is task
+
+
+def test_check_shots_names_the_smallest_class():
+    from clipgap.study.shots import check_shots
+
+    task = _labelled_task([7, 5, 9])
+    check_shots(task, 5)
+    with pytest.raises(ConfigError) as err:
+        check_shots(task, 6)
+    assert "class 'c1' of task toy has only 5 training images" in str(err.value)
+
+
+def test_training_portion_is_disjoint_from_validation():
+    from clipgap.presets import TrainConfig
+    from clipgap.study.shots import sample_shots, training_portion
+    from clipgap.train import split_validation
+
+    task = _labelled_task([10, 10, 10])
+    cfg = TrainConfig(val_fraction=0.2)
+    fit = training_portion(task, cfg)
+    _, val = split_validation(task, 0.2, max_images=cfg.val_max, seed=cfg.val_seed)
+    assert len(fit) == 24 and len(val) == 6
+    assert not set(_ids(fit)) & set(_ids(val)) and len(set(_ids(fit)) | set(_ids(val))) == 30
+    assert set(_ids(sample_shots(fit, 3, seed=0))) <= set(_ids(fit))
+
+
+def test_dry_run_lists_the_shots_axis(capsys):
+    from clipgap.cli import main
+
+    root = Path(__file__).resolve().parents[1]
+    argv = ["study", "--config", str(root / "configs" / "world.yaml"), "shots=[4,16,all]"]
+    assert main([*argv, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "x 3 shots (4, 16, all) x" in out and "difficulty on the train split" in out
+    header = out.splitlines()[1].split()
+    assert header[:5] == ["run", "task", "method", "shots", "seed"]
+    rows = [line.split() for line in out.splitlines()[3:] if "__k" in line]
+    assert sorted({row[3] for row in rows}) == ["16", "4", "all"]
+    assert len(rows) == 3 * len({(row[1], row[2]) for row in rows})

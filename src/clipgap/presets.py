@@ -57,6 +57,7 @@ class TrainConfig:
     images in memory if they fit in this many MB (transforms are deterministic; 0 = stream).
     ``cache_embeddings``: with a frozen image tower, train on cached image embeddings (else the
     encoder runs every step; same result, slower). ``device`` None = wherever the model is.
+    ``shots``: train on k images per class of the training portion (None = all of it).
     """
 
     optimizer: str = "sgd"
@@ -76,6 +77,7 @@ class TrainConfig:
     eval_batch_size: int = 256
     pixel_cache_mb: float = 1024.0
     cache_embeddings: bool = True
+    shots: int | None = None
 
     def __post_init__(self) -> None:
         if self.optimizer not in optimizers:
@@ -93,8 +95,9 @@ class TrainConfig:
         for name, minimum in (("val_seed", 0), ("seed", 0), ("num_workers", 0)):
             _int(name, getattr(self, name), minimum)
         _int("eval_batch_size", self.eval_batch_size, 1)
-        if self.max_steps is not None:
-            _int("max_steps", self.max_steps, 1)
+        for name in ("max_steps", "shots"):
+            if getattr(self, name) is not None:
+                _int(name, getattr(self, name), 1)
         for name in ("bf16", "cache_embeddings"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(

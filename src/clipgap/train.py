@@ -292,6 +292,10 @@ def finetune(
     fit_task, val_task = split_validation(
         train_task, cfg.val_fraction, max_images=cfg.val_max, seed=cfg.val_seed
     )
+    if cfg.shots is not None:
+        from clipgap.study.shots import sample_shots
+
+        fit_task = sample_shots(fit_task, cfg.shots, seed=cfg.seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         opts = apply_method(

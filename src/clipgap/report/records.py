@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from clipgap.errors import DataError
+from clipgap.record import SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ def read_record(path: Path) -> RunRecord:
     if not isinstance(data, dict):
         raise DataError(f"{path}: expected a JSON object, got {type(data).__name__}")
     check = _Checker(path, data)
-    if data.get("schema", SCHEMA) != SCHEMA:
+    if data.get("schema", SCHEMA) not in (SCHEMA, SCHEMA_VERSION):  # until the typed loader
         raise DataError(f"{path}: key 'schema' is {data['schema']!r}; expected {SCHEMA}")
     status = check.text("status")
     if status not in STATUSES:
