@@ -80,7 +80,7 @@ def synthetic_task(n: int, classes: int = 4, size: int = 64):
 
 
 def run_method(backbone, method: str, task, args, *, cached: bool = True) -> dict:
-    from clipgap.train import TrainConfig, finetune
+    from clipgap.training import TrainConfig, finetune
 
     cfg = TrainConfig(
         optimizer="adamw",

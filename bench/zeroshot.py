@@ -51,7 +51,7 @@ def write_folder(task, root: Path) -> tuple[Path, Path]:
 def run_clipgap(backbone, root: Path, names: Path, templates: Path, batch_size: int):
     """(top-1 accuracy, correct count) through clipgap's folder task and evaluation."""
     from clipgap.data import DataOptions, load_task
-    from clipgap.evaluate import accuracy, zero_shot_model
+    from clipgap.training import accuracy, zero_shot_model
 
     options = DataOptions(classnames_file=str(names), templates_file=str(templates))
     task = load_task(f"folder:{root}", "test", options=options)

@@ -218,7 +218,7 @@ def unknown_difficulty_split(tmp):
 
 
 def shots_too_large(tmp):
-    return _study(tmp, STUDY + "shots: [4, 5000]\n"), "shots 5000: class"
+    return _study(tmp, STUDY + "shots: [4, 5000]\n"), "train.shots=5000 is more than class"
 
 
 def shots_zero(tmp):
@@ -232,7 +232,7 @@ def shots_negative(tmp):
 def finetune_shots_too_large(tmp):
     root = _folder(tmp)
     return (["finetune", "--model", TINY_MODEL, "--dataset", f"folder:{root}", "--method", "lora",
-             "--out", str(tmp / "ft"), "--shots", "50"], "training images")  # fmt: skip
+             "--out", str(tmp / "ft"), "--shots", "50"], "after validation is held out")  # fmt: skip
 
 
 ROWS = [

@@ -12,8 +12,7 @@ from safetensors.torch import save_file
 from clipgap.backbones import load_backbone
 from clipgap.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from clipgap.errors import ModelError
-from clipgap.evaluate import zero_shot_model
-from clipgap.train import TrainConfig, finetune
+from clipgap.training import TrainConfig, finetune, zero_shot_model
 from tests.test_methods import ALL, colour_task
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -10,8 +10,8 @@ from clipgap.backbones import load_backbone
 from clipgap.checkpoint import load_checkpoint, read_checkpoint
 from clipgap.cli import main
 from clipgap.data import load_task
-from clipgap.evaluate import accuracy, zero_shot_model
 from clipgap.record import SCHEMA_VERSION, read_record
+from clipgap.training import accuracy, zero_shot_model
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -116,7 +116,7 @@ def test_finetune_with_shots_trains_on_k_images_per_class(image_folder, tmp_path
         (["--method", "lora", "--shots", "0"], "error: --shots: 0 is not allowed; expected a"),
         (["--method", "lora", "--shots", "-3"], "error: --shots: -3 is not allowed"),
         (["--method", "lora", "--shots", "few"], "error: --shots: 'few' is not allowed"),
-        (["--method", "lora", "--shots", "50"], "training images (train split minus validation)"),
+        (["--method", "lora", "--shots", "50"], "after validation is held out"),
     ],
 )
 def test_finetune_bad_input_is_one_line(image_folder, tmp_path, capsys, args, message):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from clipgap.errors import ConfigError
@@ -96,7 +95,7 @@ def test_every_yaml_in_repo_loads():
 
 def test_run_id_is_of_the_resolved_config(tmp_path):
     """An override equal to the preset's value is the same run; resolved values are stored."""
-    from clipgap.presets import preset
+    from clipgap.training import preset
 
     same = preset("tuned", "lora")["epochs"]
     a = plan_runs(load_study_config(write(tmp_path, BASE)))
@@ -165,68 +164,6 @@ def test_unknown_difficulty_split_is_one_line(tmp_path):
     with pytest.raises(ConfigError) as err:
         load_study_config(write(tmp_path, BASE + "difficulty: {split: val}\n"))
     assert str(err.value) == "study.yaml: difficulty.split must be one of train, test, got 'val'"
-
-
-def _labelled_task(counts: list[int]):
-    """A task whose image i has every pixel equal to i (so an image names its index)."""
-    from clipgap.data.base import ImageArrays, Task
-
-    labels = np.repeat(np.arange(len(counts)), counts)
-    pixels = np.broadcast_to(
-        np.arange(len(labels), dtype=np.uint8)[:, None, None, None], (len(labels), 4, 4, 3)
-    )
-    return Task(
-        name="toy",
-        split="train",
-        images=ImageArrays(np.ascontiguousarray(pixels)),
-        labels=labels,
-        class_names=[f"c{i}" for i in range(len(counts))],
-        templates=["a {c}"],
-        fingerprint="toy",
-    )
-
-
-def _ids(task) -> list[int]:
-    """The original indices of a (sub)task's images, read from their pixels."""
-    return [int(np.asarray(task.images.load(j))[0, 0, 0]) for j in range(len(task))]
-
-
-def test_sample_shots_keeps_k_per_class_nested_and_seeded():
-    from clipgap.study.shots import sample_shots
-
-    task = _labelled_task([7, 5, 9])
-    four = sample_shots(task, 4, seed=3)
-    assert np.bincount(four.labels).tolist() == [4, 4, 4]
-    assert [task.labels[i] for i in _ids(four)] == four.labels.tolist()  # labels stay with images
-    two = sample_shots(task, 2, seed=3)
-    assert set(_ids(two)) <= set(_ids(four))  # for one seed, 2-shot images are among 4-shot ones
-    assert _ids(sample_shots(task, 4, seed=3)) == _ids(four)
-    assert _ids(sample_shots(task, 4, seed=4)) != _ids(four)
-    assert sample_shots(task, None, seed=0) is task
-
-
-def test_check_shots_names_the_smallest_class():
-    from clipgap.study.shots import check_shots
-
-    task = _labelled_task([7, 5, 9])
-    check_shots(task, 5)
-    with pytest.raises(ConfigError) as err:
-        check_shots(task, 6)
-    assert "class 'c1' of task toy has only 5 training images" in str(err.value)
-
-
-def test_training_portion_is_disjoint_from_validation():
-    from clipgap.presets import TrainConfig
-    from clipgap.study.shots import sample_shots, training_portion
-    from clipgap.train import split_validation
-
-    task = _labelled_task([10, 10, 10])
-    cfg = TrainConfig(val_fraction=0.2)
-    fit = training_portion(task, cfg)
-    _, val = split_validation(task, 0.2, max_images=cfg.val_max, seed=cfg.val_seed)
-    assert len(fit) == 24 and len(val) == 6
-    assert not set(_ids(fit)) & set(_ids(val)) and len(set(_ids(fit)) | set(_ids(val))) == 30
-    assert set(_ids(sample_shots(fit, 3, seed=0))) <= set(_ids(fit))
 
 
 def test_dry_run_lists_the_shots_axis(capsys):

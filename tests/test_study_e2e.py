@@ -263,5 +263,9 @@ def test_shots_larger_than_a_class_refused_before_any_run(world_cache, tmp_path,
     out = tmp_path / "out"
     assert main(["study", "--config", str(cfg), "--out", str(out), "--no-progress"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "shots 5000: class" in err[0] and "of task world:shape" in err[0]
+    assert (
+        len(err) == 1
+        and "train.shots=5000 is more than class" in err[0]
+        and "of task world:shape" in err[0]
+    )
     assert not out.exists()

@@ -1,4 +1,4 @@
-"""The shared training loop: config validation, validation split, best epoch, speed paths."""
+"""The shared training loop: config validation, presets, best epoch, speed paths, head scoring."""
 
 from __future__ import annotations
 
@@ -11,10 +11,17 @@ import torch
 from clipgap.backbones.open_clip_backbone import OpenClipBackbone
 from clipgap.data import ImageArrays, Task
 from clipgap.errors import ConfigError, DataError, TrainingError, UnknownNameError
-from clipgap.evaluate import accuracy, zero_shot_model
-from clipgap.presets import PAPER, TUNED, preset
-from clipgap.train import TrainConfig, finetune, split_validation
-from clipgap.tuned import clone
+from clipgap.model import clone
+from clipgap.training import (
+    TrainConfig,
+    accuracy,
+    finetune,
+    preset,
+    presets,
+    split_validation,
+    zero_shot_model,
+)
+from clipgap.training.presets import load_presets
 from tests.test_methods import ALL, colour_task
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -39,6 +46,9 @@ def fast(**kw) -> TrainConfig:
         ({"weight_decay": -1}, r"train\.weight_decay must be a finite number >= 0\.0"),
         ({"max_steps": 0}, r"train\.max_steps must be an integer >= 1, got 0"),
         ({"bf16": "yes"}, r"train\.bf16 must be true or false, got 'yes'"),
+        ({"shots": 0}, r"train\.shots must be an integer >= 1, got 0"),
+        ({"shots": -3}, r"train\.shots must be an integer >= 1, got -3"),
+        ({"select_start": 1}, r"train\.select_start must be true or false, got 1"),
     ],
 )
 def test_train_config_rejects_bad_values(kwargs, message):
@@ -46,27 +56,84 @@ def test_train_config_rejects_bad_values(kwargs, message):
         TrainConfig(**kwargs)
 
 
-def test_presets():
-    assert (
-        preset("paper", "lora")
-        == PAPER
-        == {
-            "optimizer": "sgd",
-            "momentum": 0.9,
-            "lr": 1e-6,
-            "weight_decay": 1e-4,
-            "batch_size": 128,
-            "epochs": 10,
-        }
-    )
-    assert TrainConfig(**preset("paper", "full")) == TrainConfig()  # the defaults are the paper's
+PAPER_PROTOCOL = {  # science.md, "Training protocol"
+    "optimizer": "sgd",
+    "momentum": 0.9,
+    "lr": 1e-6,
+    "weight_decay": 1e-4,
+    "batch_size": 128,
+    "epochs": 10,
+}
+# The tuned preset as the README's table states it (lr, batch, epochs; AdamW, weight decay 1e-4).
+TUNED_TABLE = {
+    "full": (3e-4, 64, 3),
+    "aclip": (3e-3, 64, 3),
+    "bitfit": (1e-2, 32, 3),
+    "lora": (3e-2, 64, 3),
+    "clip_adapter": (1e-2, 64, 20),
+    "linear_probe": (0.3, 64, 20),
+}
+
+
+def test_paper_preset_is_the_protocol_and_the_defaults():
     for method in ALL:
-        assert preset("tuned", method) == TUNED[method]
-        assert TrainConfig(**preset("tuned", method)).lr > 0
+        assert preset("paper", method) == PAPER_PROTOCOL
+    assert TrainConfig(**preset("paper", "full")) == TrainConfig()  # the defaults are the paper's
+
+
+@pytest.mark.parametrize("method", ALL)
+def test_tuned_preset_matches_the_documented_table(method):
+    lr, batch, epochs = TUNED_TABLE[method]
+    expected = {
+        "optimizer": "adamw",
+        "lr": lr,
+        "weight_decay": 1e-4,
+        "batch_size": batch,
+        "epochs": epochs,
+    }
+    assert preset("tuned", method) == expected
+    assert TrainConfig(**preset("tuned", method)).lr == lr
+
+
+def test_presets_name_their_source_and_refuse_unknown_names():
+    assert presets.names() == ["paper", "tuned"]
+    assert "2402.09613" in presets.get("paper").source
+    assert "validation accuracy only" in presets.get("tuned").source
+    a = preset("tuned", "lora")
+    a["lr"] = 1.0  # callers get a copy: the preset itself is unchanged
+    assert preset("tuned", "lora")["lr"] == 3e-2
     with pytest.raises(UnknownNameError, match=r"unknown preset 'tunned'.*did you mean 'tuned'"):
         preset("tunned", "lora")
     with pytest.raises(UnknownNameError, match=r"unknown method 'ful'"):
         preset("tuned", "ful")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("- a\n- b\n", r"x\.yaml: expected a mapping of preset names to presets"),
+        ("p: {every_method: {}}\n", r"x\.yaml: preset 'p' needs a 'source' text"),
+        ("p: {source: s, extra: 1}\n", r"x\.yaml: preset 'p' has unknown key 'extra'"),
+        (
+            "p: {source: s, per_method: {lora: {lr: -1}}}\n",
+            r"x\.yaml: preset 'p', lora: train\.lr must be a finite number > 0\.0",
+        ),
+        (
+            "p: {source: s, every_method: {learning_rate: 1}}\n",
+            r"x\.yaml: preset 'p', \(every method\): .*learning_rate",
+        ),
+    ],
+)
+def test_bad_preset_files_are_refused(text, message):
+    with pytest.raises(ConfigError, match=message):
+        load_presets(text, where="x.yaml")
+
+
+def test_preset_with_per_method_settings_has_no_others():
+    registry = load_presets("p: {source: s, per_method: {lora: {lr: 0.5}}}\n")
+    assert registry.get("p").settings("lora") == {"lr": 0.5}
+    with pytest.raises(UnknownNameError, match=r"preset 'p' has no settings for method 'full'"):
+        registry.get("p").settings("full")
 
 
 def test_validation_split_is_ten_percent_seeded_and_disjoint():
@@ -110,13 +177,54 @@ def test_history_best_epoch_and_validation(tiny):
     _, val = split_validation(task, 0.2)
     zs_val = accuracy(zero_shot_model(clone(tiny)), val, progress=False)
     assert hist[0]["val_accuracy"] == pytest.approx(zs_val)
-    accs = [h["val_accuracy"] for h in hist]
-    assert result.best_epoch == int(np.argmax(accs)) and result.val_accuracy == max(accs)
+    assert result.val_accuracy_start == hist[0]["val_accuracy"]
+    trained = [h["val_accuracy"] for h in hist[1:]]
+    assert result.best_epoch == 1 + int(np.argmax(trained))  # earliest trained epoch on ties
+    assert result.val_accuracy == max(trained)
     # the returned model is the best epoch's: its validation accuracy is the recorded one
     assert accuracy(result.model, val, progress=False) == pytest.approx(result.val_accuracy)
     assert result.trainable_params == result.model.n_trainable == 2112
     assert result.seconds > 0 and result.peak_memory_mb > 0
     assert result.method == "bitfit" and result.steps == 9
+    assert (result.train_images, result.val_images) == (48, 12)
+
+
+def _lora_b(model) -> list[torch.Tensor]:
+    return [p for n, p in model.trainable_parameters().items() if ".B." in n]
+
+
+def test_paper_preset_keeps_a_trained_epoch(tiny):
+    """lr 1e-6 barely moves LoRA (B starts at 0): validation accuracy ties with the start, and
+    the untouched model must still not come back as the fine-tuned one."""
+    task = colour_task(60)
+    result = finetune(
+        tiny, task, "lora", train=TrainConfig(**preset("paper", "lora")), progress=False
+    )
+    accs = [h["val_accuracy"] for h in result.history]
+    assert len(accs) == 11 and result.best_epoch >= 1
+    assert result.best_epoch == 1 + int(np.argmax(accs[1:]))
+    assert all(torch.any(b != 0) for b in _lora_b(result.model))  # weights moved from the start
+    _, val = split_validation(task, 0.1)
+    zs_val = accuracy(zero_shot_model(clone(tiny)), val, progress=False)
+    assert result.val_accuracy_start == pytest.approx(zs_val) == accs[0]
+
+
+def test_select_start_restores_the_old_rule(tiny):
+    """With select_start the starting model competes; a later epoch must be strictly better."""
+    cfg = TrainConfig(**preset("paper", "lora"), select_start=True)
+    result = finetune(tiny, colour_task(60), "lora", train=cfg, progress=False)
+    accs = [h["val_accuracy"] for h in result.history]
+    assert result.best_epoch == int(np.argmax(accs)) and result.val_accuracy == max(accs)
+    # lr 1e-6 does not beat the start here, so the untouched model comes back (B = 0)
+    assert result.best_epoch == 0 and len(set(accs)) == 1
+    assert all(torch.all(b == 0) for b in _lora_b(result.model))
+    assert result.val_accuracy_start == accs[0]
+
+
+def test_without_validation_the_last_epoch_is_kept(tiny):
+    result = finetune(tiny, colour_task(32), "bitfit", train=fast(val_fraction=0.0), progress=False)
+    assert result.best_epoch == 2 and result.val_accuracy is None
+    assert result.val_accuracy_start is None and result.val_images == 0
 
 
 def test_same_seed_same_weights_and_max_steps(tiny):
@@ -235,3 +343,37 @@ def test_copy_false_fine_tunes_in_place(tiny):
         copy=False,
     )
     assert result.model.backbone is backbone
+
+
+def _colour_subset(full: Task, names: list[str]) -> Task:
+    """The images of ``full`` whose class is in ``names``, labelled in ``names``' order."""
+    keep = np.flatnonzero(np.isin(np.array(full.class_names)[full.labels], names))
+    labels = [names.index(full.class_names[y]) for y in full.labels[keep]]
+    pixels = ImageArrays(full.images.pixels[keep])
+    return Task("colours-sub", "test", pixels, labels, names, full.templates, "colours-sub")
+
+
+def test_probe_scores_a_class_subset_with_its_head_rows(tiny):
+    """ImageNet-R/A under an ImageNet probe: the probe's rows for the subset, not zero-shot."""
+    cfg = fast(lr=0.3, epochs=1, val_fraction=0.0, max_steps=3)
+    model = finetune(tiny, colour_task(32), "linear_probe", train=cfg, progress=False).model
+    assert model.head_classes == ["red", "green", "blue"]
+    sub = _colour_subset(colour_task(30, seed=6, split="test"), ["blue", "red"])
+    images = torch.stack([tiny.transform(sub.images.load(i)) for i in range(len(sub))])
+    with torch.no_grad():
+        feats = model.image_features(images)
+        w, b = model.head.weight, model.head.bias
+        expected = feats @ torch.stack([w[2], w[0]]).T + torch.stack([b[2], b[0]])
+        assert torch.allclose(model.logits(feats, sub.class_names, sub.templates), expected)
+        zero_shot = model.scaled_cosine(
+            feats, model.class_text_features(sub.class_names, sub.templates)
+        )
+        assert not torch.allclose(zero_shot, expected, atol=1e-3)  # the probe has moved
+        # a class the head never saw: every class is scored zero-shot again
+        names = ["blue", "purple"]
+        text = model.class_text_features(names, sub.templates)
+        assert torch.equal(
+            model.logits(feats, names, sub.templates), model.scaled_cosine(feats, text)
+        )
+    want = float((expected.argmax(dim=1).numpy() == sub.labels).mean())
+    assert accuracy(model, sub, progress=False) == pytest.approx(want)

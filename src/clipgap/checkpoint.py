@@ -18,14 +18,14 @@ from safetensors.torch import save
 from clipgap.backbones import Backbone, load_backbone
 from clipgap.errors import ModelError
 from clipgap.methods import apply_method, options_dict
+from clipgap.model import AdaptedModel
 from clipgap.paths import atomic_write_bytes
-from clipgap.tuned import TunedModel
 
 FORMAT = "clipgap-finetune/1"
 META_KEY = "clipgap"
 
 
-def save_checkpoint(model: TunedModel, path: str | Path, *, extra: dict | None = None) -> Path:
+def save_checkpoint(model: AdaptedModel, path: str | Path, *, extra: dict | None = None) -> Path:
     """Write ``model``'s trainable tensors and metadata to ``path`` (atomically); returns it."""
     if model.method is None:
         raise ModelError("cannot save a checkpoint of a model no fine-tuning method was applied to")
@@ -85,7 +85,7 @@ def load_checkpoint(
     *,
     method: str | None = None,
     device: str = "cpu",
-) -> TunedModel:
+) -> AdaptedModel:
     """Rebuild the fine-tuned model of checkpoint ``path``.
 
     ``backbone``: the untouched base model (else rebuilt from the stored ``base_ref`` with
@@ -103,7 +103,7 @@ def load_checkpoint(
             ref.get("model", meta["base_spec"]), ref.get("pretrained"), device=device
         )
     _check_base(path, meta, backbone)
-    model = TunedModel(backbone)
+    model = AdaptedModel(backbone)
     model.base_fingerprint = meta["base_fingerprint"]
     names = meta["class_names"] or ["class"]
     apply_method(
@@ -120,7 +120,7 @@ def load_checkpoint(
     return model
 
 
-def _load_tensors(path: Path, model: TunedModel, tensors: dict[str, torch.Tensor]) -> None:
+def _load_tensors(path: Path, model: AdaptedModel, tensors: dict[str, torch.Tensor]) -> None:
     params = model.trainable_parameters()
     missing, unexpected = sorted(set(params) - set(tensors)), sorted(set(tensors) - set(params))
     if missing or unexpected:

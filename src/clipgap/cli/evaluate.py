@@ -35,7 +35,7 @@ def run(args) -> int:
     from clipgap.backbones import load_backbone
     from clipgap.checkpoint import load_checkpoint
     from clipgap.data import load_task
-    from clipgap.evaluate import accuracy, zero_shot_model
+    from clipgap.training import accuracy, zero_shot_model
 
     base = None
     if args.model:

@@ -76,8 +76,8 @@ def resolve(args):
     """The run spec from the preset, ``--seed``, ``--shots`` and the overrides."""
     from clipgap.config import from_dict, to_dict
     from clipgap.methods import get_method, options_dict
-    from clipgap.presets import TrainConfig, preset
     from clipgap.study import single_run
+    from clipgap.training import TrainConfig, preset
 
     method = get_method(args.method)
     train_over, method_over = split_overrides(args.overrides)

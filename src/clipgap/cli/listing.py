@@ -20,7 +20,7 @@ def register(sub) -> None:
 def method_rows(model: str | None, pretrained: str | None) -> list[dict]:
     """One row per method: name, summary, options and (with a model) trainable parameters."""
     from clipgap.methods import count_trainable, get_method, method_names
-    from clipgap.tuned import TunedModel
+    from clipgap.model import AdaptedModel
 
     backbone = None
     if model is not None:
@@ -37,7 +37,7 @@ def method_rows(model: str | None, pretrained: str | None) -> list[dict]:
             "options": dataclasses.asdict(method.Options()),
         }
         if backbone is not None:
-            formula = method.param_formula(TunedModel(backbone))
+            formula = method.param_formula(AdaptedModel(backbone))
             row["model"] = backbone.spec
             row["trainable"] = formula or count_trainable(backbone, name)
         rows.append(row)

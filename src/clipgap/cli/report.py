@@ -26,7 +26,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from clipgap.report import build_report
-    from clipgap.report.verdicts import ClaimOptions
+    from clipgap.report.claims import ClaimOptions
 
     options = ClaimOptions(alpha=args.alpha, min_tasks=args.min_tasks)
     path = build_report(args.study_dir, args.out, options=options)

@@ -1,8 +1,8 @@
 """Fine-tuning methods: one module each, registered by name in :data:`methods`.
 
 ``apply_method(model, "lora", {"rank": 8}, class_names=..., templates=...)`` freezes, adds and
-unfreezes on a :class:`~clipgap.tuned.TunedModel`; nothing else differs between methods (one
-training loop, :func:`clipgap.train.finetune`).
+unfreezes on a :class:`~clipgap.model.AdaptedModel`; nothing else differs between methods (one
+training loop, :func:`clipgap.training.finetune`).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import torch
 
 from clipgap.errors import TrainingError
 from clipgap.methods.base import Method, MethodContext, options_dict
+from clipgap.model import AdaptedModel, clone
 from clipgap.registry import Registry
-from clipgap.tuned import TunedModel, clone
 
 methods: Registry[type] = Registry("method")
 
@@ -41,7 +41,7 @@ def method_names() -> list[str]:
 
 
 def build_context(
-    model: TunedModel, method: Method, class_names: list[str], templates: list[str]
+    model: AdaptedModel, method: Method, class_names: list[str], templates: list[str]
 ) -> MethodContext:
     """The context for ``method`` on a task; zero-shot text features only if it needs them."""
     text = None
@@ -51,7 +51,7 @@ def build_context(
 
 
 def apply_method(
-    model: TunedModel,
+    model: AdaptedModel,
     name: str,
     options=None,
     *,
@@ -89,7 +89,7 @@ def count_trainable(backbone, name: str, options=None) -> int:
     The backbone is left untouched. On a meta-device backbone (``backbone.to("meta")``) the
     copy costs neither memory nor time, which is how ``clipgap list methods`` counts.
     """
-    model = TunedModel(clone(backbone))
+    model = AdaptedModel(clone(backbone))
     model.base_fingerprint = "(count only)"
     method = get_method(name)
     text = torch.zeros(1, int(backbone.embed_dim), device=backbone.device)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from clipgap.methods import methods
 from clipgap.methods.base import Method, MethodContext, freeze_all, projection_sites
-from clipgap.tuned import TunedModel
+from clipgap.model import AdaptedModel
 
 
 @methods.register("aclip")
@@ -12,7 +12,7 @@ class AClip(Method):
     name = "aclip"
     summary = "attention input projections (Q, K, V) of every block of both towers"
 
-    def apply(self, model: TunedModel, options, *, context: MethodContext | None) -> None:
+    def apply(self, model: AdaptedModel, options, *, context: MethodContext | None) -> None:
         sites = projection_sites(self.name, model)
         freeze_all(model)
         for site in sites:  # fused in_proj: the Q, K and V sites share one weight

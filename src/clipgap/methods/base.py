@@ -1,6 +1,6 @@
 """What a fine-tuning method is: a typed options dataclass and ``apply`` (freeze, add, unfreeze).
 
-A method never trains anything itself; :func:`clipgap.train.finetune` runs the one shared loop
+A method never trains anything itself; :func:`clipgap.training.finetune` runs the one shared loop
 over whatever ``model.trainable_parameters()`` the method leaves trainable.
 """
 
@@ -14,7 +14,7 @@ import torch
 
 from clipgap.backbones.base import ProjectionSite
 from clipgap.errors import ClipgapError, ConfigError, ModelError
-from clipgap.tuned import TunedModel
+from clipgap.model import AdaptedModel
 
 
 @dataclass
@@ -43,11 +43,11 @@ class Method:
     Options: ClassVar[type] = NoOptions
     needs_text_features: ClassVar[bool] = False
 
-    def apply(self, model: TunedModel, options, *, context: MethodContext | None) -> None:
+    def apply(self, model: AdaptedModel, options, *, context: MethodContext | None) -> None:
         """Freeze, add and unfreeze on ``model`` in place."""
         raise NotImplementedError
 
-    def param_formula(self, model: TunedModel) -> str | None:
+    def param_formula(self, model: AdaptedModel) -> str | None:
         """A formula for the trainable count when it depends on the task (else ``None``)."""
         return None
 
@@ -67,17 +67,17 @@ class Method:
         )
 
 
-def freeze_all(model: TunedModel) -> None:
+def freeze_all(model: AdaptedModel) -> None:
     """Every parameter of ``model`` (backbone, adapters, head) stops requiring gradients."""
     model.requires_grad_(False)
 
 
-def unsupported(method: str, model: TunedModel, why: str) -> ModelError:
+def unsupported(method: str, model: AdaptedModel, why: str) -> ModelError:
     """The error for a method that cannot run on this backbone (names both)."""
     return ModelError(f"method {method!r} does not support backbone {model.backbone.spec}: {why}")
 
 
-def projection_sites(method: str, model: TunedModel) -> list[ProjectionSite]:
+def projection_sites(method: str, model: AdaptedModel) -> list[ProjectionSite]:
     """The backbone's attention input-projection sites, or an error naming method and backbone."""
     try:
         sites = model.backbone.projection_sites()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from clipgap.methods import methods
 from clipgap.methods.base import Method, MethodContext, freeze_all, unsupported
-from clipgap.tuned import TunedModel
+from clipgap.model import AdaptedModel
 
 
 @methods.register("bitfit")
@@ -16,7 +16,7 @@ class BitFit(Method):
     name = "bitfit"
     summary = "every bias inside the residual blocks of both towers"
 
-    def apply(self, model: TunedModel, options, *, context: MethodContext | None) -> None:
+    def apply(self, model: AdaptedModel, options, *, context: MethodContext | None) -> None:
         try:
             biases = model.backbone.block_biases()
         except NotImplementedError:

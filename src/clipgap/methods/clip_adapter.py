@@ -2,7 +2,7 @@
 
 ``adapter = Linear(d, d/reduction, no bias) - ReLU - Linear(d/reduction, d, no bias) - ReLU``;
 with ``f`` the unit-norm feature, ``f' = ratio * adapter(f) + (1 - ratio) * f`` and the
-:class:`~clipgap.tuned.TunedModel` re-normalises ``f'``. With ``ratio > 0`` the model is *not*
+:class:`~clipgap.model.AdaptedModel` re-normalises ``f'``. With ``ratio > 0`` the model is *not*
 the zero-shot model at init (the adapter's random output is blended in).
 """
 
@@ -17,7 +17,7 @@ from torch import nn
 from clipgap.errors import ConfigError
 from clipgap.methods import methods
 from clipgap.methods.base import Method, MethodContext, freeze_all
-from clipgap.tuned import TunedModel
+from clipgap.model import AdaptedModel
 
 
 @dataclass
@@ -62,7 +62,7 @@ class ClipAdapter(Method):
     summary = "backbone frozen; residual bottleneck adapters on image and text features"
     Options = AdapterOptions
 
-    def apply(self, model: TunedModel, options: AdapterOptions, *, context: MethodContext | None):
+    def apply(self, model: AdaptedModel, options: AdapterOptions, *, context: MethodContext | None):
         dim = int(model.backbone.embed_dim)
         if dim % options.reduction:
             raise ConfigError(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from clipgap.methods import methods
 from clipgap.methods.base import Method, MethodContext, freeze_all
-from clipgap.tuned import TunedModel
+from clipgap.model import AdaptedModel
 
 
 @methods.register("full")
@@ -12,6 +12,6 @@ class Full(Method):
     name = "full"
     summary = "every backbone parameter, logit_scale included"
 
-    def apply(self, model: TunedModel, options, *, context: MethodContext | None) -> None:
+    def apply(self, model: AdaptedModel, options, *, context: MethodContext | None) -> None:
         freeze_all(model)
         model.backbone.requires_grad_(True)

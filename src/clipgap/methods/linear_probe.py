@@ -15,7 +15,7 @@ from torch import nn
 from clipgap.errors import ConfigError, TrainingError
 from clipgap.methods import methods
 from clipgap.methods.base import Method, MethodContext, freeze_all
-from clipgap.tuned import TunedModel
+from clipgap.model import AdaptedModel
 
 
 @dataclass
@@ -36,7 +36,7 @@ class LinearProbe(Method):
     Options = ProbeOptions
     needs_text_features = True
 
-    def apply(self, model: TunedModel, options: ProbeOptions, *, context: MethodContext | None):
+    def apply(self, model: AdaptedModel, options: ProbeOptions, *, context: MethodContext | None):
         if context is None or context.text_features is None:
             raise TrainingError(
                 "method 'linear_probe' needs the task's class names and zero-shot text features"
@@ -55,5 +55,5 @@ class LinearProbe(Method):
         model.head = head
         model.head_classes = list(context.class_names)
 
-    def param_formula(self, model: TunedModel) -> str:
+    def param_formula(self, model: AdaptedModel) -> str:
         return f"{int(model.backbone.embed_dim)}*C + C"

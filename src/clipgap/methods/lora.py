@@ -23,7 +23,7 @@ from torch.nn.utils import parametrize
 from clipgap.errors import ConfigError
 from clipgap.methods import methods
 from clipgap.methods.base import Method, MethodContext, freeze_all, projection_sites
-from clipgap.tuned import TunedModel
+from clipgap.model import AdaptedModel
 
 ROLES = ("q", "v")
 TOWERS = {"both": ("image", "text"), "image": ("image",), "text": ("text",)}
@@ -105,7 +105,7 @@ class Lora(Method):
     summary = "rank-r update on the Q and V attention projections of both towers"
     Options = LoraOptions
 
-    def apply(self, model: TunedModel, options: LoraOptions, *, context: MethodContext | None):
+    def apply(self, model: AdaptedModel, options: LoraOptions, *, context: MethodContext | None):
         towers = TOWERS[options.towers]
         groups: dict[tuple[int, str], list] = defaultdict(list)
         for site in projection_sites(self.name, model):

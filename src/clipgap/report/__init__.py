@@ -1,9 +1,11 @@
 """The study report: a pure function of run records (``build_report``); never loads a model.
 
-Modules: ``records`` (load and validate), ``tables`` and ``relations`` (numbers), ``claims``
-(verdicts on science.md's claims), ``plots`` (figures), ``sections``/``render`` (Markdown and
-self-contained HTML), ``build`` (the entry point). ``build_report`` is imported lazily so that
-``clipgap.report.stats`` stays light.
+Layout: ``study`` (load records through :mod:`clipgap.record`), ``tables`` and ``relations``
+(numbers), ``analysis`` (the typed :class:`~clipgap.report.analysis.Analysis` of a study),
+``claims/`` (one module per claim family, each verdict a ``Status``), ``render/`` (sections,
+figures, Markdown and self-contained HTML), ``build`` (the entry point). Statistics are pure
+functions in :mod:`clipgap.stats`. ``build_report`` is imported lazily so that importing the
+package stays light.
 """
 
 from __future__ import annotations

@@ -7,56 +7,15 @@ Writes ``results.csv`` (one row per finished run), ``report.md``, a self-contain
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
-
-import pandas as pd
 
 from clipgap.errors import ConfigError
 from clipgap.paths import atomic_write_text
-from clipgap.report import tables
-from clipgap.report.claims import evaluate_claims
-from clipgap.report.records import Study, load_study
-from clipgap.report.relations import relation_table
-from clipgap.report.verdicts import Claim, ClaimOptions
+from clipgap.report.analysis import analyse
+from clipgap.report.claims import ClaimOptions
+from clipgap.report.study import load_study
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Analysis:
-    """Everything the report shows, computed from the results frame (see :mod:`tables`)."""
-
-    frame: pd.DataFrame
-    difficulty: pd.DataFrame
-    cells: pd.DataFrame
-    methods: pd.DataFrame
-    means: pd.DataFrame
-    relations: pd.DataFrame
-    forgetting: pd.DataFrame
-    claims: list[Claim]
-    alpha: float
-
-
-def analyse(study: Study, options: ClaimOptions | None = None) -> Analysis:
-    """Tables, difficulty/outcome statistics and claim verdicts of a loaded study."""
-    options = options or ClaimOptions()
-    frame = tables.results_frame(study)
-    difficulty = tables.difficulty_table(frame)
-    cells = tables.cell_table(frame)
-    means = tables.task_means(cells, difficulty)
-    relations = relation_table(cells, means, difficulty, alpha=options.alpha)
-    return Analysis(
-        frame=frame,
-        difficulty=difficulty,
-        cells=cells,
-        methods=tables.method_table(frame, cells),
-        means=means,
-        relations=relations,
-        forgetting=tables.forgetting_table(frame),
-        claims=evaluate_claims(relations, cells, options),
-        alpha=options.alpha,
-    )
 
 
 def build_report(
@@ -67,12 +26,12 @@ def build_report(
 ) -> Path:
     """Build the report of the study in ``study_dir``; return the path of ``report.md``.
 
-    ``out_dir`` defaults to ``study_dir/report``. Run directories without ``DONE`` are skipped;
-    failed runs are listed but left out of every statistic.
+    ``out_dir`` defaults to ``study_dir/report``. Run directories without the completion marker
+    are skipped; failed runs are listed but left out of every statistic.
     """
-    from clipgap.report.plots import make_plots
     from clipgap.report.render import to_html, to_markdown
-    from clipgap.report.sections import document
+    from clipgap.report.render.plots import make_plots
+    from clipgap.report.render.sections import document
 
     study = load_study(study_dir)
     out = Path(out_dir) if out_dir is not None else study.root / "report"

@@ -1,12 +1,17 @@
 """Relating task difficulty to fine-tuning outcomes, one point per task.
 
-For each scope (one method, or all methods averaged per task), each difficulty measure (ss,
-ACS, zero-shot accuracy) and each outcome (dID, dDG, CF) this computes ``stats.relate`` over the
-tasks: Pearson r, Spearman rho and Kendall tau with two-sided p-values, and a least-squares line
-with R^2. Significance is Kendall's tau p < alpha (scipy computes it exactly for few tasks
-without ties; Spearman's p is an exact permutation p-value up to 9 tasks). ``holm`` marks
-the relations that stay significant after Holm's step-down correction within their scope (the
-family of measure x outcome tests).
+For each scope (one arm, or a claim group's five paper methods averaged per task, see
+:mod:`.scopes`), each difficulty measure (ss, ACS, zero-shot accuracy) and each outcome (dID,
+dDG, CF) this computes :func:`clipgap.stats.relate` over the tasks: Pearson r, Spearman rho and
+Kendall tau with two-sided p-values, and a least-squares line with R^2. Significance is
+Kendall's tau p < alpha (scipy computes it exactly for few tasks without ties; Spearman's p is
+an exact permutation p-value up to 9 tasks).
+
+Zero-shot accuracy vs dID is partly headroom: dID = fine-tuned - zero-shot accuracy on the
+task's test images, so a task the original model already solves has little left to gain
+whatever its difficulty. That relation is computed and shown but ``decides`` is False for it:
+it is left out of the Holm family and never decides a claim. ``holm`` marks the deciding
+relations that stay significant after Holm's step-down correction within their scope.
 """
 
 from __future__ import annotations
@@ -17,10 +22,9 @@ import numpy as np
 import pandas as pd
 
 from clipgap.errors import MetricError
-from clipgap.report.stats import relate
-from clipgap.report.tables import MEASURES, OUTCOMES, order_arms
+from clipgap.report.labels import MEASURES, OUTCOMES
+from clipgap.stats import MIN_POINTS, holm, relate
 
-POOLED = "all methods"
 STAT_KEYS = (
     "pearson_r",
     "pearson_p",
@@ -34,8 +38,8 @@ STAT_KEYS = (
 )
 # The p-value that decides significance (see the module docstring).
 TEST_P = "kendall_p"
-# Fewer points than this and no relation is computed (every statistic is nan).
-MIN_POINTS = 3
+# (measure, outcome) relations that are partly artefacts of how the outcome is measured.
+HEADROOM = {("zero_shot_accuracy", "delta_id")}
 
 
 def safe_relate(x, y) -> dict:
@@ -59,47 +63,36 @@ def safe_relate(x, y) -> dict:
     return out
 
 
-def holm(pvalues: list[float], alpha: float) -> list[bool]:
-    """Holm-Bonferroni: which of ``pvalues`` are rejected at family-wise level ``alpha``.
-
-    nan p-values are not tests: they are never rejected and do not count towards the family.
-    """
-    tested = sorted((p, i) for i, p in enumerate(pvalues) if math.isfinite(p))
-    rejected = [False] * len(pvalues)
-    m = len(tested)
-    for rank, (p, i) in enumerate(tested):
-        if p > alpha / (m - rank):
-            break
-        rejected[i] = True
-    return rejected
-
-
 def relation_table(
-    cells: pd.DataFrame, means: pd.DataFrame, difficulty: pd.DataFrame, *, alpha: float
+    scopes: dict[str, pd.DataFrame], difficulty: pd.DataFrame, *, alpha: float
 ) -> pd.DataFrame:
     """One row per (scope, measure, outcome): ``n`` tasks, the ``STAT_KEYS``, and booleans
-    ``significant`` (Kendall p < alpha) and ``holm`` (significant after Holm within the scope).
+    ``decides`` (not a headroom relation), ``significant`` (Kendall p < alpha) and ``holm``
+    (a deciding relation still significant after Holm within its scope).
 
-    ``scope`` is a method (its per-task seed means) or ``POOLED`` (per-task means over methods).
+    ``scopes`` maps a scope name to its points: a frame with ``unit`` and the outcomes.
     """
     by_task = difficulty.set_index("unit")
-    scopes = [(POOLED, means.set_index("unit"))]
-    for arm in order_arms(cells["arm"]):
-        scopes.append((arm, cells[cells["arm"] == arm].set_index("unit")))
     rows = []
-    for scope, points in scopes:
+    for scope, frame in scopes.items():
+        points = frame.set_index("unit")
         block = []
         for measure in MEASURES:
             x = by_task.loc[points.index, measure]
             for outcome in OUTCOMES:
                 stats = safe_relate(x.to_numpy(), points[outcome].to_numpy())
-                block.append({"scope": scope, "measure": measure, "outcome": outcome, **stats})
-        rejected = holm([row[TEST_P] for row in block], alpha)
-        for row, keep in zip(block, rejected, strict=True):
+                decides = (measure, outcome) not in HEADROOM
+                block.append(
+                    {"scope": scope, "measure": measure, "outcome": outcome, **stats}
+                    | {"decides": decides}
+                )
+        family = [row[TEST_P] if row["decides"] else math.nan for row in block]
+        for row, keep in zip(block, holm(family, alpha), strict=True):
             row["significant"] = bool(row[TEST_P] < alpha)
             row["holm"] = keep
         rows.extend(block)
-    return pd.DataFrame(rows)
+    columns = ["scope", "measure", "outcome", "n", *STAT_KEYS, "decides", "significant", "holm"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def lookup(relations: pd.DataFrame, scope: str, measure: str, outcome: str) -> dict:
@@ -110,5 +103,6 @@ def lookup(relations: pd.DataFrame, scope: str, measure: str, outcome: str) -> d
         & (relations["outcome"] == outcome)
     ]
     if hit.empty:
-        return {"n": 0, **dict.fromkeys(STAT_KEYS, math.nan), "significant": False, "holm": False}
+        empty = {"n": 0, **dict.fromkeys(STAT_KEYS, math.nan)}
+        return empty | {"decides": True, "significant": False, "holm": False}
     return hit.iloc[0].to_dict()

@@ -1,8 +1,9 @@
 """Tables of a study: one row per run, per-task difficulty, and per-method summaries.
 
 Outcomes are fractions of accuracy: ``delta_id`` and ``delta_dg`` in [-1, 1] (positive = gain),
-``cf_mean`` in [-1, 1] (negative = forgetting). A "cell" is one (task, method) pair; its value is
-the mean over seeds and its spread the standard deviation over seeds (``stats.mean_std``).
+``cf_mean`` in [-1, 1] (negative = forgetting). A "cell" is one (task, arm) pair (arms: see
+:mod:`.labels`); its value is the mean over seeds and its spread the standard deviation over
+seeds (``stats.mean_std``).
 """
 
 from __future__ import annotations
@@ -12,29 +13,12 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from clipgap.report.records import Study
-from clipgap.report.stats import mean_std
+from clipgap.record import DIFFICULTY_KEYS, RunRecord
+from clipgap.report.labels import OUTCOMES, order_arms, shots_text
+from clipgap.report.study import Study
+from clipgap.stats import mean_std, pooled_std
 
-PAPER_METHODS = ("full", "aclip", "bitfit", "lora", "clip_adapter")
-METHOD_ORDER = (*PAPER_METHODS, "linear_probe")
-METHOD_NAMES = {
-    "full": "full",
-    "aclip": "A-CLIP",
-    "bitfit": "BitFit",
-    "lora": "LoRA",
-    "clip_adapter": "CLIP-Adapter",
-    "linear_probe": "linear probe",
-}
-OUTCOMES = ("delta_id", "delta_dg", "cf_mean")
-OUTCOME_NAMES = {"delta_id": "dID", "delta_dg": "dDG", "cf_mean": "CF"}
-MEASURES = ("silhouette_modality", "acs", "zero_shot_accuracy")
-MEASURE_NAMES = {
-    "silhouette_modality": "ss (modality)",
-    "silhouette_class": "ss (class)",
-    "acs": "ACS",
-    "zero_shot_accuracy": "zero-shot acc",
-    "modality_gap": "modality gap",
-}
+# The difficulty measures the report's tables show (results.csv has every DIFFICULTY_KEYS).
 DIFFICULTY_COLUMNS = (
     "silhouette_modality",
     "silhouette_class",
@@ -43,45 +27,31 @@ DIFFICULTY_COLUMNS = (
     "modality_gap",
 )
 FIXED_COLUMNS = (
-    "run_id", "status", "error", "task", "method", "seed", "preset", "model", "unit", "arm",
-    *DIFFICULTY_COLUMNS, "n_images", "n_classes", "zs_id", "ft_id", *OUTCOMES,
-    "trainable_params", "best_epoch", "val_accuracy", "seconds", "eval_seconds",
-    "peak_memory_mb", "device",
+    "run_id", "status", "error", "task", "method", "seed", "preset", "shots", "model", "unit",
+    "arm", "difficulty_split", *DIFFICULTY_KEYS, "n_images", "n_classes", "zs_id", "ft_id",
+    *OUTCOMES, "trainable_params", "best_epoch", "val_accuracy", "val_accuracy_start",
+    "seconds", "eval_seconds", "peak_memory_mb", "device",
 )  # fmt: skip
 # Order of the per-domain, per-control and version columns that follow FIXED_COLUMNS.
 EXTRA_PREFIXES = ("zs_dg[", "ft_dg[", "delta_dg[", "zs_control[", "ft_control[", "cf[", "version_")
-
-
-def method_label(arm: str) -> str:
-    """Display name of an arm (``aclip`` -> ``A-CLIP``, ``aclip/paper`` -> ``A-CLIP/paper``)."""
-    method, _, preset = arm.partition("/")
-    name = METHOD_NAMES.get(method, method)
-    return f"{name}/{preset}" if preset else name
-
-
-def order_arms(arms: Iterable[str]) -> list[str]:
-    """Paper methods first in the paper's order, then the linear probe, then others by name."""
-
-    def key(arm: str):
-        method, _, preset = arm.partition("/")
-        rank = METHOD_ORDER.index(method) if method in METHOD_ORDER else len(METHOD_ORDER)
-        return (rank, method, preset)
-
-    return sorted(set(arms), key=key)
 
 
 def results_frame(study: Study) -> pd.DataFrame:
     """One row per finished run (complete and failed), flattened, in a stable column order.
 
     ``unit`` is the analysed task (prefixed by the model when a study has several models) and
-    ``arm`` the method (suffixed by ``/preset`` when a study has several presets). Per-domain and
-    per-control columns are ``zs_dg[D]``, ``ft_dg[D]``, ``delta_dg[D]``, ``zs_control[T]``,
-    ``ft_control[T]`` and ``cf[T]``; versions are ``version_<name>``.
+    ``arm`` the method, suffixed by ``/preset`` when a study has several presets and by ``@k``
+    when any run limited its training images (``shots`` is ``all`` for the full split).
+    Per-domain and per-control columns are ``zs_dg[D]``, ``ft_dg[D]``, ``delta_dg[D]``,
+    ``zs_control[T]``, ``ft_control[T]`` and ``cf[T]``; versions are ``version_<name>``.
     """
     several_models = len({r.model for r in study.records}) > 1
     several_presets = len({r.preset for r in study.records}) > 1
+    limited = any(r.shots is not None for r in study.records)
     rows = []
     for rec in study.records:
+        shots = shots_text(rec.shots)
+        arm = f"{rec.method}/{rec.preset}" if several_presets else rec.method
         row = {
             "run_id": rec.run_id,
             "status": rec.status,
@@ -90,12 +60,13 @@ def results_frame(study: Study) -> pd.DataFrame:
             "method": rec.method,
             "seed": rec.seed,
             "preset": rec.preset,
+            "shots": shots,
             "model": rec.model,
             "unit": f"{rec.model} | {rec.task}" if several_models else rec.task,
-            "arm": f"{rec.method}/{rec.preset}" if several_presets else rec.method,
+            "arm": f"{arm}@{shots}" if limited else arm,
         }
         if rec.complete:
-            row.update(_flatten_complete(rec.data))
+            row.update(_flatten_complete(rec))
         rows.append(row)
     frame = pd.DataFrame(rows)
     extra = sorted((c for c in frame.columns if c not in FIXED_COLUMNS), key=_extra_order)
@@ -110,27 +81,34 @@ def _extra_order(column: str) -> tuple[int, str]:
     return len(EXTRA_PREFIXES), column
 
 
-def _flatten_complete(data: dict) -> dict:
-    diff, zs, ft = data["difficulty"], data["zero_shot"], data["finetuned"]
-    row = {key: diff.get(key) for key in (*DIFFICULTY_COLUMNS, "n_images", "n_classes")}
-    row.update(zs_id=zs["id"], ft_id=ft["id"])
-    row.update({key: data.get(key) for key in OUTCOMES})
-    for key in ("trainable_params", "best_epoch", "val_accuracy", "seconds", "eval_seconds"):
-        row[key] = data.get(key)
-    row["peak_memory_mb"] = data.get("peak_memory_mb")
-    row["device"] = data.get("device")
+def _flatten_complete(rec: RunRecord) -> dict:
+    zs, ft, diff = rec.zero_shot, rec.finetuned, rec.difficulty
+    row = {key: _number(diff.value(key)) for key in DIFFICULTY_KEYS}
+    row.update(difficulty_split=diff.split, n_images=diff.n_images, n_classes=diff.n_classes)
+    row.update(zs_id=zs.id, ft_id=ft.id)
+    row.update({key: _number(getattr(rec, key)) for key in OUTCOMES})
+    for key in ("trainable_params", "best_epoch", "val_accuracy", "val_accuracy_start"):
+        row[key] = getattr(rec, key)
+    row.update(seconds=rec.seconds, eval_seconds=rec.eval_seconds)
+    row["peak_memory_mb"] = rec.peak_memory_mb
+    row["device"] = rec.device
     for prefix, block in (("zs", zs), ("ft", ft)):
-        for dom, value in block.get("dg", {}).items():
+        for dom, value in block.dg.items():
             row[f"{prefix}_dg[{dom}]"] = value
-        for task, value in block.get("control", {}).items():
+        for task, value in block.control.items():
             row[f"{prefix}_control[{task}]"] = value
-    for dom, value in data.get("delta_dg_per_domain", {}).items():
+    for dom, value in rec.delta_dg_per_domain.items():
         row[f"delta_dg[{dom}]"] = value
-    for task, value in data.get("cf", {}).items():
+    for task, value in rec.cf.items():
         row[f"cf[{task}]"] = value
-    for name, version in (data.get("versions") or {}).items():
+    for name, version in (rec.versions or {}).items():
         row[f"version_{name}"] = version
     return row
+
+
+def _number(value) -> float:
+    """None (undefined) as NaN, so that a column of numbers stays numeric."""
+    return math.nan if value is None else float(value)
 
 
 def complete_rows(frame: pd.DataFrame) -> pd.DataFrame:
@@ -147,34 +125,39 @@ def _mean_std(values: Iterable) -> tuple[float, float]:
 
 
 def difficulty_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per task: the difficulty measures of its test split (mean over its complete runs, which
-    measure the same zero-shot model, so they agree) and the number of images and classes."""
+    """Per task: the difficulty measures (mean over its complete runs, which measure the same
+    zero-shot model, so they agree), the number of images and classes they were measured on,
+    and ``split``, the split they were measured on (``train`` or ``test``; several joined by
+    ``, `` if the runs disagree)."""
     done = complete_rows(frame)
     columns = [*DIFFICULTY_COLUMNS, "n_images", "n_classes"]
     table = done.groupby("unit", sort=True)[columns].mean()
-    return table.reset_index()
+    splits = done.groupby("unit", sort=True)["difficulty_split"].agg(
+        lambda s: ", ".join(sorted(set(s.dropna())))
+    )
+    return table.assign(split=splits).reset_index()
 
 
 def cell_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per (task, method): seeds, and mean and std over seeds of each outcome.
+    """Per (task, arm): seeds, and mean and std over seeds of each outcome.
 
-    Columns ``unit, arm, n_seeds, <outcome>, <outcome>_std`` for outcome in ``OUTCOMES``.
+    Columns ``unit, arm, shots, n_seeds, <outcome>, <outcome>_std`` for outcome in ``OUTCOMES``.
     """
     rows = []
     for (unit, arm), group in complete_rows(frame).groupby(["unit", "arm"], sort=True):
-        row = {"unit": unit, "arm": arm, "n_seeds": len(group)}
+        row = {"unit": unit, "arm": arm, "shots": group["shots"].iloc[0], "n_seeds": len(group)}
         for outcome in OUTCOMES:
             row[outcome], row[f"{outcome}_std"] = _mean_std(group[outcome])
         rows.append(row)
-    columns = ["unit", "arm", "n_seeds", *(f"{o}{s}" for o in OUTCOMES for s in ("", "_std"))]
-    return pd.DataFrame(rows, columns=columns)
+    stats = [f"{o}{s}" for o in OUTCOMES for s in ("", "_std")]
+    return pd.DataFrame(rows, columns=["unit", "arm", "shots", "n_seeds", *stats])
 
 
 def method_table(frame: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:
     """Per method: outcomes averaged over tasks of the per-task seed means.
 
     ``<outcome>`` is the mean over tasks; ``<outcome>_std`` the pooled seed standard deviation
-    (root mean over tasks of the per-task seed variance); ``<outcome>_tasks`` how many tasks had
+    over tasks (``stats.pooled_std``; NaN with one seed); ``<outcome>_tasks`` how many tasks had
     a value; ``<outcome>_task_std`` the standard deviation over tasks of the per-task means.
     """
     done = complete_rows(frame)
@@ -185,9 +168,9 @@ def method_table(frame: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:
         row = {"arm": arm, "n_tasks": len(mine), "n_runs": len(runs)}
         for outcome in OUTCOMES:
             means = mine[outcome].dropna()
-            stds = mine.loc[means.index, f"{outcome}_std"].dropna()
+            stds, seeds = mine.loc[means.index, f"{outcome}_std"], mine.loc[means.index, "n_seeds"]
             row[outcome] = float(means.mean()) if len(means) else math.nan
-            row[f"{outcome}_std"] = math.sqrt(float((stds**2).mean())) if len(stds) else math.nan
+            row[f"{outcome}_std"] = pooled_std(stds, seeds)
             row[f"{outcome}_task_std"] = _mean_std(means)[1] if len(means) > 1 else math.nan
             row[f"{outcome}_tasks"] = len(means)
         params = runs["trainable_params"].dropna()
@@ -202,15 +185,6 @@ def task_method_table(cells: pd.DataFrame, outcome: str = "delta_id") -> pd.Data
     """Rows = tasks, columns = methods (paper order), values = mean over seeds of ``outcome``."""
     table = cells.pivot(index="unit", columns="arm", values=outcome)
     return table.reindex(columns=order_arms(cells["arm"])).sort_index()
-
-
-def task_means(cells: pd.DataFrame, difficulty: pd.DataFrame) -> pd.DataFrame:
-    """Per task: difficulty and each outcome averaged over methods (of the per-seed means).
-
-    This is the unit of claim 1: one point per task, its dID averaged over methods and seeds.
-    """
-    means = cells.groupby("unit", sort=True)[list(OUTCOMES)].mean()
-    return difficulty.set_index("unit").join(means).reset_index()
 
 
 def forgetting_table(frame: pd.DataFrame) -> pd.DataFrame:

@@ -96,11 +96,15 @@ class RunContext:
         """The images difficulty is measured on (see :func:`clipgap.study.plan.difficulty_spec`)."""
         if where["split"] == "test":
             return self.task(spec, "test")
-        from clipgap.presets import TrainConfig
-        from clipgap.study.shots import training_portion
+        from clipgap.training import split_validation
 
-        holdout = TrainConfig(**{k: v for k, v in where.items() if k != "split"})
-        return training_portion(self.task(spec, "train"), holdout)
+        fit, _ = split_validation(
+            self.task(spec, "train"),
+            where["val_fraction"],
+            max_images=where["val_max"],
+            seed=where["val_seed"],
+        )
+        return fit
 
     # ---- the original model's numbers, cached --------------------------------------------
     def _read_cache(self) -> dict:
@@ -126,7 +130,7 @@ class RunContext:
 
     def zero_shot_accuracy(self, spec: str) -> float:
         """Top-1 of the original model on ``spec``'s (capped) test split."""
-        from clipgap.evaluate import accuracy, zero_shot_model
+        from clipgap.training import accuracy, zero_shot_model
 
         def compute() -> float:
             model = zero_shot_model(self.backbone)

@@ -18,7 +18,7 @@ from clipgap.study.config import StudyConfig, shots_label
 class RunSpec:
     """One fine-tuning run, fully resolved.
 
-    ``train`` is the resolved :class:`~clipgap.presets.TrainConfig` (without ``device``; with
+    ``train`` is the resolved :class:`~clipgap.training.TrainConfig` (without ``device``; with
     ``seed`` and ``shots``). ``difficulty`` says where the task's difficulty is measured:
     ``{"split": "train", "val_fraction", "val_max", "val_seed"}`` (the training portion, as
     the trainer holds out validation) or ``{"split": "test"}``.
@@ -44,8 +44,8 @@ class RunSpec:
         return self.train.get("shots")
 
     def train_config(self):
-        """The run's :class:`~clipgap.presets.TrainConfig` on its device."""
-        from clipgap.presets import TrainConfig
+        """The run's :class:`~clipgap.training.TrainConfig` on its device."""
+        from clipgap.training import TrainConfig
 
         return TrainConfig(**{**self.train, "device": self.device})
 
@@ -85,7 +85,7 @@ def resolve_train(cfg: StudyConfig, method: str, seed: int, shots: int | None = 
     executes, not what it computes, so it is left out (and out of the run hash).
     """
     from clipgap.config import from_dict, to_dict
-    from clipgap.presets import TrainConfig, preset
+    from clipgap.training import TrainConfig, preset
 
     merged = {**preset(cfg.preset, method), **cfg.train, **cfg.method_train.get(method, {})}
     merged["seed"] = seed
@@ -119,7 +119,7 @@ def study_difficulty(cfg: StudyConfig) -> dict:
     """The study's difficulty spec: its split and the study-wide hold-out settings (``train``;
     per-method overrides in ``method_train`` change a run's hold-out, not its task's difficulty)."""
     from clipgap.config import from_dict, to_dict
-    from clipgap.presets import TrainConfig
+    from clipgap.training import TrainConfig
 
     holdout = {k: v for k, v in cfg.train.items() if k in HOLDOUT_KEYS}
     return difficulty_spec(cfg.difficulty.split, to_dict(from_dict(TrainConfig, holdout)))

@@ -42,7 +42,7 @@ def execute_run(run: RunSpec, ctx: RunContext, *, checkpoint: Path | None = None
     fine-tuned model there. Raises the trainer's and loaders' errors (a study turns them into a
     failure record).
     """
-    from clipgap.train import finetune
+    from clipgap.training import finetune
 
     check_label_spaces(run, ctx)
     check_run_shots(run, ctx)
@@ -78,7 +78,7 @@ def execute_run(run: RunSpec, ctx: RunContext, *, checkpoint: Path | None = None
         trainable_params=int(result.trainable_params),
         best_epoch=int(result.best_epoch),
         val_accuracy=_float_or_none(result.val_accuracy),
-        val_accuracy_start=_float_or_none(_start_val_accuracy(result)),
+        val_accuracy_start=_float_or_none(result.val_accuracy_start),
         history=tuple(result.history),
         seconds=float(result.seconds),
         eval_seconds=eval_seconds,
@@ -89,7 +89,7 @@ def execute_run(run: RunSpec, ctx: RunContext, *, checkpoint: Path | None = None
 
 
 def _scores(model, run: RunSpec, ctx: RunContext) -> Scores:
-    from clipgap.evaluate import accuracy
+    from clipgap.training import accuracy
 
     bs = run.eval["batch_size"]
 
@@ -105,14 +105,6 @@ def _scores(model, run: RunSpec, ctx: RunContext) -> Scores:
 
 def _float_or_none(value) -> float | None:
     return None if value is None else float(value)
-
-
-def _start_val_accuracy(result) -> float | None:
-    """The starting model's validation accuracy (epoch 0 of the history)."""
-    if hasattr(result, "val_accuracy_start"):
-        return result.val_accuracy_start
-    start = [h for h in result.history if h.get("epoch") == 0]
-    return start[0].get("val_accuracy") if start else None
 
 
 def check_label_spaces(run: RunSpec, ctx: RunContext) -> None:
@@ -132,12 +124,20 @@ def check_label_spaces(run: RunSpec, ctx: RunContext) -> None:
 
 
 def check_run_shots(run: RunSpec, ctx: RunContext) -> None:
-    """Every class of the run's training portion has at least ``run.shots`` images."""
+    """Every class of the run's training portion has at least ``run.shots`` images (a one-line
+    ConfigError naming the task, the class and its count otherwise). Nothing is encoded."""
     if run.shots is None:
         return
-    from clipgap.study.shots import check_shots, training_portion
+    from clipgap.training import check_shots
 
-    check_shots(training_portion(ctx.task(run.task, "train"), run.train_config()), run.shots)
+    train = run.train_config()
+    check_shots(
+        ctx.task(run.task, "train"),
+        run.shots,
+        val_fraction=train.val_fraction,
+        val_max=train.val_max,
+        val_seed=train.val_seed,
+    )
 
 
 def identity(run: RunSpec) -> dict:

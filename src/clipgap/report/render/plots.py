@@ -15,9 +15,11 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from clipgap.report.analysis import Analysis
 from clipgap.report.formatting import num
-from clipgap.report.relations import POOLED, lookup
-from clipgap.report.tables import method_label, order_arms
+from clipgap.report.labels import method_label, order_arms
+from clipgap.report.relations import lookup
+from clipgap.report.scopes import scope_name
 
 DPI = 120
 MARKERS = "osD^vP*Xh<>p"
@@ -34,24 +36,25 @@ class Plot:
     caption: str
 
 
-def _style(arms: list[str]) -> dict[str, tuple]:
+def arm_styles(arms: list[str]) -> dict[str, tuple]:
     cmap = matplotlib.colormaps["tab10"]
     return {arm: (cmap(i % 10), MARKERS[i % len(MARKERS)]) for i, arm in enumerate(arms)}
 
 
-def _save(fig: Figure, path: Path) -> None:
+def save(fig: Figure, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=DPI, metadata=PNG_METADATA)
 
 
-def plot_difficulty(cells, difficulty, relations, out: Path) -> Plot | None:
+def plot_difficulty(analysis: Analysis, out: Path) -> Plot | None:
     """Two panels, ss vs dID and ACS vs dID: per-task seed means and a least-squares line per
-    method, plus the line over task means (averaged over methods)."""
+    arm, plus, per claim group, the line over its task means (five paper methods averaged)."""
+    cells, relations = analysis.cells, analysis.relations
     if cells["delta_id"].notna().sum() == 0:
         return None
     arms = order_arms(cells["arm"])
-    style = _style(arms)
-    by_task = difficulty.set_index("unit")
+    style = arm_styles(arms)
+    by_task = analysis.difficulty.set_index("unit")
     fig = Figure(figsize=(12, 6.2), layout="constrained")
     axes = fig.subplots(1, 2, sharey=True)
     panels = (("silhouette_modality", "ss (modality)"), ("acs", "ACS"))
@@ -65,11 +68,14 @@ def plot_difficulty(cells, difficulty, relations, out: Path) -> Plot | None:
                 color=color, ms=6, alpha=0.85, capsize=2, lw=1,
             )  # fmt: skip
             rel = lookup(relations, arm, measure, "delta_id")
-            label = f"{method_label(arm)} (ρ = {_signed(rel['spearman_rho'])})"
+            label = f"{method_label(arm, mark=True)} (ρ = {_signed(rel['spearman_rho'])})"
             _fit_line(ax, x, rel, color=color, label=label, marker=marker)
-        pooled = lookup(relations, POOLED, measure, "delta_id")
-        label = f"all methods, task means (ρ = {_signed(pooled['spearman_rho'])})"
-        _fit_line(ax, by_task[measure].to_numpy(), pooled, color="black", label=label, ls="--")
+        for k, group in enumerate(analysis.groups):
+            scope = scope_name(group)
+            pooled = lookup(relations, scope, measure, "delta_id")
+            label = f"{scope}, task means (ρ = {_signed(pooled['spearman_rho'])})"
+            x = analysis.means[scope][measure].to_numpy(dtype=float)
+            _fit_line(ax, x, pooled, color="black", label=label, ls=("--", ":", "-.")[k % 3])
         ax.axhline(0, color="0.6", lw=0.8, zorder=0)
         ax.set_xlabel(f"{name} of the task (zero-shot)")
         ax.set_title(f"{name} vs in-domain gain")
@@ -78,12 +84,13 @@ def plot_difficulty(cells, difficulty, relations, out: Path) -> Plot | None:
     axes[0].set_ylabel("dID = fine-tuned − zero-shot top-1")
     fig.suptitle("Task difficulty vs in-domain gain, per method", fontsize=13)
     name = "difficulty_vs_delta_id.png"
-    _save(fig, out / name)
+    save(fig, out / name)
     return Plot(
         name,
         "Difficulty vs in-domain gain",
         "One point per (task, method), mean ± std over seeds; lines are least-squares fits per "
-        "method; ρ is Spearman's over tasks.",
+        "method, and (black) over the task means of the five paper methods that claims use; "
+        "ρ is Spearman's over tasks; † = not in claims.",
     )
 
 
@@ -107,7 +114,7 @@ def plot_tradeoff(cells, methods: pd.DataFrame, out: Path) -> Plot | None:
     if cells[["delta_dg", "cf_mean"]].notna().all(axis=1).sum() == 0:
         return None
     arms = order_arms(cells["arm"])
-    style = _style(arms)
+    style = arm_styles(arms)
     fig = Figure(figsize=(8, 6), layout="constrained")
     ax = fig.subplots()
     for arm in arms:
@@ -118,7 +125,7 @@ def plot_tradeoff(cells, methods: pd.DataFrame, out: Path) -> Plot | None:
         ax.errorbar(
             row["delta_dg"], row["cf_mean"], xerr=_zero(row["delta_dg_task_std"]),
             yerr=_zero(row["cf_mean_task_std"]), fmt=marker, color=color, ms=10, capsize=4,
-            mec="black", mew=0.8, lw=1.5, label=method_label(arm),
+            mec="black", mew=0.8, lw=1.5, label=method_label(arm, mark=True),
         )  # fmt: skip
     ax.axhline(0, color="0.5", lw=0.8, zorder=0)
     ax.axvline(0, color="0.5", lw=0.8, zorder=0)
@@ -128,7 +135,7 @@ def plot_tradeoff(cells, methods: pd.DataFrame, out: Path) -> Plot | None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=9, loc="best", framealpha=0.9, title="method (mean ± std over tasks)")
     name = "dg_vs_cf.png"
-    _save(fig, out / name)
+    save(fig, out / name)
     return Plot(
         name,
         "DG gain vs forgetting",
@@ -159,7 +166,7 @@ def plot_forgetting(forgetting: pd.DataFrame, out: Path) -> list[Plot]:
     ax.set_xlabel("control task (not trained on)")
     ax.set_ylabel("fine-tuning task")
     fig.colorbar(image, ax=ax, label="CF = fine-tuned − zero-shot top-1")
-    _save(fig, out / "forgetting_heatmap.png")
+    save(fig, out / "forgetting_heatmap.png")
     plots = [
         Plot(
             "forgetting_heatmap.png",
@@ -192,7 +199,7 @@ def _forgetting_grid(forgetting, arms, rows, cols, limit, out: Path) -> Plot:
         mine = forgetting[forgetting["arm"] == arm]
         table = mine.pivot(index="unit", columns="control", values="cf")
         image = _heatmap(ax, table.reindex(rows, columns=cols), limit, fontsize=7)
-        ax.set_title(method_label(arm))
+        ax.set_title(method_label(arm, mark=True))
     for i, ax in enumerate(axes):
         ax.set_visible(i < len(arms))
         # tick labels only on the left column and on panels with no panel below them
@@ -200,7 +207,7 @@ def _forgetting_grid(forgetting, arms, rows, cols, limit, out: Path) -> Plot:
         ax.yaxis.set_tick_params(labelleft=i % ncols == 0)
     fig.colorbar(image, ax=list(axes[: len(arms)]), label="CF = fine-tuned − zero-shot top-1")
     fig.suptitle("Forgetting per method (rows: fine-tuning task; columns: control task)")
-    _save(fig, out / "forgetting_by_method.png")
+    save(fig, out / "forgetting_by_method.png")
     return Plot(
         "forgetting_by_method.png",
         "Forgetting per method",
@@ -222,12 +229,15 @@ def _heatmap(ax, table: pd.DataFrame, limit: float, fontsize: int = 8):
     return image
 
 
-def make_plots(analysis, out: Path) -> list[Plot]:
+def make_plots(analysis: Analysis, out: Path) -> list[Plot]:
     """Every figure the study's data allow, written into ``out``; stale ones are removed."""
+    from clipgap.report.render.shots_plot import plot_shots
+
     plots = [
-        plot_difficulty(analysis.cells, analysis.difficulty, analysis.relations, out),
+        plot_difficulty(analysis, out),
         plot_tradeoff(analysis.cells, analysis.methods, out),
         *plot_forgetting(analysis.forgetting, out),
+        plot_shots(analysis.shots, out),
     ]
     plots = [p for p in plots if p is not None]
     drawn = {p.name for p in plots}
@@ -241,4 +251,5 @@ FIGURE_NAMES = {
     "dg_vs_cf.png",
     "forgetting_heatmap.png",
     "forgetting_by_method.png",
+    "outcomes_vs_shots.png",
 }

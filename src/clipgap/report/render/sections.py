@@ -1,26 +1,19 @@
-"""The report's content, section by section, as blocks for :mod:`clipgap.report.render`."""
+"""The report's content, section by section, as blocks (:mod:`.blocks`)."""
 
 from __future__ import annotations
 
-import math
-
 import pandas as pd
 
-from clipgap.report.formatting import MISSING, integer, mean_pm, num, pval
-from clipgap.report.plots import Plot
-from clipgap.report.records import Study
-from clipgap.report.relations import POOLED, TEST_P
-from clipgap.report.render import Block, Bullets, Heading, Image, Paragraph, Table, Verdict
-from clipgap.report.tables import (
-    MEASURE_NAMES,
-    MEASURES,
-    OUTCOME_NAMES,
-    OUTCOMES,
-    complete_rows,
-    method_label,
-    order_arms,
-    task_method_table,
-)
+from clipgap.report.analysis import Analysis
+from clipgap.report.formatting import MISSING, integer, mean_pm, num
+from clipgap.report.labels import MEASURE_NAMES, OUTCOME_NAMES, OUTCOMES, method_label, order_arms
+from clipgap.report.render.blocks import Block, Bullets, Heading, Image, Paragraph, Table, Verdict
+from clipgap.report.render.plots import Plot
+from clipgap.report.render.shots import shots_section
+from clipgap.report.render.statistics import statistics_section
+from clipgap.report.study import Study
+from clipgap.report.tables import complete_rows, task_method_table
+from clipgap.stats import signed_rank_min_n
 
 READING = (
     "Accuracies are top-1 fractions in [0, 1]. **dID** = fine-tuned − zero-shot accuracy on the "
@@ -28,16 +21,21 @@ READING = (
     "the same on control tasks not trained on, averaged over them (negative = forgetting). "
     "± is the standard deviation over seeds; statistics use only complete runs."
 )
+EXTRAS = (
+    "**†** marks an arm outside the claims (not one of the paper's five methods, or trained on "
+    "fewer than all training images): shown for reference, never pooled into a claim."
+)
 
 
-def document(study: Study, analysis, plots: list[Plot], *, figures: str) -> list[Block]:
+def document(study: Study, analysis: Analysis, plots: list[Plot], *, figures: str) -> list[Block]:
     """All blocks of the report, in order."""
     blocks: list[Block] = [Heading(f"clipgap study report: {study.name}", 1)]
     blocks += header(study, analysis.frame)
-    blocks += [Paragraph(READING), Heading("Claims")]
+    blocks += [Paragraph(READING), Heading("Claims"), Paragraph(claims_scope(analysis))]
     blocks += [Verdict(c.key, c.statement, c.status, c.evidence) for c in analysis.claims]
     blocks += difficulty_section(analysis.difficulty)
     blocks += method_section(analysis.methods, analysis.cells)
+    blocks += shots_section(analysis.shots)
     blocks += statistics_section(analysis.relations, analysis.alpha)
     blocks.append(Heading("Figures"))
     blocks += [Image(f"{figures}/{p.name}", p.title, p.caption) for p in plots]
@@ -79,6 +77,27 @@ def header(study: Study, frame: pd.DataFrame) -> list[Block]:
     return [Bullets(items)]
 
 
+def claims_scope(analysis: Analysis) -> str:
+    """Which runs the claims use, and what a verdict means."""
+    alpha = analysis.alpha
+    presets = [g for g in analysis.groups if g]
+    per = f" of one preset at a time ({', '.join(presets)})" if presets else ""
+    return (
+        "Claims use exactly the paper's five methods (full, A-CLIP, BitFit, LoRA, CLIP-Adapter)"
+        f"{per}, on runs with all training images (shots = all) and on the tasks where all "
+        "five have complete runs; other methods and limited-data runs are shown in the tables "
+        "and figures, never pooled into a claim. A verdict is **holds** (the test supports the "
+        "claim), **does not hold** (the test supports the opposite), **not significant** (the "
+        f"test cannot tell at α = {alpha:g}) or **cannot be tested** (too few tasks, or a "
+        "missing method, DG domain or control task). Claim 1 is decided by a "
+        f"{100 * (1 - alpha):g}% bootstrap interval over tasks on |ρ(ss, dID)| − |ρ(ACS, dID)|; "
+        "claim 2 by Kendall's τ with Holm's correction; claim 3's rank and sign statements by "
+        "Wilcoxon signed-rank tests paired by task (tasks are the replicates; seed spread is "
+        f"never used as noise), which need at least {signed_rank_min_n(alpha)} tasks: with n "
+        "tasks the smallest possible two-sided p is 2/2^n."
+    )
+
+
 def difficulty_section(difficulty: pd.DataFrame) -> list[Block]:
     columns = ["silhouette_modality", "silhouette_class", "acs", "zero_shot_accuracy"]
     rows = [
@@ -88,12 +107,21 @@ def difficulty_section(difficulty: pd.DataFrame) -> list[Block]:
         for r in difficulty.to_dict("records")
     ]
     head = ["task", "images", "classes", *(MEASURE_NAMES[c] for c in columns), "modality gap"]
+    splits = sorted({s for cell in difficulty["split"] for s in cell.split(", ") if s})
+    if len(splits) == 1:
+        where = f"each task's {splits[0]} split"
+    else:
+        where = "the split named in the last column"
+        head.append("split")
+        for row, split in zip(rows, difficulty["split"], strict=True):
+            row.append(split)
     return [
         Heading("Task difficulty"),
         Paragraph(
-            "Measured on the zero-shot embeddings of each task's test split. High ss = image "
-            "and text embeddings far apart (a misaligned, harder task); high ACS or zero-shot "
-            "accuracy = an aligned, easier task."
+            f"Measured on the zero-shot embeddings of {where} (`difficulty.split`); dID is "
+            "always measured on the test split. High ss = image and text embeddings far apart "
+            "(a misaligned, harder task); high ACS or zero-shot accuracy = an aligned, easier "
+            "task."
         ),
         Table(head, rows),
     ]
@@ -107,13 +135,16 @@ def method_section(methods: pd.DataFrame, cells: pd.DataFrame) -> list[Block]:
         params = integer(lo) if lo == hi else f"{integer(lo)}–{integer(hi)}"
         outcomes = [mean_pm(r[o], r[f"{o}_std"]) for o in OUTCOMES]
         seconds = num(r["seconds"], 1)
-        rows.append([method_label(r["arm"]), str(r["n_tasks"]), str(r["n_runs"]), params])
+        rows.append(
+            [method_label(r["arm"], mark=True), str(r["n_tasks"]), str(r["n_runs"]), params]
+        )
         rows[-1] += [*outcomes, seconds]
     blocks: list[Block] = [
         Heading("Methods"),
         Paragraph(
             "Each outcome is the mean over tasks of the per-task mean over seeds; ± is the "
-            "pooled seed standard deviation (root mean over tasks of the per-task seed variance)."
+            "pooled seed standard deviation over tasks (no ± with one seed: the spread is "
+            "unknown). " + EXTRAS
         ),
         Table(head, rows),
     ]
@@ -136,54 +167,7 @@ def _task_method_blocks(cells: pd.DataFrame, outcome: str) -> list[Block]:
     name = OUTCOME_NAMES[outcome]
     return [
         Heading(f"{name} per task and method", 3),
-        Table(["task", *(method_label(a) for a in arms)], rows),
-    ]
-
-
-STAT_HEAD = ["n", "Pearson r", "p", "Spearman ρ", "p", "Kendall τ", "p", "slope", "R²", "sig."]
-
-
-def _stat_cells(r: dict) -> list[str]:
-    sig = MISSING if not math.isfinite(r[TEST_P]) else "no"
-    if r["significant"]:
-        sig = "yes (Holm)" if r["holm"] else "yes"
-    return [
-        str(int(r["n"])),
-        num(r["pearson_r"], 2, signed=True),
-        pval(r["pearson_p"]),
-        num(r["spearman_rho"], 2, signed=True),
-        pval(r["spearman_p"]),
-        num(r["kendall_tau"], 2, signed=True),
-        pval(r["kendall_p"]),
-        num(r["slope"], 3, signed=True),
-        num(r["r2"], 2),
-        sig,
-    ]
-
-
-def statistics_section(relations: pd.DataFrame, alpha: float) -> list[Block]:
-    def label(r: dict) -> list[str]:
-        return [MEASURE_NAMES[r["measure"]], OUTCOME_NAMES[r["outcome"]]]
-
-    pooled = relations[relations["scope"] == POOLED].to_dict("records")
-    per_method = relations[relations["scope"] != POOLED].to_dict("records")
-    return [
-        Heading("Difficulty vs outcomes: statistics"),
-        Paragraph(
-            f"One point per task. **sig.**: Kendall τ p < {alpha:g} (two-sided, uncorrected; "
-            "exact for few tasks without ties); *(Holm)*: still significant after Holm's "
-            f"correction over the {len(MEASURES) * len(OUTCOMES)} relations of the same scope. "
-            "Spearman's p is exact (all orderings) up to 9 tasks. "
-            "— = undefined (too few tasks or a constant variable)."
-        ),
-        Heading("All methods (per-task mean over methods and seeds)", 3),
-        Table(["measure", "outcome", *STAT_HEAD], [label(r) + _stat_cells(r) for r in pooled]),
-        Heading("Per method (per-task mean over seeds)", 3),
-        Table(
-            ["method", "measure", "outcome", *STAT_HEAD],
-            [[method_label(r["scope"]), *label(r), *_stat_cells(r)] for r in per_method],
-            align=["l", "l", "l", *["r"] * len(STAT_HEAD)],
-        ),
+        Table(["task", *(method_label(a, mark=True) for a in arms)], rows),
     ]
 
 

@@ -1,6 +1,6 @@
 """The model a fine-tuning method produces: a backbone plus optional adapters and a linear head.
 
-Every method (see :mod:`clipgap.methods`) works on a :class:`TunedModel`: it freezes and
+Every method (see :mod:`clipgap.methods`) works on an :class:`AdaptedModel`: it freezes and
 unfreezes backbone parameters, parametrises weights (LoRA), or adds feature adapters or a head.
 The forward path is the same for all of them, so the trainer and the evaluation never branch on
 the method.
@@ -8,8 +8,9 @@ the method.
 Image path: ``raw = backbone.encode_image(x)``, ``f = normalise(raw)``, then, with an image
 adapter, ``f = normalise(image_adapter(f))``. Text path: the zero-shot class text embedding
 (:func:`clipgap.embeddings.class_text_features`, already normalised), then likewise through the
-text adapter. Logits: the head when it is bound to the same class names, otherwise
-``logit_scale.exp() * cos(image, class text)``.
+text adapter. Logits: the head when it was trained on the scored class names (all of them, or a
+subset: then only those rows of the head), otherwise ``logit_scale.exp() * cos(image, class
+text)``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import copy
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from clipgap import embeddings
@@ -29,13 +31,13 @@ def normalise(x: torch.Tensor) -> torch.Tensor:
     return x / x.norm(dim=-1, keepdim=True)
 
 
-def clone(model: Backbone | TunedModel):
+def clone(model: Backbone | AdaptedModel):
     """A deep copy whose weights are independent of the original (helpers such as the
     tokenizer are shared, see :class:`clipgap.backbones.base.Shared`)."""
     return copy.deepcopy(model)
 
 
-class TunedModel(nn.Module):
+class AdaptedModel(nn.Module):
     """A :class:`Backbone` with optional ``image_adapter``, ``text_adapter`` and ``head``.
 
     ``method`` / ``method_options`` / ``head_classes`` / ``templates`` are set by
@@ -89,9 +91,23 @@ class TunedModel(nn.Module):
             return self.project_text(base)
 
     # ---- logits ---------------------------------------------------------------------------
+    def head_rows(self, class_names: list[str]) -> list[int] | None:
+        """Rows of the linear head for ``class_names`` (in that order), or None.
+
+        None without a head or when a name is not one of the head's classes; otherwise the
+        head's row of each name, so a task over a subset of the head's classes (ImageNet-R/A
+        under an ImageNet probe) is scored by the probe, not by the zero-shot head.
+        """
+        if self.head is None or self.head_classes is None:
+            return None
+        index = {name: i for i, name in enumerate(self.head_classes)}
+        if not all(name in index for name in class_names):
+            return None
+        return [index[name] for name in class_names]
+
     def uses_head(self, class_names: list[str]) -> bool:
-        """True when the linear head answers for exactly these class names (in this order)."""
-        return self.head is not None and list(class_names) == self.head_classes
+        """True when the linear head answers for these class names (all, or a subset)."""
+        return self.head_rows(class_names) is not None
 
     def scaled_cosine(self, image_feats: torch.Tensor, text_feats: torch.Tensor) -> torch.Tensor:
         """``logit_scale.exp() * image_feats @ text_feats.T`` (both already unit norm)."""
@@ -102,11 +118,17 @@ class TunedModel(nn.Module):
     ) -> torch.Tensor:
         """Logits (N, C) of normalised image features over ``class_names``.
 
-        The head when it was trained on these classes; otherwise the zero-shot-style scaled
-        cosine against the class prompts (each task is scored with its own prompts).
+        The head when it was trained on these classes (restricted to their rows, in this order,
+        when they are a subset of its classes); otherwise the zero-shot-style scaled cosine
+        against the class prompts (each task is scored with its own prompts).
         """
-        if self.uses_head(class_names):
-            return self.head(image_feats)
+        rows = self.head_rows(class_names)
+        if rows is not None:
+            if rows == list(range(len(self.head_classes))):
+                return self.head(image_feats)
+            index = torch.as_tensor(rows, device=self.head.weight.device)
+            bias = None if self.head.bias is None else self.head.bias[index]
+            return F.linear(image_feats, self.head.weight[index], bias)
         text = self.class_text_features(class_names, templates, grad=torch.is_grad_enabled())
         return self.scaled_cosine(image_feats, text)
 

@@ -1,100 +1,16 @@
-"""A tiny document model rendered to Markdown and to one self-contained HTML page.
-
-Text may use ``**bold**`` and ``code`` in backticks; everything else is escaped. Images are
-linked by relative path in Markdown and embedded as base64 PNG data in HTML, so the page needs
-no other file and loads nothing from the network.
-"""
+"""Render blocks to one self-contained HTML page: inline CSS, figures embedded as base64 PNG
+data, nothing loaded from the network."""
 
 from __future__ import annotations
 
 import base64
 import html
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from clipgap.errors import DataError
-
-
-@dataclass(frozen=True)
-class Heading:
-    text: str
-    level: int = 2
-
-
-@dataclass(frozen=True)
-class Paragraph:
-    text: str
-
-
-@dataclass(frozen=True)
-class Bullets:
-    items: list[str]
-
-
-@dataclass(frozen=True)
-class Table:
-    """``align`` has one ``"l"`` or ``"r"`` per column (default: first left, others right)."""
-
-    columns: list[str]
-    rows: list[list[str]]
-    align: list[str] = field(default_factory=list)
-
-    def alignment(self) -> list[str]:
-        return self.align or ["l"] + ["r"] * (len(self.columns) - 1)
-
-
-@dataclass(frozen=True)
-class Image:
-    path: str  # relative to the report directory
-    title: str
-    caption: str
-
-
-@dataclass(frozen=True)
-class Verdict:
-    key: str
-    statement: str
-    status: str
-    evidence: list[str]
-
-
-Block = Heading | Paragraph | Bullets | Table | Image | Verdict
-
-
-def to_markdown(blocks: list[Block]) -> str:
-    """GitHub-flavoured Markdown; one blank line between blocks, ending in a newline."""
-    return "\n\n".join(_MD[type(block)](block) for block in blocks) + "\n"
-
-
-def _md_cell(text: str) -> str:
-    return text.replace("|", "\\|")
-
-
-def _md_table(t: Table) -> str:
-    rule = {"l": ":---", "r": "---:"}
-    lines = [
-        "| " + " | ".join(_md_cell(c) for c in t.columns) + " |",
-        "| " + " | ".join(rule[a] for a in t.alignment()) + " |",
-    ]
-    lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in t.rows]
-    return "\n".join(lines)
-
-
-def _md_verdict(v: Verdict) -> str:
-    lines = [f"**Claim {v.key}: {v.status}.** {v.statement}", ""]
-    lines += [f"- {e}" for e in v.evidence]
-    return "\n".join(lines)
-
-
-_MD = {
-    Heading: lambda b: "#" * b.level + " " + b.text,
-    Paragraph: lambda b: b.text,
-    Bullets: lambda b: "\n".join(f"- {item}" for item in b.items),
-    Table: _md_table,
-    Image: lambda b: f"![{b.title}]({b.path})\n\n*{b.title}.* {b.caption}",
-    Verdict: _md_verdict,
-}
+from clipgap.report.claims import Status
+from clipgap.report.render.blocks import Block, Bullets, Heading, Image, Paragraph, Table, Verdict
 
 CSS = """
 body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; max-width: 1100px;
@@ -114,13 +30,20 @@ figcaption { font-size: .9em; color: #555; }
 .claim { border-left: 5px solid #999; padding: .3em .9em; margin: .9em 0; background: #fbfbfb; }
 .claim.holds { border-color: #2e7d32; }
 .claim.fails { border-color: #c62828; }
+.claim.ns { border-color: #ef8f00; }
 .claim.untestable { border-color: #9e9e9e; }
 .status { font-weight: bold; }
 .holds .status { color: #2e7d32; }
 .fails .status { color: #c62828; }
+.ns .status { color: #b26a00; }
 .untestable .status { color: #757575; }
 """
-_STATUS_CLASS = {"holds": "holds", "does not hold": "fails", "cannot be tested": "untestable"}
+_STATUS_CLASS = {
+    Status.HOLDS: "holds",
+    Status.DOES_NOT_HOLD: "fails",
+    Status.NOT_SIGNIFICANT: "ns",
+    Status.CANNOT_BE_TESTED: "untestable",
+}
 
 
 def _inline(text: str) -> str:
@@ -184,6 +107,6 @@ def _html_verdict(v: Verdict) -> str:
     evidence = "".join(f"<li>{_inline(e)}</li>" for e in v.evidence)
     return (
         f'<div class="claim {_STATUS_CLASS.get(v.status, "untestable")}"><p><strong>Claim '
-        f'{html.escape(v.key)}:</strong> <span class="status">{html.escape(v.status)}</span>. '
+        f'{html.escape(v.key)}:</strong> <span class="status">{html.escape(v.status.value)}</span>. '
         f"{_inline(v.statement)}</p><ul>{evidence}</ul></div>"
     )

@@ -1,9 +1,7 @@
-"""Training configuration (:class:`TrainConfig`), optimisers, and named presets.
+"""How to train: :class:`TrainConfig` (validated on construction) and the optimisers it names.
 
-``preset("paper", "lora")`` returns the authors' protocol (SGD momentum 0.9, lr 1e-6, weight
-decay 1e-4, batch 128, 10 epochs) as :class:`TrainConfig` keyword arguments; ``preset("tuned",
-method)`` returns per-method settings that move accuracy within a few seconds on the embedded
-world (how they were chosen is recorded next to :data:`TUNED`).
+Named settings for a method (the ``paper`` and ``tuned`` presets) live in
+:mod:`clipgap.training.presets`.
 """
 
 from __future__ import annotations
@@ -14,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from clipgap.errors import ConfigError, UnknownNameError
+from clipgap.errors import ConfigError
 from clipgap.registry import Registry
 
 optimizers: Registry[Callable] = Registry("optimizer")
@@ -52,12 +50,17 @@ class TrainConfig:
 
     ``optimizer``: ``sgd`` (with ``momentum``) or ``adamw``. Validation: ``val_fraction`` of
     the train split (0 = none: keep the last epoch), at most ``val_max`` images, drawn with
-    ``val_seed``. ``max_steps`` caps optimiser steps over all epochs (tests, benches).
+    ``val_seed``. The kept model is the trained epoch (>= 1) with the best validation accuracy,
+    earliest on ties; ``select_start=True`` restores the old rule where the starting model
+    (epoch 0) competes too and a later epoch must be strictly better to replace it.
+    ``shots``: keep this many training images per class (sampled with ``seed`` from what is
+    left after validation is held out; None = all), see
+    :func:`clipgap.training.data.sample_shots`. ``max_steps`` caps optimiser steps over all
+    epochs (tests, benches).
     ``pixel_cache_mb``: when the image tower trains, keep the preprocessed train/validation
     images in memory if they fit in this many MB (transforms are deterministic; 0 = stream).
     ``cache_embeddings``: with a frozen image tower, train on cached image embeddings (else the
     encoder runs every step; same result, slower). ``device`` None = wherever the model is.
-    ``shots``: train on k images per class of the training portion (None = all of it).
     """
 
     optimizer: str = "sgd"
@@ -78,6 +81,7 @@ class TrainConfig:
     pixel_cache_mb: float = 1024.0
     cache_embeddings: bool = True
     shots: int | None = None
+    select_start: bool = False
 
     def __post_init__(self) -> None:
         if self.optimizer not in optimizers:
@@ -98,7 +102,7 @@ class TrainConfig:
         for name in ("max_steps", "shots"):
             if getattr(self, name) is not None:
                 _int(name, getattr(self, name), 1)
-        for name in ("bf16", "cache_embeddings"):
+        for name in ("bf16", "cache_embeddings", "select_start"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(
                     f"train.{name} must be true or false, got {getattr(self, name)!r}"
@@ -107,79 +111,3 @@ class TrainConfig:
             raise ConfigError(
                 f"train.device must be a device name such as cpu, got {self.device!r}"
             )
-
-
-# The authors' protocol (arXiv 2402.09613 / mit-ll/IIMM), the same for every method.
-PAPER = {
-    "optimizer": "sgd",
-    "momentum": 0.9,
-    "lr": 1e-6,
-    "weight_decay": 1e-4,
-    "batch_size": 128,
-    "epochs": 10,
-}
-
-# Per-method settings for small, fast runs (a few seconds each on the world CLIP, 2 CPU cores).
-# How they were chosen (validation accuracy only; test splits never looked at): AdamW, weight
-# decay 1e-4, a grid of learning rates x batch 64/32 on the `world` model's tasks, 3 epochs for
-# the methods that run the encoder and 20 for clip_adapter / linear_probe (cached embeddings,
-# under 2 s per run). Score of a setting: mean over tasks of (best validation accuracy up to the
-# last epoch - epoch-0 validation accuracy), validation = the trainer's own 10 % of each train
-# split; color and count are left out (zero-shot already ~1.0, nothing to gain). Grid (lr):
-# full 1e-5..1e-3, aclip 1e-4..1e-2, bitfit 1e-3..1e-1, lora 1e-3..1e-1 (each also with SGD,
-# momentum 0.9, which never won), clip_adapter and linear_probe 1e-3..1. Settings within 0.01 of
-# the best score count as ties, broken toward the cheaper run (batch 64), then the smaller
-# learning rate. Score of the choice (shape/texture/position/light): full 0.155, aclip 0.182,
-# bitfit 0.108, lora 0.155, clip_adapter 0.138, linear_probe 0.177.
-_WD = 1e-4
-TUNED: dict[str, dict] = {
-    "full": {"optimizer": "adamw", "lr": 3e-4, "weight_decay": _WD, "batch_size": 64, "epochs": 3},
-    "aclip": {"optimizer": "adamw", "lr": 3e-3, "weight_decay": _WD, "batch_size": 64, "epochs": 3},
-    "bitfit": {
-        "optimizer": "adamw",
-        "lr": 1e-2,
-        "weight_decay": _WD,
-        "batch_size": 32,
-        "epochs": 3,
-    },
-    "lora": {"optimizer": "adamw", "lr": 3e-2, "weight_decay": _WD, "batch_size": 64, "epochs": 3},
-    "clip_adapter": {
-        "optimizer": "adamw",
-        "lr": 1e-2,
-        "weight_decay": _WD,
-        "batch_size": 64,
-        "epochs": 20,
-    },
-    "linear_probe": {
-        "optimizer": "adamw",
-        "lr": 3e-1,
-        "weight_decay": _WD,
-        "batch_size": 64,
-        "epochs": 20,
-    },
-}
-
-presets: Registry[Callable[[str], dict]] = Registry("preset")
-
-
-@presets.register("paper")
-def _paper(method: str) -> dict:
-    return dict(PAPER)
-
-
-@presets.register("tuned")
-def _tuned(method: str) -> dict:
-    if method not in TUNED:
-        raise UnknownNameError(
-            f"preset 'tuned' has no settings for method {method!r}; tuned methods: "
-            f"{', '.join(sorted(TUNED))}"
-        )
-    return dict(TUNED[method])
-
-
-def preset(name: str, method: str) -> dict:
-    """:class:`TrainConfig` keyword arguments of preset ``name`` for ``method``."""
-    from clipgap.methods import methods
-
-    methods.get(method)  # unknown method -> UnknownNameError listing the valid ones
-    return presets.get(name)(method)

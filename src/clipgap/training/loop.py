@@ -2,9 +2,11 @@
 
 ``finetune(backbone, train_task, "lora", train=TrainConfig(lr=1e-4))`` applies the method to a
 copy of the backbone, holds out a validation split of the train task (10 %, at most 5,000
-images, seed 0), trains with cross-entropy over the zero-shot-style logits against the task's
-class prompts, evaluates the starting model (epoch 0) and every epoch on validation only, and
-returns the model of the best validation epoch. Methods differ only in what
+images, seed 0), optionally keeps ``shots`` images per class of the rest (see
+:mod:`clipgap.training.data`), trains with cross-entropy over the zero-shot-style logits against
+the task's class prompts, evaluates the starting model (epoch 0, for information) and every
+epoch on validation only, and returns the model of the best validation epoch among the trained
+epochs (>= 1), as the authors' code does. Methods differ only in what
 :func:`clipgap.methods.apply_method` made trainable or added.
 
 Speed: with a frozen image tower (``clip_adapter``, ``linear_probe``, text-only LoRA) training
@@ -18,9 +20,7 @@ import contextlib
 import logging
 import math
 import time
-from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
@@ -29,84 +29,32 @@ from clipgap.backbones import Backbone
 from clipgap.data import Task
 from clipgap.embeddings import class_text_features
 from clipgap.errors import ConfigError, DataError, TrainingError
-from clipgap.evaluate import SplitData
 from clipgap.methods import apply_method, options_dict
-from clipgap.presets import TrainConfig, optimizers
-from clipgap.tuned import TunedModel, clone
+from clipgap.model import AdaptedModel, clone
+from clipgap.training.config import TrainConfig, optimizers
+from clipgap.training.data import SplitData, sample_shots, split_validation
+from clipgap.training.device import peak_memory_mb, resolve_device
+from clipgap.training.evaluate import split_accuracy
+from clipgap.training.result import FinetuneResult
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FinetuneResult", "TrainConfig", "finetune", "split_validation"]
+__all__ = ["FinetuneResult", "finetune", "training_splits"]
 
 
-@dataclass
-class FinetuneResult:
-    """What :func:`finetune` returns.
-
-    ``history``: one dict per epoch (0 = the starting model) with ``train_loss``,
-    ``train_accuracy`` (None for epoch 0), ``val_accuracy`` (None without validation),
-    ``steps`` and ``seconds``. ``model`` holds the weights of ``best_epoch`` (best validation
-    accuracy, earliest on ties; the last epoch without validation). ``peak_memory_mb``: CUDA
-    peak allocated on GPU, the process's peak resident set size on CPU.
-    """
-
-    model: TunedModel
-    history: list[dict]
-    best_epoch: int
-    val_accuracy: float | None
-    trainable_params: int
-    seconds: float
-    peak_memory_mb: float
-    method: str
-    method_options: dict
-    config: TrainConfig
-    steps: int = 0
-
-
-def split_validation(
-    task: Task, fraction: float, *, max_images: int = 5000, seed: int = 0
-) -> tuple[Task, Task | None]:
-    """(fit, validation) subsets of a train split: ``round(fraction * N)`` images (at least one,
-    at most ``max_images``) drawn with ``seed``; ``fraction == 0`` -> (task, None)."""
-    if fraction <= 0:
-        return task, None
-    n = len(task)
-    n_val = min(max_images, max(1, int(round(fraction * n))))
-    if n - n_val < 1:
-        raise DataError(
-            f"task {task.name} ({task.split}) has {n} images: too few to hold out "
-            f"{n_val} for validation (set train.val_fraction=0 to skip validation)"
-        )
-    order = np.random.default_rng(seed).permutation(n)
-    val_idx, fit_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
-    return task.subset(fit_idx, split=f"{task.split}-fit"), task.subset(val_idx, split="val")
-
-
-def _prepare(model_or_backbone, copy_model: bool, device: torch.device) -> TunedModel:
+def _prepare(model_or_backbone, copy_model: bool, device: torch.device) -> AdaptedModel:
     if isinstance(model_or_backbone, Backbone):
-        model = TunedModel(clone(model_or_backbone) if copy_model else model_or_backbone)
-    elif isinstance(model_or_backbone, TunedModel):
+        model = AdaptedModel(clone(model_or_backbone) if copy_model else model_or_backbone)
+    elif isinstance(model_or_backbone, AdaptedModel):
         model = clone(model_or_backbone) if copy_model else model_or_backbone
     else:
         raise TrainingError(
-            f"finetune needs a Backbone or TunedModel, not {type(model_or_backbone).__name__}"
+            f"finetune needs a Backbone or AdaptedModel, not {type(model_or_backbone).__name__}"
         )
     return model.to(device)
 
 
-def _device(cfg: TrainConfig, model_or_backbone) -> torch.device:
-    if cfg.device is None:
-        return next(model_or_backbone.parameters()).device
-    try:
-        device = torch.device(cfg.device)
-    except RuntimeError:
-        raise ConfigError(f"train.device: unknown device {cfg.device!r}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"train.device={cfg.device!r} but CUDA is not available here")
-    return device
-
-
-def _split_data(model: TunedModel, task: Task, cfg: TrainConfig, progress: bool) -> SplitData:
+def _split_data(model: AdaptedModel, task: Task, cfg: TrainConfig, progress: bool) -> SplitData:
     return SplitData(
         model,
         task,
@@ -122,7 +70,7 @@ class _ClassText:
     """Logits for the loss. Class text is re-encoded each step only when the text tower trains;
     otherwise it is encoded once and only the (possibly trainable) text adapter runs per step."""
 
-    def __init__(self, model: TunedModel, task: Task) -> None:
+    def __init__(self, model: AdaptedModel, task: Task) -> None:
         self.model, self.names, self.templates = model, task.class_names, task.templates
         self.live = not model.text_tower_frozen
         self.base = None
@@ -202,18 +150,29 @@ class _Loop:
         }
 
     def _validate(self) -> float | None:
-        return None if self.val is None else self.val.accuracy(self.model)
+        return None if self.val is None else split_accuracy(self.model, self.val)
 
     def _snapshot(self) -> dict[str, torch.Tensor]:
         return {n: p.detach().clone() for n, p in self.model.trainable_parameters().items()}
 
+    def _improves(self, acc: float | None, best_epoch: int | None, best_acc) -> bool:
+        """Whether an epoch with validation accuracy ``acc`` replaces the best so far: always
+        without validation (the last epoch is kept), else when strictly better (earliest on
+        ties) or when no epoch is kept yet."""
+        return acc is None or best_epoch is None or acc > best_acc
+
     def run(self) -> tuple[list[dict], int, float | None]:
-        """(history, best epoch, its validation accuracy); the model ends at the best epoch."""
+        """(history, best epoch, its validation accuracy); the model ends at the best epoch.
+
+        The starting model is validated (history[0]) but competes only with ``select_start``.
+        """
         t0 = time.perf_counter()
         empty = {"train_loss": None, "train_accuracy": None, "steps": 0}
         history = [{"epoch": 0, **empty, "val_accuracy": self._validate(), "seconds": 0.0}]
-        best_epoch, best_acc = 0, history[0]["val_accuracy"]
-        best_state = self._snapshot() if self.val is not None else None
+        best_epoch, best_acc, best_state = None, None, None
+        if self.cfg.select_start:
+            best_epoch, best_acc = 0, history[0]["val_accuracy"]
+            best_state = self._snapshot() if self.val is not None else None
         for epoch in range(1, self.cfg.epochs + 1):
             t = time.perf_counter()
             stats = self._epoch(epoch)
@@ -222,7 +181,7 @@ class _Loop:
                 {"epoch": epoch, **stats, "val_accuracy": acc, "seconds": time.perf_counter() - t}
             )
             log.info("%s epoch %d: %s", self.method, epoch, _fmt(history[-1]))
-            if acc is None or acc > best_acc:
+            if self._improves(acc, best_epoch, best_acc):
                 best_epoch, best_acc = epoch, acc
                 best_state = self._snapshot() if acc is not None else None
             if self._out_of_steps():
@@ -232,10 +191,11 @@ class _Loop:
                 for name, p in self.model.trainable_parameters().items():
                     p.copy_(best_state[name])
         log.info(
-            "%s: best epoch %d (val %s) in %.1fs",
+            "%s: best epoch %d (val %s; start %s) in %.1fs",
             self.method,
             best_epoch,
             best_acc,
+            history[0]["val_accuracy"],
             time.perf_counter() - t0,
         )
         return history, best_epoch, best_acc
@@ -249,18 +209,31 @@ def _fmt(record: dict) -> str:
     )
 
 
-def _peak_memory_mb(device: torch.device) -> float:
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    import resource
-    import sys
+def _checked(train: TrainConfig | None, train_task: Task) -> TrainConfig:
+    cfg = TrainConfig() if train is None else train
+    if not isinstance(cfg, TrainConfig):
+        raise ConfigError(f"train must be a TrainConfig, not {type(cfg).__name__}")
+    if train_task.n_classes < 2:
+        raise DataError(
+            f"task {train_task.name} has {train_task.n_classes} class "
+            f"({', '.join(train_task.class_names)}); fine-tuning needs at least 2"
+        )
+    return cfg
 
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return rss / 2**20 if sys.platform == "darwin" else rss / 1024
+
+def training_splits(train_task: Task, cfg: TrainConfig) -> tuple[Task, Task | None]:
+    """(training, validation) portions of ``train_task`` under ``cfg``: validation held out of
+    the full split first, then ``cfg.shots`` images per class of the rest (seed ``cfg.seed``)."""
+    fit_task, val_task = split_validation(
+        train_task, cfg.val_fraction, max_images=cfg.val_max, seed=cfg.val_seed
+    )
+    if cfg.shots is not None:
+        fit_task = sample_shots(fit_task, cfg.shots, seed=cfg.seed)
+    return fit_task, val_task
 
 
 def finetune(
-    model_or_backbone: Backbone | TunedModel,
+    model_or_backbone: Backbone | AdaptedModel,
     train_task: Task,
     method: str,
     *,
@@ -274,28 +247,15 @@ def finetune(
     ``copy=True`` leaves the given backbone/model untouched (the method is applied to a deep
     copy); ``copy=False`` modifies it in place (saves memory when the caller already copied).
     Raises DataError for a task with fewer than two classes, TrainingError on a non-finite
-    loss, ConfigError / UnknownNameError for bad options or an unknown method.
+    loss, ConfigError / UnknownNameError for bad options, too many shots or an unknown method.
     """
-    cfg = TrainConfig() if train is None else train
-    if not isinstance(cfg, TrainConfig):
-        raise ConfigError(f"train must be a TrainConfig, not {type(cfg).__name__}")
-    if train_task.n_classes < 2:
-        raise DataError(
-            f"task {train_task.name} has {train_task.n_classes} class "
-            f"({', '.join(train_task.class_names)}); fine-tuning needs at least 2"
-        )
+    cfg = _checked(train, train_task)
     start = time.perf_counter()
-    device = _device(cfg, model_or_backbone)
+    fit_task, val_task = training_splits(train_task, cfg)
+    device = resolve_device(cfg.device, model_or_backbone)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     model = _prepare(model_or_backbone, copy, device)
-    fit_task, val_task = split_validation(
-        train_task, cfg.val_fraction, max_images=cfg.val_max, seed=cfg.val_seed
-    )
-    if cfg.shots is not None:
-        from clipgap.study.shots import sample_shots
-
-        fit_task = sample_shots(fit_task, cfg.shots, seed=cfg.seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         opts = apply_method(
@@ -319,9 +279,12 @@ def finetune(
         val_accuracy=best_acc,
         trainable_params=model.n_trainable,
         seconds=time.perf_counter() - start,
-        peak_memory_mb=_peak_memory_mb(device),
+        peak_memory_mb=peak_memory_mb(device),
         method=method,
         method_options=options_dict(opts),
         config=cfg,
         steps=loop.steps,
+        val_accuracy_start=history[0]["val_accuracy"],
+        train_images=len(fit_task),
+        val_images=0 if val_task is None else len(val_task),
     )

@@ -1,0 +1,43 @@
+"""Fine-tuning: one loop for every method, its configuration, presets, data and evaluation.
+
+Modules, each owning one thing:
+
+- :mod:`~clipgap.training.config`: :class:`TrainConfig` (validated) and the optimisers.
+- :mod:`~clipgap.training.presets`: the ``paper`` and ``tuned`` presets, kept as data in
+  ``presets.yaml`` with where their numbers come from.
+- :mod:`~clipgap.training.data`: the validation split, few-shot sampling, batches and the
+  pixel / embedding caches a run reads.
+- :mod:`~clipgap.training.loop`: :func:`finetune`, the one training loop.
+- :mod:`~clipgap.training.result`: :class:`FinetuneResult`, what a run returns.
+- :mod:`~clipgap.training.evaluate`: top-1 :func:`accuracy` and the :func:`zero_shot_model`.
+- :mod:`~clipgap.training.device`: where a run executes and its peak memory.
+
+The model every method produces is :class:`clipgap.model.AdaptedModel`.
+"""
+
+from __future__ import annotations
+
+from clipgap.training.config import TrainConfig, optimizers
+from clipgap.training.data import check_shots, sample_shots, split_validation
+from clipgap.training.evaluate import accuracy, zero_shot_model
+from clipgap.training.loop import finetune, training_splits
+from clipgap.training.presets import PAPER, TUNED, Preset, preset, presets
+from clipgap.training.result import FinetuneResult
+
+__all__ = [
+    "PAPER",
+    "TUNED",
+    "FinetuneResult",
+    "Preset",
+    "TrainConfig",
+    "accuracy",
+    "check_shots",
+    "finetune",
+    "optimizers",
+    "preset",
+    "presets",
+    "sample_shots",
+    "split_validation",
+    "training_splits",
+    "zero_shot_model",
+]

@@ -1,0 +1,210 @@
+"""What the training loop reads: the validation split, few-shot sampling, and mini-batches.
+
+How a train split is used (:func:`clipgap.training.finetune`):
+
+1. :func:`split_validation` holds out validation from the **full** train split: ``val_fraction``
+   (10 %) of its images, at most ``val_max`` (5,000), drawn with ``val_seed`` (0).
+2. With ``shots=k``, :func:`sample_shots` keeps k images per class of what is left, drawn with
+   the run's ``seed``. Validation is drawn before sampling and does not depend on k, so with few
+   shots it may be larger than the training set (e.g. 1,000 training images with k=4 and 10
+   classes: 100 validation images, 40 training images). Validation never overlaps training;
+   test images come from a separate split and are never seen.
+
+:class:`SplitData` holds a split ready for repeated passes: cached image embeddings when the
+image tower is frozen, preprocessed pixels when they fit in memory, otherwise a streaming loader.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from clipgap.data import Task
+from clipgap.embeddings import TaskImages, encode_images
+from clipgap.errors import ConfigError, DataError
+from clipgap.model import AdaptedModel
+
+
+def split_validation(
+    task: Task, fraction: float, *, max_images: int = 5000, seed: int = 0
+) -> tuple[Task, Task | None]:
+    """(fit, validation) subsets of a train split: ``round(fraction * N)`` images (at least one,
+    at most ``max_images``) drawn with ``seed``; ``fraction == 0`` -> (task, None)."""
+    if fraction <= 0:
+        return task, None
+    n = len(task)
+    n_val = min(max_images, max(1, int(round(fraction * n))))
+    if n - n_val < 1:
+        raise DataError(
+            f"task {task.name} ({task.split}) has {n} images: too few to hold out "
+            f"{n_val} for validation (set train.val_fraction=0 to skip validation)"
+        )
+    order = np.random.default_rng(seed).permutation(n)
+    val_idx, fit_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
+    return task.subset(fit_idx, split=f"{task.split}-fit"), task.subset(val_idx, split="val")
+
+
+def _check_shots_value(shots) -> None:
+    if isinstance(shots, bool) or not isinstance(shots, int) or shots < 1:
+        raise ConfigError(f"train.shots must be an integer >= 1 (or all), got {shots!r}")
+
+
+def _too_few(task: Task, shots: int) -> str | None:
+    """The one-line complaint when a class of ``task`` has fewer than ``shots`` images."""
+    counts = np.bincount(task.labels, minlength=task.n_classes)
+    smallest = int(np.argmin(counts))
+    if counts[smallest] >= shots:
+        return None
+    return (
+        f"train.shots={shots} is more than class {task.class_names[smallest]!r} of task "
+        f"{task.name} ({task.split}) has: {int(counts[smallest])} images"
+    )
+
+
+def sample_shots(task: Task, shots: int, *, seed: int) -> Task:
+    """The subset of ``task`` with ``shots`` images of every class, drawn with ``seed``.
+
+    One permutation of the task's images (``numpy.random.default_rng(seed)``) is walked in order
+    and an image kept while its class has fewer than ``shots``; the kept images stay in their
+    original order. Deterministic for a given task, ``shots`` and ``seed``, and nested: with the
+    same seed, the k-shot subset contains every smaller-k subset. Apply it to the training
+    portion (after :func:`split_validation`). Raises ConfigError when ``shots`` < 1 or a class
+    has fewer than ``shots`` images (naming the class and its count).
+    """
+    _check_shots_value(shots)
+    problem = _too_few(task, shots)
+    if problem is not None:
+        raise ConfigError(problem)
+    order = np.random.default_rng(seed).permutation(len(task))
+    by_class = order[np.argsort(task.labels[order], kind="stable")]  # each class in `order`
+    counts = np.bincount(task.labels, minlength=task.n_classes)
+    rank = np.arange(len(task)) - np.repeat(np.cumsum(counts) - counts, counts)
+    keep = np.sort(by_class[rank < shots])
+    return task.subset(keep, split=f"{task.split}-{shots}shot")
+
+
+def check_shots(
+    task: Task,
+    shots: int | None,
+    *,
+    val_fraction: float = 0.1,
+    val_max: int = 5000,
+    val_seed: int = 0,
+) -> None:
+    """Raise ConfigError unless ``shots`` training images per class can be drawn from ``task``.
+
+    ``task`` is the full train split; the check applies the same validation hold-out as
+    training (``val_fraction``, ``val_max``, ``val_seed``: :class:`TrainConfig`'s fields and
+    defaults) and looks at what is left. ``shots=None`` (all images) always passes. Nothing is
+    trained or encoded, so a study can call it for every run before any runs.
+    """
+    if shots is None:
+        return
+    _check_shots_value(shots)
+    fit, _ = split_validation(task, val_fraction, max_images=val_max, seed=val_seed)
+    problem = _too_few(fit, shots)
+    if problem is not None:
+        raise ConfigError(f"{problem} after validation is held out")
+
+
+class TensorBatches:
+    """Mini-batches ``(x[idx], y[idx])`` of in-memory tensors; shuffled when given a generator."""
+
+    def __init__(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        batch_size: int,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        self.x, self.y, self.batch_size, self.generator = x, y, batch_size, generator
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.y) / self.batch_size)
+
+    def __iter__(self):
+        n = len(self.y)
+        order = torch.randperm(n, generator=self.generator) if self.generator else torch.arange(n)
+        for start in range(0, n, self.batch_size):
+            idx = order[start : start + self.batch_size]
+            yield self.x[idx], self.y[idx]
+
+
+def image_loader(
+    task: Task,
+    transform,
+    *,
+    batch_size: int,
+    num_workers: int = 0,
+    generator: torch.Generator | None = None,
+) -> DataLoader:
+    """Preprocessed images of ``task`` with labels; shuffled when given a generator."""
+    return DataLoader(
+        TaskImages(task, transform),
+        batch_size=batch_size,
+        shuffle=generator is not None,
+        generator=generator,
+        num_workers=num_workers,
+    )
+
+
+def load_pixels(
+    task: Task, transform, *, batch_size: int = 256, num_workers: int = 0, progress: bool = False
+) -> torch.Tensor:
+    """Every image of ``task`` through ``transform``, stacked (N, 3, H, W)."""
+    loader = image_loader(task, transform, batch_size=batch_size, num_workers=num_workers)
+    chunks = [
+        x for x, _ in tqdm(loader, desc=f"load {task.name}", disable=not progress, leave=False)
+    ]
+    return torch.cat(chunks)
+
+
+class SplitData:
+    """A task split ready for repeated passes (training epochs, validations).
+
+    ``embedded``: ``x`` holds raw image embeddings from :func:`encode_images` (frozen image
+    tower); otherwise preprocessed pixels when they fit in ``pixel_cache_mb`` (the transform
+    is deterministic), else ``x`` is None and images stream from the task.
+    """
+
+    def __init__(
+        self,
+        model: AdaptedModel,
+        task: Task,
+        *,
+        embedded: bool,
+        pixel_cache_mb: float = 1024.0,
+        batch_size: int = 256,
+        num_workers: int = 0,
+        progress: bool = False,
+    ) -> None:
+        self.task, self.embedded, self.num_workers = task, embedded, num_workers
+        self.batch_size = batch_size
+        self.labels = torch.as_tensor(np.array(task.labels))
+        self.x: torch.Tensor | None = None
+        kw = {"batch_size": batch_size, "num_workers": num_workers, "progress": progress}
+        if embedded:
+            self.x = encode_images(model.backbone, task, **kw)
+        elif _pixel_mb(model, task) <= pixel_cache_mb:
+            self.x = load_pixels(task, model.backbone.transform, **kw)
+
+    def batches(self, model: AdaptedModel, batch_size: int, generator=None):
+        """Mini-batches ``(x, y)``; shuffled when given a generator."""
+        if self.x is not None:
+            return TensorBatches(self.x, self.labels, batch_size, generator)
+        return image_loader(
+            self.task,
+            model.backbone.transform,
+            batch_size=batch_size,
+            num_workers=self.num_workers,
+            generator=generator,
+        )
+
+
+def _pixel_mb(model: AdaptedModel, task: Task) -> float:
+    sample = model.backbone.transform(task.images.load(0))
+    return len(task) * sample.numel() * sample.element_size() / 2**20
