@@ -34,9 +34,9 @@ from clipgap.interpolate import (
     model_alpha,
     parse_alphas,
 )
-from clipgap.methods import method_names
+from clipgap.methods import apply_method, method_names
 from clipgap.methods.lora import lora_deltas, merge
-from clipgap.model import clone, normalise
+from clipgap.model import AdaptedModel, clone, normalise
 from clipgap.training import TrainConfig, accuracy, finetune, zero_shot_model
 from clipgap.training.data import load_pixels
 from tests.conftest import TINY_MODEL
@@ -142,6 +142,19 @@ def test_alpha_zero_tensors_are_the_zero_shot_ones(tiny, trained, method):
             assert adapter.ratio == 0.0 and torch.equal(adapter(f), f)  # the identity map
 
 
+def test_probe_initialised_at_zeros_still_starts_from_the_zero_shot_head(tiny):
+    task = colour_task(16)
+    model = AdaptedModel(clone(tiny))
+    apply_method(model, "linear_probe", {"init": "zeros"}, class_names=task.class_names,
+                 templates=task.templates)  # fmt: skip
+    text = class_text_features(tiny, task.class_names, task.templates)
+    zero_shot = tiny.logit_scale.detach().exp() * text
+    assert torch.equal(interpolate(model, tiny, 0.0).head.weight, zero_shot)
+    assert torch.equal(interpolate(model, tiny, 1.0).head.weight, torch.zeros_like(zero_shot))
+    half = interpolate(model, tiny, 0.5).head.weight
+    torch.testing.assert_close(half, 0.5 * zero_shot, atol=1e-6, rtol=0)
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_intermediate_alpha_is_the_convex_combination(tiny, trained, pixels, method):
     a = 0.3
@@ -219,14 +232,14 @@ def world(tmp_path_factory):
         return load_backbone("world-tiny")
 
 
-# lr per method: high enough that 30 AdamW steps move world:light well away from zero-shot
-WORLD_LR = {
-    "full": 1e-3,
-    "aclip": 1e-3,
-    "bitfit": 1e-2,
-    "lora": 1e-2,
-    "clip_adapter": 3e-2,
-    "linear_probe": 3e-2,
+# (lr, AdamW steps) per method: enough to move world:light well away from zero-shot
+WORLD_TRAINING = {
+    "full": (1e-3, 20),
+    "aclip": (1e-3, 30),
+    "bitfit": (1e-2, 30),
+    "lora": (1e-2, 30),
+    "clip_adapter": (3e-2, 20),
+    "linear_probe": (2e-2, 30),
 }
 
 
@@ -236,13 +249,9 @@ def test_accuracy_is_smooth_along_a_fine_alpha_grid(world, method):
     nor in logits (at most a quarter of the whole change; 0.05 for a model linear in alpha)."""
     train, test = load_task("world:light", "train"), load_task("world:light", "test")
     test = test.subset(np.arange(0, len(test), 2), split="test-half")  # 250 images
+    lr, steps = WORLD_TRAINING[method]
     cfg = TrainConfig(
-        optimizer="adamw",
-        lr=WORLD_LR[method],
-        epochs=1,
-        batch_size=32,
-        val_fraction=0.0,
-        max_steps=30 if method != "clip_adapter" else 20,
+        optimizer="adamw", lr=lr, epochs=1, batch_size=32, val_fraction=0.0, max_steps=steps
     )
     ft = finetune(world, train, method, train=cfg, progress=False).model
     acc = accuracy_along_alphas(ft, world, [test], GRID)[test.name]
@@ -267,6 +276,7 @@ def test_api_refuses_bad_alphas_and_other_base_models(tiny, trained):
                          (float("nan"), "nan is outside"), (True, "got True")):  # fmt: skip
         with pytest.raises(ConfigError, match=message):
             interpolate(ft, tiny, bad)
+    assert model_alpha(interpolate(ft, tiny, np.float32(0.5))) == 0.5
     with pytest.raises(ConfigError, match="at least one alpha"):
         accuracy_along_alphas(ft, tiny, [colour_task(6)], [])
     other = load_backbone(TINY_MODEL, seed=1)

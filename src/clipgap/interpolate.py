@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
 from collections.abc import Iterable, Mapping, Sequence
 
 from clipgap.backbones import Backbone
@@ -39,7 +40,7 @@ __all__ = [
 
 def check_alpha(value, *, where: str = "alpha") -> float:
     """``value`` as a float in [0, 1]; ConfigError naming ``where`` and the value otherwise."""
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
         raise ConfigError(f"{where}: expected a number in [0, 1], got {value!r}")
     if not math.isfinite(value) or not 0.0 <= value <= 1.0:
         raise ConfigError(f"{where}: {value!r} is outside [0, 1]")
