@@ -23,6 +23,7 @@ import pytest
 import torch
 
 from clipgap.backbones import load_backbone
+from clipgap.backbones.convert import save_open_clip_as_hf
 from clipgap.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from clipgap.cli import main
 from clipgap.data import load_task
@@ -122,6 +123,31 @@ def test_alpha_one_is_finetuned_and_alpha_zero_is_zero_shot(tiny, trained, pixel
             assert torch.equal(zero.argmax(-1), want_zs.argmax(-1))
     assert tiny.fingerprint() == before, "the base model must stay untouched"
     assert all(torch.equal(ft_state[k], v) for k, v in ft.state_dict().items())
+
+
+@pytest.fixture(scope="module")
+def hf_tiny(tiny, tmp_path_factory):
+    """The tiny CLIP's weights as a Hugging Face ``CLIPModel`` (separate q/k/v projections)."""
+    path = save_open_clip_as_hf(tiny, tmp_path_factory.mktemp("hf") / "tiny")
+    return load_backbone(f"hf:{path}")
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_ends_are_exact_on_the_hugging_face_backbone(hf_tiny, pixels, method):
+    cfg = TrainConfig(
+        optimizer="adamw", lr=5e-2, epochs=1, batch_size=8, val_fraction=0.0, max_steps=2
+    )
+    ft = finetune(hf_tiny, colour_task(16), method, train=cfg, progress=False).model
+    zs = logits(zero_shot_model(clone(hf_tiny)), pixels)
+    assert torch.equal(logits(interpolate(ft, hf_tiny, 1.0), pixels), logits(ft, pixels))
+    zero = logits(interpolate(ft, hf_tiny, 0.0), pixels)
+    if method in SAME_FORWARD:
+        assert torch.equal(zero, zs)
+    else:
+        tol = ULPS * torch.finfo(torch.float32).eps * float(zs.abs().max())
+        torch.testing.assert_close(zero, zs, rtol=0.0, atol=tol)
+    merged = merged_backbone(interpolate(ft, hf_tiny, 0.0))
+    assert all(torch.equal(merged[k], v) for k, v in hf_tiny.named_parameters())
 
 
 @pytest.mark.parametrize("method", METHODS)
