@@ -26,6 +26,32 @@ def register(sub) -> None:
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        default=None,
+        help="where runs execute (default: the config's `executor`, local)",
+    )
+    p.add_argument(
+        "--ray-address",
+        default=None,
+        metavar="ADDR",
+        help="Ray cluster to join: auto (the one this machine belongs to) or HOST:PORT; "
+        "default: start a local Ray instance",
+    )
+    p.add_argument(
+        "--shard",
+        default=None,
+        metavar="I/N",
+        help="run only every N-th run of the grid from the I-th (0 <= I < N), e.g. "
+        "$SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT",
+    )
+    p.add_argument(
+        "--status",
+        default=None,
+        metavar="DIR",
+        help="print the runs of study directory DIR: done, running (by whom), failed, pending",
+    )
+    p.add_argument(
         "overrides", nargs="*", metavar="key=value", help="dotted overrides, e.g. train.epochs=2"
     )
     p.set_defaults(func=run)
@@ -33,20 +59,64 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from clipgap.study import load_study_config, plan_runs, run_study
+    from clipgap.study.grid import parse_shard
 
-    cfg = load_study_config(args.config, args.overrides, out=args.out)
+    if args.status is not None:
+        return status(args.status)
+    shard = None if args.shard is None else parse_shard(args.shard)
+    cfg = with_executor(load_study_config(args.config, args.overrides, out=args.out), args)
     if args.dry_run:
         return dry_run(cfg, plan_runs(cfg))
-    outcome = run_study(cfg, add=args.add, progress=not args.no_progress)
+    outcome = run_study(cfg, add=args.add, shard=shard, progress=not args.no_progress)
+    part = "" if shard is None else f" (shard {shard[0]}/{shard[1]})"
     print(
-        f"study {outcome.out_dir}: {outcome.planned} runs, {outcome.skipped} already done, "
-        f"{outcome.completed} run now, {len(outcome.failed)} failed"
+        f"study {outcome.out_dir}{part}: {outcome.planned} runs, {outcome.skipped} already done, "
+        f"{outcome.completed} run now, {outcome.elsewhere} run by other workers, "
+        f"{len(outcome.failed)} failed"
     )
     print(summary_table(outcome.records))
     for line in outcome.failed:
         print(f"failed: {line}")
-    print(f"report: {outcome.out_dir / 'report' / 'report.html'}")
+    if outcome.report_built:
+        print(f"report: {outcome.out_dir / 'report' / 'report.html'}")
+    else:
+        counts = outcome.status.counts()
+        print(
+            f"report: not built yet ({counts['running']} runs running on other workers, "
+            f"{counts['pending']} pending); the last worker to finish builds it "
+            f"(see clipgap study --status {outcome.out_dir})"
+        )
     return 1 if outcome.failed else 0
+
+
+def with_executor(cfg, args):
+    """The config with the command line's --executor / --ray-address, validated again."""
+    from dataclasses import replace
+
+    if args.ray_address is not None:
+        cfg = replace(cfg, ray=replace(cfg.ray, address=args.ray_address))
+        if args.executor is None:
+            args.executor = "ray"
+    if args.executor is not None:
+        cfg = replace(cfg, executor=args.executor)
+    return cfg
+
+
+def status(out: str) -> int:
+    """``clipgap study --status DIR``: counts, then the runs that are not done."""
+    from clipgap.study.status import directory_status
+
+    st = directory_status(out)
+    counts = st.counts()
+    print(f"study {out}: {len(st.runs)} runs: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+    for r in st.of("running"):
+        print(f"running  {r.name}  {r.owner.describe()}")
+    for r in st.of("failed"):
+        print(f"failed   {r.name}  {r.error}")
+    for r in st.of("pending"):
+        left = "" if r.owner is None else f"  (left by a dead worker: {r.owner.describe()})"
+        print(f"pending  {r.name}{left}")
+    return 0
 
 
 def _avg(values) -> float:
