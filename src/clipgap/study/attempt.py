@@ -105,6 +105,7 @@ class StudyJob:
                 return Attempt(pending.name, DONE_ELSEWHERE, read_record(run_dir), worker)
             if run_dir.exists():  # left unfinished by a dead worker, or failed earlier
                 shutil.rmtree(run_dir)
+            append_history(self.out, pending.name, "start")
             record = self._execute(pending.spec, run_dir, claim.owner.who())
             if record is None:  # not this process's to record (a distributed rank > 0)
                 return Attempt(pending.name, LOST, worker=worker)

@@ -5,7 +5,7 @@ output directory. A worker claims a run with a lock of its own before it touches
 
     OUT/locks/<run>.lock      the lock (``filelock``: flock on POSIX), held while the run executes
     OUT/locks/<run>.owner     its holder: host, pid, start time, last heartbeat (JSON)
-    OUT/locks/<run>.history   one JSON line per claim, recovery and end (append-only)
+    OUT/locks/<run>.history   one JSON line per claim, recovery, run start, record and release
 
 Only the holder clears, runs and records the run. The operating system releases a flock when
 its process dies (SIGKILL, out of memory), so on a local file system the next worker takes the
@@ -14,7 +14,8 @@ Where a lock can outlive its holder (NFS-like file systems, a lost node), a held
 when its owner's pid is gone on this host, or its heartbeat (refreshed every ``heartbeat_s``)
 is older than ``stale_after_s``: a worker then breaks it, under a study-wide recovery lock so
 only one does, logs it and takes the run. A holder that finds its owner file replaced has lost
-the run and writes nothing.
+the run and writes nothing. The heartbeat is the owner file's modification time, which the
+holder touches (and never rewrites).
 
 Study-wide files (``study.json``, ``zero_shot.json``) are read, changed and written under a
 lock of their own (:func:`file_lock`) and replaced atomically.
@@ -67,7 +68,8 @@ def _stamp(t: float) -> str:
 @dataclass(frozen=True)
 class Owner:
     """Who holds a run: ``host``, ``pid``, when the claim ``started``, its last ``heartbeat``
-    (seconds since the epoch) and the claim's ``token``."""
+    (seconds since the epoch: the owner file's modification time, which the holder touches) and
+    the claim's ``token``."""
 
     host: str
     pid: int
@@ -103,11 +105,20 @@ def history_path(out: str | Path, name: str) -> Path:
 
 
 def read_owner(path: Path) -> Owner | None:
-    """The owner file at ``path``, or None when there is none (or it cannot be read)."""
+    """The owner file at ``path`` (its heartbeat is the file's modification time), or None when
+    there is none (or it cannot be read)."""
     try:
-        return Owner(**json.loads(path.read_text()))
+        data = json.loads(path.read_text())
+        return Owner(**{**data, "heartbeat": path.stat().st_mtime})
     except (OSError, ValueError, TypeError):
         return None
+
+
+def write_owner(path: Path, owner: Owner) -> None:
+    """Write the owner file atomically, its modification time set to ``owner.heartbeat``."""
+    data = {k: v for k, v in asdict(owner).items() if k != "heartbeat"}
+    atomic_write_text(path, json.dumps(data))
+    os.utime(path, (owner.heartbeat, owner.heartbeat))
 
 
 def run_owner(out: str | Path, name: str) -> Owner | None:
@@ -139,7 +150,7 @@ class RunClaim:
         self.previous = run_owner(out, name)
         now = time.time()
         self.owner = Owner(HOST, os.getpid(), now, now, uuid.uuid4().hex)
-        self._write_owner(self.owner)
+        write_owner(owner_path(out, name), self.owner)
         self.lost = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name=f"heartbeat {name}", daemon=True)
@@ -151,10 +162,7 @@ class RunClaim:
                 self.previous.describe(),
             )
             append_history(out, name, "recovered", previous=asdict(self.previous))
-        append_history(out, name, "start")
-
-    def _write_owner(self, owner: Owner) -> None:
-        atomic_write_text(owner_path(self.out, self.name), json.dumps(asdict(owner)))
+        append_history(out, name, "claim")
 
     def still_held(self) -> bool:
         """Whether the owner file is still this claim's (False once another worker broke it)."""
@@ -162,15 +170,20 @@ class RunClaim:
         return current is not None and current.token == self.owner.token
 
     def _beat(self) -> None:
+        """Touch the owner file every ``heartbeat_s`` (never rewriting it: a worker that broke
+        the lock meanwhile keeps its own owner file) until released or taken over."""
+        path = owner_path(self.out, self.name)
         while not self._stop.wait(self.settings.heartbeat_s):
             if not self.still_held():
                 self.lost = True
                 log.error("lost run %s: another worker took its lock over", self.name)
                 return
-            self.owner = Owner(**{**asdict(self.owner), "heartbeat": time.time()})
-            self._write_owner(self.owner)
+            try:
+                os.utime(path)
+            except FileNotFoundError:
+                continue  # the next beat finds out whose it is
 
-    def release(self, event: str = "end") -> None:
+    def release(self, event: str = "release") -> None:
         """Stop the heartbeat, remove the owner file (if still ours), release the lock."""
         self._stop.set()
         self._thread.join()
