@@ -32,10 +32,10 @@ from clipgap.study.locks import (
     read_history,
     read_owner,
     run_owner,
-    shared_json_entry,
     write_owner,
 )
 from clipgap.study.runner import failure_record, identity
+from clipgap.study.shared import shared_json_entry
 
 GRID = """\
 model: world-tiny

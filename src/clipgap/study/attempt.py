@@ -63,12 +63,14 @@ class PendingRun:
 
 @dataclass(frozen=True)
 class Attempt:
-    """What became of one run in this worker: ``state`` (see RAN, HELD, ...) and its record."""
+    """What became of one run in this worker: ``state`` (see RAN, HELD, ...), its record, the
+    worker (``host:pid``) and, if it took the run over from a dead worker, who that was."""
 
     name: str
     state: str
     record: RunRecord | None = None
     worker: str = ""
+    recovered: str | None = None
 
 
 _CONTEXTS: dict[tuple[str, str], RunContext] = {}
@@ -114,7 +116,8 @@ class StudyJob:
                 return Attempt(pending.name, LOST, worker=worker)
             write_record(run_dir, record)
             append_history(self.out, pending.name, record.status)
-        return Attempt(pending.name, RAN, record, worker)
+        left = None if claim.previous is None else claim.previous.describe()
+        return Attempt(pending.name, RAN, record, worker, recovered=left)
 
     def _execute(self, run: RunSpec, run_dir: Path, owner: str) -> RunRecord | None:
         run_dir.mkdir(parents=True, exist_ok=True)

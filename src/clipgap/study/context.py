@@ -124,7 +124,7 @@ class RunContext:
             if self._cache_path is None:
                 entry = {"fingerprint": self.base_fingerprint, "value": compute()}
             else:  # shared by a study's workers: computed once, merged under the file's lock
-                from clipgap.study.locks import shared_json_entry
+                from clipgap.study.shared import shared_json_entry
 
                 entry = shared_json_entry(self._cache_path, key, self.base_fingerprint, compute)
             self._cache[key] = entry

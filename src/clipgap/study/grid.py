@@ -48,9 +48,9 @@ from clipgap.study.attempt import (
 )
 from clipgap.study.config import ALL_SHOTS, StudyConfig
 from clipgap.study.executors import Executor, make_executor
-from clipgap.study.locks import file_lock
 from clipgap.study.plan import RunSpec, plan_runs
 from clipgap.study.runner import check_run_shots
+from clipgap.study.shared import file_lock
 from clipgap.study.status import StudyStatus, study_status
 
 log = logging.getLogger(__name__)

@@ -160,6 +160,10 @@ class RayExecutor:
                     cause = getattr(exc, "cause", None) or exc
                     log.error("run %s: Ray task failed: %s", run.name, type(cause).__name__)
                     attempt = job.record_crash(run, cause)
+                if attempt.recovered:  # logged in the worker; said here too
+                    log.warning(
+                        "run %s recovered from a dead worker (%s)", run.name, attempt.recovered
+                    )
                 on_done(attempt)
 
     def close(self) -> None:
