@@ -26,6 +26,7 @@ from clipgap.study.execution import LockConfig
 from clipgap.study.grid import claim_study_dir, parse_shard, shard_runs
 from clipgap.study.locks import (
     HOST,
+    PIDNS,
     Owner,
     claim_run,
     owner_path,
@@ -155,32 +156,35 @@ def test_the_lock_of_a_killed_worker_is_recovered_and_logged(tmp_path, caplog):
     assert [e for e, _ in events[1:]] == ["recovered", "claim", "release"]
 
 
-@pytest.mark.parametrize(
-    "who", ["other host, old heartbeat", "this host, dead pid", "other host, fresh heartbeat"]
-)
+CASES = {  # holder: host, pid, heartbeat age (s), pid namespace; whether its lock is broken
+    "other host, old heartbeat": ("node-7", 4242, 1000, PIDNS, True),
+    "this host, dead pid": (HOST, None, 0, PIDNS, True),
+    "other host, fresh heartbeat": ("node-7", 4242, 1, PIDNS, False),
+    "this host name, another container's pid": (HOST, None, 1, "pid:[1]", False),
+}
+
+
+@pytest.mark.parametrize("who", list(CASES))
 def test_a_lock_that_outlives_its_holder_is_broken_only_when_stale(tmp_path, caplog, who):
-    """NFS-like: the lock stays held (here by another handle) though its holder is gone."""
+    """NFS-like: the lock stays held (here by another handle) though its holder may be gone."""
     from filelock import FileLock
 
     ghost = FileLock(tmp_path / "locks" / "run.lock")
     (tmp_path / "locks").mkdir()
     ghost.acquire()
+    host, pid, age, pidns, broken = CASES[who]
     now = time.time()
-    host, pid, beat = {
-        "other host, old heartbeat": ("node-7", 4242, now - 1000),
-        "this host, dead pid": (HOST, _dead_pid(), now),
-        "other host, fresh heartbeat": ("node-7", 4242, now - 1),
-    }[who]
-    owner = Owner(host, pid, now - 2000, beat, "ghost")
+    owner = Owner(host, pid or _dead_pid(), now - 2000, now - age, "ghost", pidns)
     write_owner(owner_path(tmp_path, "run"), owner)
     with caplog.at_level(logging.WARNING, logger="clipgap.study.locks"):
         claim = claim_run(tmp_path, "run", settings=LockConfig(heartbeat_s=30, stale_after_s=300))
     try:
-        if who == "other host, fresh heartbeat":
+        if not broken:
             assert claim is None and "breaking" not in caplog.text  # a live holder is left be
             return
-        assert claim is not None and claim.previous == owner
-        assert f"breaking the stale lock of run run: host {host} pid {pid}" in caplog.text
+        assert claim is not None and claim.previous.token == owner.token
+        assert abs(claim.previous.heartbeat - owner.heartbeat) < 1e-3  # the file's mtime
+        assert f"breaking the stale lock of run run: host {host} pid {owner.pid}" in caplog.text
         assert [e["event"] for e in read_history(tmp_path, "run")] == [
             "broke",
             "recovered",
@@ -264,7 +268,7 @@ def test_status_lists_done_running_failed_and_pending(grid_cfg, capsys):
     write_record(out / "runs" / runs[0].dirname, _complete(runs[0]))
     write_record(out / "runs" / runs[1].dirname, failure_record(runs[1], ValueError("boom")))
     claim = claim_run(out, runs[2].dirname, settings=LockConfig())  # running, by this process
-    dead = Owner(HOST, _dead_pid(), time.time() - 60, time.time() - 50, "t")
+    dead = Owner(HOST, _dead_pid(), time.time() - 60, time.time() - 50, "t", PIDNS)
     write_owner(owner_path(out, runs[3].dirname), dead)
     try:
         assert main(["study", "--status", str(out)]) == 0
@@ -434,7 +438,7 @@ def test_a_run_left_by_a_killed_worker_is_redone_by_the_next_fast(grid_cfg, fake
     half.mkdir(parents=True)
     (half / "config.json").write_text("{}")
     (half / "partial.bin").write_text("x")
-    dead = Owner(HOST, _dead_pid(), time.time() - 30, time.time() - 20, "dead")
+    dead = Owner(HOST, _dead_pid(), time.time() - 30, time.time() - 20, "dead", PIDNS)
     write_owner(owner_path(out, runs[1].dirname), dead)
     with caplog.at_level(logging.WARNING, logger="clipgap.study.locks"):
         outcome = run_study(grid_cfg, progress=False, report=False)

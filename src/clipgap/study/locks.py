@@ -40,8 +40,18 @@ from clipgap.study.execution import LockConfig
 
 log = logging.getLogger(__name__)
 
-HOST = socket.gethostname()
 LOCK_DIR = "locks"
+
+
+def _pid_namespace() -> str:
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return ""
+
+
+# Where a pid means something: containers may share a host name but not their pids.
+HOST, PIDNS = socket.gethostname(), _pid_namespace()
 
 
 def pid_alive(pid: int) -> bool:
@@ -65,20 +75,21 @@ def _stamp(t: float) -> str:
 
 @dataclass(frozen=True)
 class Owner:
-    """Who holds a run: ``host``, ``pid``, when the claim ``started``, its last ``heartbeat``
-    (seconds since the epoch: the owner file's modification time, which the holder touches) and
-    the claim's ``token``."""
+    """Who holds a run: ``host``, ``pid`` (in pid namespace ``pidns``), when the claim
+    ``started``, its last ``heartbeat`` (seconds since the epoch: the owner file's modification
+    time, which the holder touches) and the claim's ``token``."""
 
     host: str
     pid: int
     started: float
     heartbeat: float
     token: str
+    pidns: str = ""
 
     def alive(self, *, stale_after: float, now: float | None = None) -> bool:
-        """False when the process is gone on this host or the heartbeat is older than
-        ``stale_after`` seconds."""
-        if self.host == HOST and not pid_alive(self.pid):
+        """False when the process is gone on this host (in this pid namespace) or the
+        heartbeat is older than ``stale_after`` seconds."""
+        if self.host == HOST and self.pidns == PIDNS and not pid_alive(self.pid):
             return False
         return (time.time() if now is None else now) - self.heartbeat <= stale_after
 
@@ -147,7 +158,7 @@ class RunClaim:
         self.out, self.name, self._lock, self.settings = Path(out), name, lock, settings
         self.previous = run_owner(out, name)
         now = time.time()
-        self.owner = Owner(HOST, os.getpid(), now, now, uuid.uuid4().hex)
+        self.owner = Owner(HOST, os.getpid(), now, now, uuid.uuid4().hex, PIDNS)
         write_owner(owner_path(out, name), self.owner)
         self.lost = False
         self._stop = threading.Event()
