@@ -51,7 +51,7 @@ from clipgap.study.executors import Executor, make_executor
 from clipgap.study.plan import RunSpec, plan_runs
 from clipgap.study.runner import check_run_shots
 from clipgap.study.shared import file_lock
-from clipgap.study.status import StudyStatus, study_status
+from clipgap.study.status import StudyStatus, run_state, study_status
 
 log = logging.getLogger(__name__)
 
@@ -207,8 +207,6 @@ def _execute(
 ) -> None:
     """Attempt every pending run; then again those another worker held when tried, if that
     worker has died since (a few passes at most)."""
-    from clipgap.study.status import run_state
-
     done = outcome.skipped
     bar = tqdm(
         total=done + len(pending), initial=done, desc="study", unit="run", disable=not progress
