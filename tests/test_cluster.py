@@ -699,3 +699,22 @@ def test_a_study_on_a_local_ray_instance_gives_the_local_records(small, clean_ru
         "0 GPU(s) (0 in all); lower resources.gpus_per_run or add nodes that have them"
     )
     assert not (out2 / "runs").exists()
+
+
+def test_ray_address_auto_without_a_cluster_is_one_line(capsys, tmp_path, monkeypatch):
+    pytest.importorskip("ray")
+    from ray._private import services
+
+    def nothing_running(address, temp_dir=None):
+        raise ConnectionError("Could not find any running Ray instance.")
+
+    monkeypatch.setattr(services, "canonicalize_bootstrap_address", nothing_running)
+    cfg = tmp_path / "s.yaml"
+    cfg.write_text(GRID)
+    argv = ["study", "--config", str(cfg), "--out", str(tmp_path / "o"), "--ray-address", "auto"]
+    err = one_line_error(capsys, argv)
+    assert err == (
+        "error: ray.address 'auto': no running Ray cluster found on this machine; start one "
+        "with `ray start --head`, or give its HOST:PORT"
+    )
+    assert not (tmp_path / "o").exists()
