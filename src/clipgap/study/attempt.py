@@ -39,13 +39,15 @@ RUN_ERRORS = (ClipgapError, RuntimeError, ValueError, FloatingPointError)
 RAN, HELD, DONE_ELSEWHERE, LOST = "ran", "held", "done elsewhere", "lost"
 
 
-def done_stamp(run_dir: Path) -> int | None:
-    """When the run's ``DONE`` marker was written (ns), or None: tells whether a record
-    changed since a worker looked."""
+def done_stamp(run_dir: Path) -> tuple[int, int] | None:
+    """Which ``DONE`` marker the run directory holds (inode and modification time; each marker
+    is a new file), or None: tells whether a record changed since a worker looked. Take it
+    before reading the record it stamps."""
     try:
-        return (run_dir / DONE_MARKER).stat().st_mtime_ns
+        st = (run_dir / DONE_MARKER).stat()
     except FileNotFoundError:
         return None
+    return st.st_ino, st.st_mtime_ns
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,7 @@ class PendingRun:
     failed record the grid saw is retried; a record written since is another worker's)."""
 
     spec: RunSpec
-    seen: int | None = None
+    seen: tuple[int, int] | None = None
 
     @property
     def name(self) -> str:

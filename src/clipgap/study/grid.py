@@ -115,7 +115,8 @@ def finished_records(out: Path) -> dict[str, RunRecord]:
 def claim_study_dir(cfg: StudyConfig, out: Path, *, add: bool) -> None:
     """Make ``out`` this study's directory, refusing one that holds a different study.
 
-    ``study.json`` is read, changed and written under its lock (workers start together)."""
+    ``study.json`` (and ``study.yaml``) are read, changed and written under the lock of
+    ``study.json``: workers start together."""
     ident = cfg.identity()
     key = digest(ident)
     marker = out / "study.json"
@@ -137,9 +138,9 @@ def claim_study_dir(cfg: StudyConfig, out: Path, *, add: bool) -> None:
         else:
             text = json.dumps({"studies": {key: ident}}, indent=1, sort_keys=True)
             atomic_write_text(marker, text)
-    resolved = to_dict(cfg)
-    resolved["shots"] = [ALL_SHOTS if k is None else k for k in cfg.shots]
-    atomic_write_text(out / "study.yaml", yaml.safe_dump(resolved, sort_keys=False))
+        resolved = to_dict(cfg)
+        resolved["shots"] = [ALL_SHOTS if k is None else k for k in cfg.shots]
+        atomic_write_text(out / "study.yaml", yaml.safe_dump(resolved, sort_keys=False))
 
 
 def run_study(
@@ -160,7 +161,7 @@ def run_study(
     out = Path(cfg.out)
     planned = plan_runs(cfg)
     runs = shard_runs(planned, shard)
-    finished = finished_records(out)
+    finished_records(out)  # refuses a directory with records of another schema
     job = StudyJob(cfg, out)
     for run in runs:
         check_run_shots(run, job.context())
@@ -171,11 +172,12 @@ def run_study(
         claim_study_dir(cfg, out, add=add)
         pending = []
         for run in runs:
-            record = finished.get(run.dirname)
+            seen = done_stamp(out / "runs" / run.dirname)  # before the record it stamps
+            record = read_record(out / "runs" / run.dirname)
             if record is not None and record.complete:
                 outcome.skipped += 1
             else:
-                pending.append(PendingRun(run, done_stamp(out / "runs" / run.dirname)))
+                pending.append(PendingRun(run, seen))
         _execute(job, pending, outcome, executor=executor, progress=progress)
     finally:
         executor.close()
