@@ -49,12 +49,14 @@ class StudyStatus:
 
 
 def run_state(out: Path, name: str, *, stale_after: float, now: float | None = None) -> RunState:
+    # the owner first: a holder writes the record before it removes its owner file, so a run
+    # is never seen without both while its record is being written
+    owner = run_owner(out, name)
     record = read_record(out / "runs" / name)
     if record is not None:
         if record.complete:
             return RunState(name, "done")
         return RunState(name, "failed", error=record.error)
-    owner = run_owner(out, name)
     if owner is not None and owner.alive(stale_after=stale_after, now=now):
         return RunState(name, "running", owner=owner)
     return RunState(name, "pending", owner=owner)
