@@ -579,7 +579,7 @@ def test_the_ray_executor_on_a_stand_in_gives_the_local_records(
     out = tmp_path / "ray"
     argv = ["study", "--config", str(small), "--out", str(out), "--executor", "ray"]
     assert main([*argv, "--no-progress", "ray.num_cpus=2", "ray.max_retries=3"]) == 0
-    assert "4 runs, 0 already done, 4 run now, 0 run by other workers, 0 failed" in (
+    assert "4 runs, 0 already done, 4 run now, 0 failed, 0 by other workers" in (
         capsys.readouterr().out
     )
     assert stand_in.inits == [{"num_cpus": 2, "num_gpus": None, **QUIET}] and not stand_in.up
@@ -682,7 +682,7 @@ def test_a_study_on_a_local_ray_instance_gives_the_local_records(small, clean_ru
     stdout, stderr = proc.communicate(timeout=600)
     assert proc.returncode == 0, stderr
     assert killed is not None, "no Ray worker was seen holding a run"
-    assert "4 runs, 0 already done, 4 run now, 0 run by other workers, 0 failed" in stdout
+    assert "4 runs, 0 already done, 4 run now, 0 failed, 0 by other workers" in stdout
     assert_same_records(out, clean_run)
     name, pid = killed
     events = [(e["event"], e["pid"]) for e in read_history(out, name)]

@@ -71,8 +71,8 @@ def run(args) -> int:
     part = "" if shard is None else f" (shard {shard[0]}/{shard[1]})"
     print(
         f"study {outcome.out_dir}{part}: {outcome.planned} runs, {outcome.skipped} already done, "
-        f"{outcome.completed} run now, {outcome.elsewhere} run by other workers, "
-        f"{len(outcome.failed)} failed"
+        f"{outcome.completed} run now, {len(outcome.failed)} failed, "
+        f"{outcome.elsewhere} by other workers"
     )
     print(summary_table(outcome.records))
     for line in outcome.failed:
