@@ -133,6 +133,9 @@ def test_no_kinds_is_a_tracker_that_writes_nothing(tmp_path):
         tracker.log_step(1, loss=1.0)
         tracker.log_record(_record())
     assert tracker.kinds == () and not (tmp_path / "run").exists()
+    assert track_run("none", None, RUN_CONFIG).kinds == ()
+    with pytest.raises(ConfigError, match="^tracking tensorboard needs a run directory$"):
+        track_run(["tensorboard"], None, RUN_CONFIG)
 
 
 def test_record_summary_is_the_records_numbers():

@@ -28,8 +28,8 @@ KINDS = tuple(backends.names())
 
 
 def default_tracking() -> tuple[str, ...]:
-    """What is tracked when nothing is asked: TensorBoard where the package is installed (writing
-    its events costs well under 1 % of a run), nothing otherwise."""
+    """What is tracked when nothing is asked: TensorBoard where the package is installed (its
+    events cost about 1 % of fine-tuning time on the world model), nothing otherwise."""
     return ("tensorboard",) if importlib.util.find_spec("tensorboard") is not None else ()
 
 
@@ -154,7 +154,7 @@ def open_tracker(
     stored with the run. An unknown kind raises a one-line ConfigError listing the valid ones; a
     kind whose package is missing, one naming the ``pip install`` that provides it.
     """
-    kinds = tracking_kinds(list(kinds))
+    kinds = tracking_kinds(kinds if isinstance(kinds, str) else list(kinds))
     run_dir = Path(run_dir)
     name = run_name or run_dir.resolve().name
     config = _plain(dict(config or {}))
@@ -171,9 +171,15 @@ def open_tracker(
     return Tracker(opened, every=every)
 
 
-def track_run(kinds: Iterable[str], run_dir: str | Path, record_config: Mapping) -> Tracker:
+def track_run(kinds: Iterable[str], run_dir: str | Path | None, record_config: Mapping) -> Tracker:
     """The tracker of one study or ``clipgap finetune`` run: named by its directory, with the
-    run's resolved config (``RunRecord.config``). No kinds: a tracker that does nothing."""
+    run's resolved config (``RunRecord.config``). No kinds: a tracker that does nothing (then
+    ``run_dir`` may be None)."""
+    kinds = tracking_kinds(kinds if isinstance(kinds, str) else list(kinds))
+    if not kinds:
+        return Tracker()
+    if run_dir is None:
+        raise ConfigError(f"tracking {', '.join(kinds)} needs a run directory")
     return open_tracker(kinds, run_dir, config=record_config)
 
 
