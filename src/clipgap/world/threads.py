@@ -58,3 +58,23 @@ def torch_threads(threads: int):
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+@contextlib.contextmanager
+def command_threads(threads: int | None):
+    """For one command: ``threads`` torch threads everywhere and for world pretraining
+    (``$CLIPGAP_THREADS``), both restored on exit. None changes nothing."""
+    if threads is None:
+        yield
+        return
+    threads = check_threads(threads, "--threads")
+    previous = os.environ.get(THREADS_ENV)
+    os.environ[THREADS_ENV] = str(threads)
+    try:
+        with torch_threads(threads):
+            yield
+    finally:
+        if previous is None:
+            os.environ.pop(THREADS_ENV, None)
+        else:
+            os.environ[THREADS_ENV] = previous
