@@ -50,6 +50,7 @@ from clipgap.world.render import COLORS, LIGHTS, coverage, object_field, render
 from clipgap.world.scenes import sample_scenes
 from clipgap.world.tasks import (
     LIGHT_WORDS,
+    STUDY_TASKS,
     WORLD_TASKS,
     balanced_pairs,
     make_task,
@@ -440,3 +441,26 @@ def test_cli_threads_flag_sets_torch_and_pretraining_threads(monkeypatch, capsys
     assert torch.get_num_threads() == before and THREADS_ENV not in os.environ
     assert main(["--threads", "0", "world", "tasks"]) == 2
     assert "--threads=0: expected a whole number of threads >= 1" in capsys.readouterr().err
+
+
+def test_world_configs_hold_the_default_study():
+    from pathlib import Path
+
+    from clipgap.study.config import load_study_config
+
+    default = load_study_config(None)
+    assert [t.name for t in default.tasks] == [f"world:{t}" for t in STUDY_TASKS]
+    assert len(default.tasks) >= 10 and default.eval.max_test_images == 250
+    assert all(
+        t.dg == [f"{t.name}@{s}" for s in ("cartoon", "sketch", "mosaic")] for t in default.tasks
+    )
+    configs = Path(__file__).resolve().parents[1] / "configs"
+    for name, seeds in (("world.yaml", [0]), ("world-seeds.yaml", [0, 1, 2])):
+        cfg = load_study_config(str(configs / name))
+        assert (cfg.model, cfg.tasks, cfg.methods, cfg.eval) == (
+            default.model,
+            default.tasks,
+            default.methods,
+            default.eval,
+        )
+        assert cfg.seeds == seeds
