@@ -277,7 +277,8 @@ def test_cli_sample_and_tasks(tmp_path, capsys):
         assert img.size == (56 + 3 * 98, 14 + 4 * 4 * 98)
     assert main(["world", "tasks"]) == 0
     text = capsys.readouterr().out
-    assert "world:position" in text and "three shapes" in text
+    assert "world:position" in text and "three shapes" in text and "red circle" in text
+    assert all(f"world:{task} " in text for task in WORLD_TASKS)
     assert main(["world", "sample", "--task", "nope", "--out", str(out)]) == 2
     assert "unknown world task 'nope'" in capsys.readouterr().err
 
