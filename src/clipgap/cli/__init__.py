@@ -37,6 +37,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"clipgap {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="torch threads for the whole command, world pretraining included (default: "
+        "torch's own count; world pretraining uses 1)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for mod in SUBCOMMANDS:
         try:
@@ -62,7 +70,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        if args.threads is None:
+            return int(args.func(args) or 0)
+        from clipgap.world.threads import command_threads
+
+        with command_threads(args.threads):
+            return int(args.func(args) or 0)
     except ClipgapError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
