@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from clipgap.cli.commands import commands
 from clipgap.errors import ConfigError
 
 
-def register(sub) -> None:
+@commands.register("world")
+def add_parser(sub) -> None:
     p = sub.add_parser(
         "world",
         help="the embedded world: pretrain its CLIP, look at its tasks",
