@@ -35,6 +35,8 @@ def add_data_args(p) -> None:
     p.add_argument(
         "--templates-file", default=None, help="one prompt template per line ({c} = class)"
     )
+    p.add_argument("--image-column", default=None, help="hfds: image column (default: detected)")
+    p.add_argument("--label-column", default=None, help="hfds: label column (default: detected)")
 
 
 def data_options(args) -> DataOptions:
@@ -43,6 +45,8 @@ def data_options(args) -> DataOptions:
         download=args.download,
         classnames_file=args.classnames_file,
         templates_file=args.templates_file,
+        image_column=args.image_column,
+        label_column=args.label_column,
     )
 
 

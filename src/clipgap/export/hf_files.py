@@ -8,6 +8,9 @@ Normalize read back from its torchvision transform); the tokenizer is the backbo
 from __future__ import annotations
 
 import logging
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from torch import nn
@@ -23,6 +26,22 @@ _PIL_CODE = {mode: code for code, mode in RESAMPLE.items()}
 # open_clip eval steps that CLIPImageProcessor always does (RGB conversion, to [0, 1] tensor)
 _NEUTRAL_STEPS = {"MaybeConvertMode", "MaybeToTensor", "ToTensor", "function", "ToRGB"}
 OPEN_CLIP_VOCAB_SIZE = 49408
+
+
+@contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Without transformers' progress bars and deprecation warnings (restored afterwards)."""
+    from transformers.utils import logging as hf_logging
+
+    shown = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            yield
+    finally:
+        if shown:
+            hf_logging.enable_progress_bar()
 
 
 def processor_settings_from_transform(transform) -> ProcessorSettings:
@@ -125,7 +144,8 @@ def save_hf(backbone, out_dir, *, tokenizer: bool = True) -> Path:
     model = hf_clip_model(backbone)
     out = Path(out_dir).expanduser()
     out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
+    with quiet_transformers():
+        model.save_pretrained(out)
     images = image_processor(settings)
     tok = None
     if tokenizer:

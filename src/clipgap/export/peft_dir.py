@@ -17,6 +17,7 @@ import torch
 from torch.nn.utils import parametrize
 
 from clipgap.errors import ModelError
+from clipgap.export.hf_files import quiet_transformers
 from clipgap.methods.lora import LoraDelta
 from clipgap.tuned import TunedModel
 
@@ -80,7 +81,8 @@ def save_peft_adapter(model: TunedModel, base_dir: str | Path, out_dir: str | Pa
         bias="none",
         target_modules=target_pattern(weights),
     )
-    peft_model = get_peft_model(CLIPModel.from_pretrained(str(base_dir)), config)
+    with quiet_transformers():
+        peft_model = get_peft_model(CLIPModel.from_pretrained(str(base_dir)), config)
     inner = peft_model.base_model.model
     adapted = {n for n, m in inner.named_modules() if hasattr(m, "lora_A") and m.lora_A}
     if adapted != set(weights):
@@ -91,7 +93,8 @@ def save_peft_adapter(model: TunedModel, base_dir: str | Path, out_dir: str | Pa
             module.lora_A["default"].weight.copy_(a)
             module.lora_B["default"].weight.copy_(b)
     out = Path(out_dir)
-    peft_model.save_pretrained(str(out))
+    with quiet_transformers():
+        peft_model.save_pretrained(str(out))
     log.info("wrote peft adapter %s (%d LoRA pairs, r=%d, alpha=%g)", out, len(weights), rank,
              scale * rank)  # fmt: skip
     return sorted(p.name for p in out.iterdir())
