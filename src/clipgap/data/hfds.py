@@ -14,11 +14,11 @@ Where the data comes from:
 ``CONFIG`` is the hub dataset's config, or for a local folder a subfolder ``PATH/CONFIG``
 holding one of the two local layouts.
 
-Splits: clipgap's ``train`` and ``test`` (or any split name) is (1) the split of that name;
-(2) for ``test``, else ``validation``, ``valid`` or ``val``; (3) for a dataset with a single split
-(e.g. only ``train``), a stratified 80/20 cut of it (seed 0, as for ``csv:`` and DomainBed
-folders; ``all`` is the whole split); (4) otherwise a DataError naming the splits found.
-``all`` is every split.
+Splits: ``all`` is every split. A dataset with a single split (e.g. only ``train``) has no
+held-out data, so ``train`` and ``test`` are a stratified 80/20 cut of it (seed 0, as for
+``csv:`` and DomainBed folders). Otherwise ``train``, ``test`` (or any split name) is the split
+of that name; a missing ``test`` falls back to ``validation``, ``valid`` or ``val``; anything
+else is a DataError naming the splits found.
 
 Columns: the image column is ``--image-column`` or the first ``Image`` feature (a named column of
 paths or bytes is cast to ``Image``); the label column is ``--label-column`` or the first
@@ -174,17 +174,17 @@ def choose_split(where: str, splits: dict[str, Any], split: str):
     """(split name used, dataset, ``train``/``test`` to cut from it or None)."""
     import datasets as hf
 
-    if split in splits:
-        return split, splits[split], None
     if split == "all":
         return "all", hf.concatenate_datasets(list(splits.values())), None
+    if len(splits) == 1 and split in ("train", "test"):
+        name, ds = next(iter(splits.items()))
+        return name, ds, split
+    if split in splits:
+        return split, splits[split], None
     if split == "test":
         for name in TEST_FALLBACKS:
             if name in splits:
                 return name, splits[name], None
-    if len(splits) == 1 and split in ("train", "test"):
-        name, ds = next(iter(splits.items()))
-        return name, ds, split
     extra = f" (nor {', '.join(TEST_FALLBACKS)})" if split == "test" else ""
     raise DataError(f"{where} has no split {split!r}{extra}; splits: {', '.join(splits)}")
 

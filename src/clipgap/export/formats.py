@@ -62,6 +62,12 @@ LOAD_HINT = {
     "peft": 'PeftModel.from_pretrained(CLIPModel.from_pretrained("{out}/base"), '
     '"{out}/adapter"), CLIPProcessor.from_pretrained("{out}/base")',
 }
+# transformers >= 5 defaults to a torchvision image processor whose antialiased resize differs
+# (~1e-2 in pixel values) from the PIL resize of open_clip/clipgap; its PIL backend matches
+PROCESSOR_NOTE = (
+    'with transformers >= 5 pass backend="pil" to CLIPProcessor.from_pretrained for exactly '
+    "the model's preprocessing (the default torchvision backend resizes slightly differently)"
+)
 
 
 def formats_for(method: str, backend: str | None = "open_clip") -> tuple[str, ...]:
@@ -168,6 +174,8 @@ def export_checkpoint(
         "files": files,
         "load": LOAD_HINT[fmt].format(out=out.resolve()),
     }
+    if fmt != "open_clip":
+        manifest["note"] = PROCESSOR_NOTE
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     log.info("exported %s (%s) as %s to %s", path, meta["method"], fmt, out)
     return manifest
