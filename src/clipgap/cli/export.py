@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from clipgap.export.formats import FORMATS
+from clipgap.export import FORMATS
 
 
 def register(sub) -> None:

@@ -4,38 +4,36 @@
 loads (see :mod:`clipgap.export.formats`); :mod:`clipgap.export.convert` maps open_clip CLIP
 weights to and from Hugging Face ``CLIPModel`` ones; :mod:`clipgap.export.hf_files` writes
 ``save_pretrained`` folders with processor files.
+
+Importing this package is cheap (the command line reads :data:`FORMATS` at start-up); the
+functions load their modules, and torch / transformers, on first use.
 """
 
 from __future__ import annotations
 
-from clipgap.export.convert import (
-    HF_ARGMAX_POOLING_EOS_ID,
-    hf_state_to_open_clip,
-    hf_to_open_clip,
-    open_clip_state_to_hf,
-    open_clip_to_hf,
-)
-from clipgap.export.formats import FORMATS, export_checkpoint, formats_for
-from clipgap.export.hf_files import (
-    clip_tokenizer,
-    image_processor,
-    processor_settings_from_transform,
-    save_hf,
-    save_open_clip_as_hf,
-)
+import importlib
 
-__all__ = [
-    "FORMATS",
-    "HF_ARGMAX_POOLING_EOS_ID",
-    "clip_tokenizer",
-    "export_checkpoint",
-    "formats_for",
-    "hf_state_to_open_clip",
-    "hf_to_open_clip",
-    "image_processor",
-    "open_clip_state_to_hf",
-    "open_clip_to_hf",
-    "processor_settings_from_transform",
-    "save_hf",
-    "save_open_clip_as_hf",
-]
+FORMATS = ("open_clip", "hf", "peft")
+
+_WHERE = {
+    "HF_ARGMAX_POOLING_EOS_ID": "convert",
+    "hf_state_to_open_clip": "convert",
+    "hf_to_open_clip": "convert",
+    "open_clip_state_to_hf": "convert",
+    "open_clip_to_hf": "convert",
+    "export_checkpoint": "formats",
+    "formats_for": "formats",
+    "clip_tokenizer": "hf_files",
+    "image_processor": "hf_files",
+    "processor_settings_from_transform": "hf_files",
+    "save_hf": "hf_files",
+    "save_open_clip_as_hf": "hf_files",
+}
+
+__all__ = ["FORMATS", *sorted(_WHERE)]
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)

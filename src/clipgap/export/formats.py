@@ -31,6 +31,7 @@ from safetensors.torch import save_file
 from clipgap.backbones import load_backbone
 from clipgap.checkpoint import load_checkpoint, read_checkpoint
 from clipgap.errors import ConfigError, UnknownNameError, suggest
+from clipgap.export import FORMATS
 from clipgap.export.hf_files import save_hf
 from clipgap.export.open_clip_dir import save_open_clip_dir
 from clipgap.export.peft_dir import save_peft_adapter
@@ -39,7 +40,6 @@ from clipgap.tuned import TunedModel
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("open_clip", "hf", "peft")
 MANIFEST = "export.json"
 HEAD_FILE = "linear_head.safetensors"
 _MERGED = ("open_clip", "hf")
@@ -92,7 +92,10 @@ def check_format(path: Path, meta: dict, fmt: str) -> None:
         return
     if not allowed:
         why = _WHY.get(method, "clipgap knows no export for it")
-        raise ConfigError(f"checkpoint {path}: method {method!r} cannot be exported ({why})")
+        raise ConfigError(
+            f"checkpoint {path}: method {method!r} cannot be exported as {fmt!r} nor in any other "
+            f"format ({why})"
+        )
     if fmt == "open_clip" and backend == "hf":
         why = f"its base {meta['base_spec']} is a Hugging Face CLIPModel"
     else:
