@@ -20,9 +20,8 @@ from clipgap.backbones import load_backbone
 from clipgap.checkpoint import save_checkpoint
 from clipgap.cli import main
 from clipgap.errors import ClipgapError, ConfigError, ModelError, UnknownNameError
-from clipgap.evaluate import zero_shot_model
 from clipgap.export import export_checkpoint, formats_for, save_open_clip_as_hf
-from clipgap.train import TrainConfig, finetune
+from clipgap.training import TrainConfig, finetune, zero_shot_model
 from tests.test_methods import COLOURS, colour_task
 
 pytestmark = pytest.mark.usefixtures("one_thread")

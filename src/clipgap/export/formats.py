@@ -26,6 +26,7 @@ import json
 import logging
 from pathlib import Path
 
+import torch
 from safetensors.torch import save_file
 
 from clipgap.backbones import load_backbone
@@ -36,7 +37,7 @@ from clipgap.export.hf_files import save_hf
 from clipgap.export.open_clip_dir import save_open_clip_dir
 from clipgap.export.peft_dir import save_peft_adapter
 from clipgap.methods.lora import merge
-from clipgap.tuned import TunedModel
+from clipgap.model import AdaptedModel
 
 log = logging.getLogger(__name__)
 
@@ -118,14 +119,13 @@ def _output_dir(out: str | Path) -> Path:
     return out
 
 
-def save_linear_head(model: TunedModel, out: Path) -> list[str]:
+def save_linear_head(model: AdaptedModel, out: Path) -> list[str]:
     """The linear probe's head (and the class names it answers for) as safetensors."""
     if model.head is None:
         return []
-    tensors = {
-        "weight": model.head.weight.detach().cpu().contiguous(),
-        "bias": model.head.bias.detach().cpu().contiguous(),
-    }
+    weight, bias = model.head.weight.detach().cpu(), model.head.bias
+    bias = torch.zeros(len(weight)) if bias is None else bias.detach().cpu()
+    tensors = {"weight": weight.contiguous(), "bias": bias.contiguous()}
     meta = {
         "class_names": json.dumps(model.head_classes),
         "logits": "normalise(image_embedding) @ weight.T + bias",

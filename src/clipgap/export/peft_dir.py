@@ -19,7 +19,7 @@ from torch.nn.utils import parametrize
 from clipgap.errors import ModelError
 from clipgap.export.hf_files import quiet_transformers
 from clipgap.methods.lora import LoraDelta
-from clipgap.tuned import TunedModel
+from clipgap.model import AdaptedModel
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ def _delta(module, param_name: str) -> LoraDelta | None:
     return found[0] if found else None
 
 
-def lora_weights(model: TunedModel) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+def lora_weights(model: AdaptedModel) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """``{HF module name: (A, B)}`` for every LoRA update of a LoRA-tuned model."""
     out = {}
     for site in model.backbone.projection_sites():
@@ -59,7 +59,7 @@ def target_pattern(names) -> str:
     return rf"({'|'.join(towers)})\.encoder\.layers\.\d+\.self_attn\.({'|'.join(roles)})"
 
 
-def save_peft_adapter(model: TunedModel, base_dir: str | Path, out_dir: str | Path) -> list[str]:
+def save_peft_adapter(model: AdaptedModel, base_dir: str | Path, out_dir: str | Path) -> list[str]:
     """Write the LoRA updates of ``model`` as a peft adapter for the HF model in ``base_dir``.
 
     ``base_dir`` is the untouched base as a ``save_pretrained`` folder; the adapter's
