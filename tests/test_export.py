@@ -203,6 +203,20 @@ def test_peft_round_trip(trained, images, tmp_path, options):
     assert (base.logits_per_image - ref).abs().max() > 1e-3
 
 
+def test_interpolated_checkpoint_exports_its_own_logits(trained, images, tmp_path, tiny):
+    from clipgap.interpolate import interpolate
+
+    _, model = trained("lora")
+    half = interpolate(model, tiny, 0.5)
+    path = save_checkpoint(half, tmp_path / "half.safetensors")
+    ref = clipgap_logits(half, images)
+    assert (clipgap_logits(model, images) - ref).abs().max() > 1e-3  # not the alpha-1 model
+    manifest = export_checkpoint(path, "peft", tmp_path / "p")
+    out = hf_forward(tmp_path / "p" / "base", images, adapter=tmp_path / "p" / "adapter")
+    torch.testing.assert_close(out.logits_per_image, ref, **TOL)
+    assert manifest["alpha"] == 0.5
+
+
 def test_hf_base_checkpoint_exports_to_hf_and_peft(tiny, trained, images, tmp_path):
     base = load_backbone(f"hf:{save_open_clip_as_hf(tiny, tmp_path / 'hfbase')}")
     path, model = trained("lora", base=base)

@@ -171,6 +171,7 @@ def export_checkpoint(
         "checkpoint": str(path.resolve()),
         "method": meta["method"],
         "method_options": meta["method_options"],
+        "alpha": meta.get("alpha"),
         "base": meta["base_ref"],
         "class_names": meta["class_names"],
         "templates": meta["templates"],
