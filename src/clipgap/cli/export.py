@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from clipgap.cli.commands import commands
 from clipgap.export import FORMATS
 
 
-def register(sub) -> None:
+@commands.register("export")
+def add_parser(sub) -> None:
     p = sub.add_parser(
         "export",
         help="export a fine-tuned checkpoint to open_clip, Hugging Face or peft files",
