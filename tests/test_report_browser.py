@@ -53,15 +53,21 @@ def report_html(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def page(report_html, tmp_path):
-    """The report opened in headless Chromium with a fresh profile; yields (page, errors)."""
+def playwright():
+    """Playwright's sync API, once Chromium and the package are known to be here."""
     if not Path(CHROMIUM).is_file():
         _missing(f"no Chromium at {CHROMIUM} (apt-get install -y chromium)")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
         _missing("the playwright package is not installed (pip install -e '.[dev]')")
-    with sync_playwright() as p:
+    return sync_playwright
+
+
+@pytest.fixture
+def page(playwright, report_html, tmp_path):
+    """The report opened in headless Chromium with a fresh profile; yields (page, errors)."""
+    with playwright() as p:
         context = p.chromium.launch_persistent_context(
             str(tmp_path / "profile"),
             executable_path=CHROMIUM,
@@ -139,4 +145,27 @@ def test_report_in_chromium(page):
 
     view.evaluate("window.scrollTo(0, 0)")
     view.screenshot(path=str(_screenshot_path()), full_page=True)
+    assert errors == []
+
+
+def _sort(view, table: str, column: int) -> list[str]:
+    view.locator(f"{table} thead th").nth(column).locator("button").click()
+    return _column(view, table, column)
+
+
+def test_numbers_sort_as_numbers_and_missing_cells_last(page):
+    view, errors = page
+    methods = "#methods + p + .scroll > table"
+    assert view.locator(f"{methods} thead th").nth(3).inner_text().startswith("trainable params")
+    params = _sort(view, methods, 3)  # "1,200,000" is more than "240,000"
+    assert [int(p.replace(",", "")) for p in params] == [1_300, 3_000, 8_000, 8_192, 240_000,
+                                                         1_200_000]  # fmt: skip
+    ddg = "#ddg-per-task-and-method + .scroll > table"  # world:scenes has no DG domain: "—"
+    for order in (sorted, lambda v: sorted(v, reverse=True)):
+        cells = _sort(view, ddg, 1)
+        assert cells[-1] == "\u2014" and "\u2014" not in cells[:-1]
+        values = [_number(c) for c in cells[:-1]]
+        assert values == order(values)
+    last = view.eval_on_selector(ddg, "t => t.rows[t.rows.length - 1].cells[0].textContent")
+    assert last == "mean over tasks"  # the footer stays last
     assert errors == []

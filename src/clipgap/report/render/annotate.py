@@ -35,6 +35,7 @@ def label_points(
     *,
     colors: Sequence | None = None,
     obstacles: tuple[Sequence[float], Sequence[float]] | None = None,
+    fontsize: float = FONT_SIZE,
 ) -> int:
     """Write ``names[i]`` next to the point ``(x[i], y[i])``, with a thin leader line where a
     label had to move away; ``obstacles`` are further points labels keep off. Points with a
@@ -45,7 +46,7 @@ def label_points(
         return 0
     texts = [
         ax.text(
-            x[i], y[i], f" {names[i]}", fontsize=FONT_SIZE, ha="left", va="bottom",
+            x[i], y[i], f" {names[i]}", fontsize=fontsize, ha="left", va="bottom",
             color=colors[i] if colors is not None else "0.15", zorder=5,
         )
         for i in keep

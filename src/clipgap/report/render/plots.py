@@ -105,7 +105,8 @@ def _label_tasks(ax, cells: pd.DataFrame, measure: pd.Series, names: dict[str, s
     top = done.groupby("unit")["delta_id"].max()
     x = measure.reindex(top.index).to_numpy(dtype=float)
     others = (measure.reindex(done["unit"]).to_numpy(dtype=float), done["delta_id"].to_numpy())
-    label_points(ax, x, top.to_numpy(), [names[u] for u in top.index], obstacles=others)
+    names = [names[u] for u in top.index]
+    label_points(ax, x, top.to_numpy(), names, obstacles=others, fontsize=9)
 
 
 def _signed(value) -> str:
