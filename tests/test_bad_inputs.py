@@ -198,12 +198,50 @@ def other_study_in_out(tmp):
     return _study(tmp, STUDY), "holds runs of a different study"
 
 
+def old_schema_dir(tmp):
+    run = tmp / "out" / "runs" / "world-shape__linear_probe__s0__0123456789abcdef"
+    run.mkdir(parents=True)
+    (tmp / "out" / "study.json").write_text(json.dumps({"studies": {"0" * 16: {}}}))
+    record = {
+        "schema": 1,
+        "run_id": "0123456789abcdef",
+        "status": "complete",
+        "task": "world:shape",
+    }
+    (run / "record.json").write_text(json.dumps(record))
+    (run / "DONE").write_text("complete\n")
+    return _study(tmp, STUDY), "record schema 1, but this clipgap reads schema 2"
+
+
+def unknown_difficulty_split(tmp):
+    return _study(tmp, STUDY + "difficulty: {split: val}\n"), "difficulty.split must be one of"
+
+
+def shots_too_large(tmp):
+    return _study(tmp, STUDY + "shots: [4, 5000]\n"), "train.shots=5000 is more than class"
+
+
+def shots_zero(tmp):
+    return _study(tmp, STUDY + "shots: [0]\n"), "shots[0]: 0 is not allowed"
+
+
+def shots_negative(tmp):
+    return _study(tmp, STUDY + "shots: [-4]\n"), "shots[0]: -4 is not allowed"
+
+
+def finetune_shots_too_large(tmp):
+    root = _folder(tmp)
+    return (["finetune", "--model", TINY_MODEL, "--dataset", f"folder:{root}", "--method", "lora",
+             "--out", str(tmp / "ft"), "--shots", "50"], "after validation is held out")  # fmt: skip
+
+
 ROWS = [
     corrupt_image, empty_class, one_class, unknown_model, unknown_pretrained, unknown_dataset,
     unknown_world_task, unknown_style, unknown_method, lr_not_positive, non_finite_loss,
     missing_data, hostile_csv, csv_missing_column, csv_unknown_label, mismatched_checkpoint,
     not_safetensors, hf_not_clip, yaml_wrong_type, yaml_unknown_key, control_is_task,
-    other_study_in_out,
+    other_study_in_out, old_schema_dir, unknown_difficulty_split, shots_too_large, shots_zero,
+    shots_negative, finetune_shots_too_large,
 ]  # fmt: skip
 
 

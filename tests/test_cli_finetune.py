@@ -10,6 +10,7 @@ from clipgap.backbones import load_backbone
 from clipgap.checkpoint import load_checkpoint, read_checkpoint
 from clipgap.cli import main
 from clipgap.data import load_task
+from clipgap.record import SCHEMA_VERSION, read_record
 from clipgap.training import accuracy, zero_shot_model
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -47,6 +48,8 @@ def test_finetune_writes_checkpoint_metrics_and_log(image_folder, tmp_path, caps
     assert {p.name for p in out.iterdir()} == {
         "checkpoint.safetensors",
         "metrics.json",
+        "record.json",
+        "DONE",
         "train.log",
     }
     metrics = json.loads((out / "metrics.json").read_text())
@@ -64,11 +67,41 @@ def test_finetune_writes_checkpoint_metrics_and_log(image_folder, tmp_path, caps
     assert metrics["finetuned_accuracy"] == pytest.approx(ft)
     assert metrics["delta_id"] == pytest.approx(ft - zs)
     meta, _ = read_checkpoint(out / "checkpoint.safetensors")
-    assert meta["extra"] == {"dataset": dataset, "preset": "tuned"}
+    assert meta["extra"] == {"dataset": dataset, "preset": "tuned", "shots": None}
+    # the run record: the same numbers, typed, with difficulty on the training portion
+    record = read_record(out)
+    assert record.schema == SCHEMA_VERSION and record.complete and record.shots is None
+    assert (record.zero_shot.id, record.finetuned.id) == pytest.approx((zs, ft))
+    assert record.zero_shot.dg == {} and record.cf == {} and record.cf_mean is None
+    n_train = len(load_task(dataset, "train"))  # 3 classes x 6 images; 10 % held out
+    assert record.difficulty.split == "train"
+    assert record.difficulty.n_images == n_train - round(0.1 * n_train) == 16
+    assert record.val_accuracy_start == metrics["history"][0]["val_accuracy"]
+    assert record.config["train"]["seed"] == 1 and record.best_epoch == metrics["best_epoch"]
     assert f"zero-shot {zs:.4f} -> fine-tuned {ft:.4f}" in stdout
     assert "1,536 trainable parameters" in stdout
     log = (out / "train.log").read_text()
     assert "lora epoch 2:" in log and "best epoch" in log
+
+
+def test_finetune_with_shots_trains_on_k_images_per_class(image_folder, tmp_path, capsys):
+    out = tmp_path / "k2"
+    dataset = f"folder:{image_folder}"
+    code, stdout, err = run_cli(
+        capsys, "finetune", "--model", "clipgap-tiny", "--dataset", dataset, "--method",
+        "clip_adapter", "--out", str(out), "--shots", "2", "--no-progress", "train.epochs=2",
+        "train.batch_size=4", "--difficulty-split", "test",
+    )  # fmt: skip
+    assert code == 0, err
+    record = read_record(out)
+    assert (
+        record.shots == 2 and record.config["shots"] == 2 and record.config["train"]["shots"] == 2
+    )
+    # 2 images x 3 classes in batches of 4: two steps an epoch (all 16 images would take four)
+    assert [h["steps"] for h in record.history if h["epoch"] >= 1] == [2, 2]
+    # difficulty on the test split: 3 classes x 4 test images
+    assert record.difficulty.split == "test" and record.difficulty.n_images == 12
+    assert "2 images per class" in stdout
 
 
 @pytest.mark.parametrize(
@@ -80,6 +113,10 @@ def test_finetune_writes_checkpoint_metrics_and_log(image_folder, tmp_path, caps
         (["--method", "lora", "method.rank=0"], "error: method.rank must be an integer >= 1"),
         (["--method", "lora", "rank=2"], "expected train.KEY=VALUE or method.KEY=VALUE"),
         (["--method", "lora", "--preset", "fast"], "error: unknown preset 'fast'"),
+        (["--method", "lora", "--shots", "0"], "error: --shots: 0 is not allowed; expected a"),
+        (["--method", "lora", "--shots", "-3"], "error: --shots: -3 is not allowed"),
+        (["--method", "lora", "--shots", "few"], "error: --shots: 'few' is not allowed"),
+        (["--method", "lora", "--shots", "50"], "after validation is held out"),
     ],
 )
 def test_finetune_bad_input_is_one_line(image_folder, tmp_path, capsys, args, message):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -13,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from clipgap.cli import main
-from clipgap.study import read_record
-from clipgap.study.runner import comparable
+from clipgap.record import read_record
 
 CONFIG = """\
 # crash test study: clipgap study --config crash.yaml
@@ -93,6 +91,5 @@ def test_killed_study_resumes_to_the_records_of_an_uninterrupted_run(study, tmp_
     clean = tmp_path / "clean"
     assert main(["study", "--config", str(cfg), "--out", str(clean), "--no-progress"]) == 0
     for name, d in resumed.items():
-        a = json.loads((d / "record.json").read_text())
-        b = json.loads((clean / "runs" / name / "record.json").read_text())
-        assert comparable(a) == comparable(b), f"{name} differs from the uninterrupted run"
+        a, b = read_record(d), read_record(clean / "runs" / name)
+        assert a.comparable() == b.comparable(), f"{name} differs from the uninterrupted run"

@@ -258,8 +258,15 @@ class RunRecord:
         return json.dumps(self.to_dict(), indent=1, sort_keys=True)
 
     def comparable(self) -> dict:
-        """The JSON object without the keys that measure the machine (determinism checks)."""
-        return {k: v for k, v in self.to_dict().items() if k not in VOLATILE_KEYS}
+        """The JSON object without the keys that measure the machine, at the top level and in
+        each epoch of ``history`` (determinism checks)."""
+        data = {k: v for k, v in self.to_dict().items() if k not in VOLATILE_KEYS}
+        if "history" in data:
+            data["history"] = [
+                {k: v for k, v in epoch.items() if k not in VOLATILE_KEYS}
+                for epoch in data["history"]
+            ]
+        return data
 
     def with_updates(self, **changes) -> RunRecord:
         return replace(self, **changes)

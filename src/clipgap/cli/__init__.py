@@ -20,8 +20,10 @@ SUBCOMMANDS = [
     "clipgap.cli.world",
     "clipgap.cli.finetune",
     "clipgap.cli.evaluate",
+    "clipgap.cli.interpolate",
     "clipgap.cli.study",
     "clipgap.cli.report",
+    "clipgap.cli.recommend",
 ]
 
 

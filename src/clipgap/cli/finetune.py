@@ -1,15 +1,14 @@
 """``clipgap finetune``: fine-tune one model on one task with one method.
 
-Writes ``DIR/checkpoint.safetensors`` (trainable tensors + metadata), ``DIR/metrics.json``
-(zero-shot vs fine-tuned ID test accuracy, parameters, time, memory, best epoch, history) and
-``DIR/train.log``. ``DIR`` defaults to ``finetune-out/<dataset>__<method>__<hash of the config>``.
+One run, run the way a study runs each of its runs (:func:`clipgap.study.execute_run`). Writes
+``DIR/checkpoint.safetensors`` (trainable tensors + metadata), ``DIR/record.json`` and ``DONE``
+(the run record of ``docs/records.md``), ``DIR/metrics.json`` (zero-shot vs fine-tuned ID test
+accuracy, parameters, time, memory, best epoch, history) and ``DIR/train.log``. ``DIR``
+defaults to ``finetune-out/<dataset>__<method>__k<shots>__s<seed>__<hash of the run config>``.
 """
 
 from __future__ import annotations
 
-import logging
-import re
-from contextlib import contextmanager
 from pathlib import Path
 
 from clipgap.cli.common import add_data_args, add_model_args, data_options, write_json
@@ -24,6 +23,18 @@ def register(sub) -> None:
     p.add_argument("--preset", default="tuned", help="training preset: tuned (default) or paper")
     p.add_argument("--out", default=None, help="output directory (default: named by a hash)")
     p.add_argument("--seed", type=int, default=None, help="training seed (default 0)")
+    p.add_argument(
+        "--shots",
+        default=None,
+        metavar="K",
+        help="train on K images per class of the training portion (default: all)",
+    )
+    p.add_argument(
+        "--difficulty-split",
+        default="train",
+        choices=["train", "test"],
+        help="measure the task's difficulty on the training portion (default) or the test split",
+    )
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument(
         "overrides",
@@ -48,137 +59,114 @@ def split_overrides(overrides: list[str]) -> tuple[dict, dict]:
     return groups["train"], groups["method"]
 
 
+def parse_shots_flag(text: str | None) -> int | None:
+    """``--shots``: a positive integer or ``all`` (None when not given)."""
+    from clipgap.study.config import parse_shot
+
+    if text is None:
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        value = text
+    return parse_shot(value, where="--shots")
+
+
 def resolve(args):
-    """(TrainConfig, method options) from the preset, ``--seed``, ``--device`` and overrides."""
-    from clipgap.config import from_dict
-    from clipgap.methods import get_method
+    """The run spec from the preset, ``--seed``, ``--shots`` and the overrides."""
+    from clipgap.config import from_dict, to_dict
+    from clipgap.methods import get_method, options_dict
+    from clipgap.study import single_run
     from clipgap.training import TrainConfig, preset
 
     method = get_method(args.method)
     train_over, method_over = split_overrides(args.overrides)
-    kwargs = {**preset(args.preset, args.method), "device": args.device}
+    kwargs = {**preset(args.preset, args.method), **train_over}
     if args.seed is not None:
         kwargs["seed"] = args.seed
-    cfg = from_dict(TrainConfig, {**kwargs, **train_over}, where="train")
-    return cfg, method.make_options(method_over)
-
-
-def default_out(args, cfg, opts) -> Path:
-    from dataclasses import asdict
-
-    from clipgap.data import digest
-
-    key = digest(args.model, args.pretrained, args.dataset, args.method, asdict(cfg), asdict(opts))
-    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", args.dataset).strip("-")[:40]
-    return Path("finetune-out") / f"{slug}__{args.method}__{key}"
-
-
-@contextmanager
-def log_to(path: Path):
-    """Send clipgap's INFO log to ``path`` while keeping the console at its configured level."""
-    logger = logging.getLogger("clipgap")
-    file_handler = logging.FileHandler(path, mode="w", encoding="utf-8")
-    file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    console = logging.StreamHandler()
-    console.setLevel(logging.getLogger().getEffectiveLevel())
-    console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    old = (logger.level, logger.propagate)
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
-    logger.addHandler(file_handler)
-    logger.addHandler(console)
-    try:
-        yield logger
-    finally:
-        logger.removeHandler(file_handler)
-        logger.removeHandler(console)
-        file_handler.close()
-        logger.setLevel(old[0])
-        logger.propagate = old[1]
+    if args.shots is not None:
+        kwargs["shots"] = parse_shots_flag(args.shots)
+    train = to_dict(from_dict(TrainConfig, kwargs, where="train"))
+    return single_run(
+        args.dataset,
+        args.method,
+        model=args.model,
+        pretrained=args.pretrained,
+        device=args.device,
+        preset=args.preset,
+        train=train,
+        method_options=options_dict(method.make_options(method_over)),
+        difficulty_split=args.difficulty_split,
+    )
 
 
 def run(args) -> int:
-    cfg, opts = resolve(args)
-    out = Path(args.out) if args.out else default_out(args, cfg, opts)
+    from clipgap.record import write_record
+    from clipgap.study import RunContext, execute_run, run_log
+
+    spec = resolve(args)
+    out = Path(args.out) if args.out else Path("finetune-out") / spec.dirname
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"cannot create output directory {out}: {exc.strerror}") from None
-    with log_to(out / "train.log") as log:
-        metrics = _finetune(args, cfg, opts, out, log)
+    ctx = RunContext(
+        model=spec.model,
+        pretrained=spec.pretrained,
+        device=spec.device,
+        options=data_options(args),
+        batch_size=spec.eval["batch_size"],
+        progress=not args.no_progress,
+        keep_base=False,  # one run: fine-tune the loaded model in place
+    )
+    with run_log(out / "train.log") as log:
+        log.info("finetune %s: %s", spec.dirname, spec.config())
+        record = execute_run(spec, ctx, checkpoint=out / "checkpoint.safetensors")
+        log.info("ID test accuracy zero-shot %.4f -> fine-tuned %.4f", *_ids(record))
+    metrics = metrics_of(record, model_spec=ctx.backbone.spec)
+    write_json(str(out / "metrics.json"), metrics)
+    write_record(out, record)
     print(
         f"{args.method} on {args.dataset} ({metrics['model']}): "
         f"{metrics['trainable_params']:,} trainable parameters, {metrics['seconds']:.1f} s, "
         f"peak memory {metrics['peak_memory_mb']:.0f} MB"
     )
+    shots = "" if spec.shots is None else f", {spec.shots} images per class"
     print(
         f"ID test accuracy: zero-shot {metrics['zero_shot_accuracy']:.4f} -> fine-tuned "
         f"{metrics['finetuned_accuracy']:.4f} ({metrics['delta_id']:+.4f}); best epoch "
-        f"{metrics['best_epoch']} (validation {_pct(metrics['val_accuracy'])})"
+        f"{metrics['best_epoch']} (validation {_pct(metrics['val_accuracy'])}){shots}"
     )
-    print(f"wrote {out}/checkpoint.safetensors, metrics.json, train.log")
+    print(f"wrote {out}/checkpoint.safetensors, record.json, metrics.json, train.log")
     return 0
+
+
+def _ids(record) -> tuple[float, float]:
+    return record.zero_shot.id, record.finetuned.id
 
 
 def _pct(value) -> str:
     return "n/a" if value is None else f"{value:.4f}"
 
 
-def _finetune(args, cfg, opts, out: Path, log) -> dict:
-    from dataclasses import asdict
-
-    from clipgap.backbones import load_backbone
-    from clipgap.checkpoint import save_checkpoint
-    from clipgap.data import load_task
-    from clipgap.training import accuracy, finetune, zero_shot_model
-
-    progress = not args.no_progress
-    options = data_options(args)
-    train_task = load_task(args.dataset, "train", options=options)
-    test_task = load_task(args.dataset, "test", options=options)
-    backbone = load_backbone(args.model, args.pretrained, device=args.device)
-    log.info(
-        "finetune %s on %s with %s: train %s, method %s",
-        backbone.spec,
-        args.dataset,
-        args.method,
-        asdict(cfg),
-        asdict(opts),
-    )
-    bs = cfg.eval_batch_size
-    zs = accuracy(zero_shot_model(backbone), test_task, batch_size=bs, progress=progress)
-    result = finetune(
-        backbone,
-        train_task,
-        args.method,
-        method_options=opts,
-        train=cfg,
-        progress=progress,
-        copy=False,
-    )
-    ft = accuracy(result.model, test_task, batch_size=bs, progress=progress)
-    save_checkpoint(
-        result.model,
-        out / "checkpoint.safetensors",
-        extra={"dataset": args.dataset, "preset": args.preset},
-    )
-    metrics = {
-        "model": backbone.spec,
-        "dataset": args.dataset,
-        "method": args.method,
-        "preset": args.preset,
-        "method_options": asdict(opts),
-        "train": asdict(cfg),
-        "zero_shot_accuracy": zs,
-        "finetuned_accuracy": ft,
-        "delta_id": ft - zs,
-        "trainable_params": result.trainable_params,
-        "best_epoch": result.best_epoch,
-        "val_accuracy": result.val_accuracy,
-        "seconds": result.seconds,
-        "peak_memory_mb": result.peak_memory_mb,
-        "history": result.history,
+def metrics_of(record, *, model_spec: str) -> dict:
+    """``metrics.json``: the ID numbers and training facts of a run record, flat."""
+    return {
+        "model": model_spec,
+        "dataset": record.task,
+        "method": record.method,
+        "preset": record.preset,
+        "shots": record.shots,
+        "method_options": record.config["method_options"],
+        "train": record.config["train"],
+        "zero_shot_accuracy": record.zero_shot.id,
+        "finetuned_accuracy": record.finetuned.id,
+        "delta_id": record.delta_id,
+        "trainable_params": record.trainable_params,
+        "best_epoch": record.best_epoch,
+        "val_accuracy": record.val_accuracy,
+        "val_accuracy_start": record.val_accuracy_start,
+        "seconds": record.seconds,
+        "peak_memory_mb": record.peak_memory_mb,
+        "history": list(record.history),
     }
-    write_json(str(out / "metrics.json"), metrics)
-    log.info("ID test accuracy zero-shot %.4f -> fine-tuned %.4f", zs, ft)
-    return metrics

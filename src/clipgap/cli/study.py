@@ -1,4 +1,4 @@
-"""``clipgap study``: the grid of tasks x methods x seeds, then the report."""
+"""``clipgap study``: the grid of tasks x methods x shots x seeds, then the report."""
 
 from __future__ import annotations
 
@@ -49,52 +49,64 @@ def run(args) -> int:
     return 1 if outcome.failed else 0
 
 
-def _avg(records: list[dict], key: str) -> float:
-    vals = [r[key] for r in records if r.get(key) is not None]
-    return float(np.mean(vals)) if vals else float("nan")
+def _avg(values) -> float:
+    values = [v for v in values if v is not None]
+    return float(np.mean(values)) if values else float("nan")
 
 
-def summary_table(records: list[dict]) -> str:
-    done = [r for r in records if r.get("status") == "complete"]
+def summary_table(records) -> str:
+    """Mean dID, dDG and CF per method (and per shots, when the study has several)."""
+    from clipgap.study.config import shots_label
+
+    done = [r for r in records if r.complete]
+    by_shots = len({r.shots for r in done}) > 1
+    groups: dict[tuple, list] = {}
+    for r in done:
+        groups.setdefault((r.method, r.shots if by_shots else None), []).append(r)
     rows = []
-    for method in sorted({r["method"] for r in done}):
-        rs = [r for r in done if r["method"] == method]
-        rows.append(
-            {
-                "method": method,
-                "runs": len(rs),
-                "dID": _avg(rs, "delta_id"),
-                "dDG": _avg(rs, "delta_dg"),
-                "CF": _avg(rs, "cf_mean"),
-            }
+
+    def order(key: tuple) -> tuple:  # by method, then shots with `all` last
+        return key[0], key[1] is None, key[1] or 0
+
+    for (method, shots), rs in sorted(groups.items(), key=lambda kv: order(kv[0])):
+        row = {"method": method}
+        if by_shots:
+            row["shots"] = shots_label(shots)
+        row.update(
+            runs=len(rs),
+            dID=_avg(r.delta_id for r in rs),
+            dDG=_avg(r.delta_dg for r in rs),
+            CF=_avg(r.cf_mean for r in rs),
         )
+        rows.append(row)
     return table(rows) if rows else "(no complete runs)"
 
 
 def dry_run(cfg, runs) -> int:
+    from clipgap.study.config import shots_label
     from clipgap.study.describe import describe_data
 
+    shots = ", ".join(shots_label(k) for k in cfg.shots)
     print(
         f"study: model {cfg.model}"
         + (f" ({cfg.pretrained})" if cfg.pretrained else "")
-        + f", {len(cfg.tasks)} tasks x {len(cfg.methods)} methods x {len(cfg.seeds)} seeds "
-        f"= {len(runs)} runs, preset {cfg.preset}, out {cfg.out}"
+        + f", {len(cfg.tasks)} tasks x {len(cfg.methods)} methods x {len(cfg.shots)} shots "
+        f"({shots}) x {len(cfg.seeds)} seeds = {len(runs)} runs, preset {cfg.preset}, "
+        f"difficulty on the {cfg.difficulty.split} split, out {cfg.out}"
     )
-    print(
-        table(
-            [
-                {
-                    "run": r.dirname,
-                    "task": r.task,
-                    "method": r.method,
-                    "seed": r.seed,
-                    "dg": len(r.dg),
-                    "controls": len(r.controls),
-                }
-                for r in runs
-            ]
-        )
-    )
+    rows = [
+        {
+            "run": r.dirname,
+            "task": r.task,
+            "method": r.method,
+            "shots": shots_label(r.shots),
+            "seed": r.seed,
+            "dg": len(r.dg),
+            "controls": len(r.controls),
+        }
+        for r in runs
+    ]
+    print(table(rows))
     specs = sorted({s for r in runs for s in (r.task, *r.dg, *r.controls)})
     print(f"\ndata needed ({len(specs)} datasets, test splits; train splits for trained tasks):")
     for spec in specs:

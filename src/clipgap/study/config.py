@@ -1,4 +1,5 @@
-"""The study configuration: model, tasks (with shift domains and controls), methods, seeds."""
+"""The study configuration: model, tasks (with shift domains and controls), methods, seeds,
+shots (training images per class) and where difficulty is measured."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from typing import Any
 
 from clipgap.config import apply_overrides, from_dict, load_yaml
 from clipgap.errors import ConfigError
+from clipgap.record import DIFFICULTY_SPLITS, PAPER_METHODS
 
-PAPER_METHODS = ["full", "aclip", "bitfit", "lora", "clip_adapter"]
-DEFAULT_METHODS = PAPER_METHODS + ["linear_probe"]
+DEFAULT_METHODS = [*PAPER_METHODS, "linear_probe"]
+# A value of the shots axis: k images per class, or ``all`` (the full training portion).
+ALL_SHOTS = "all"
 
 
 @dataclass
@@ -49,6 +52,49 @@ class EvalConfig:
 
 
 @dataclass
+class DifficultyConfig:
+    """Where a task's difficulty is measured: ``train`` = the training portion (the train split
+    minus the trainer's validation hold-out, the paper authors' choice), or ``test``."""
+
+    split: str = "train"
+
+    def __post_init__(self) -> None:
+        if self.split not in DIFFICULTY_SPLITS:
+            raise ConfigError(
+                f"difficulty.split must be one of {', '.join(DIFFICULTY_SPLITS)}, "
+                f"got {self.split!r}"
+            )
+
+
+def parse_shot(value, *, where: str = "shots") -> int | None:
+    """One value of the shots axis: a positive int, or ``all`` / None (the full split) -> None;
+    anything else (0, negative, a fraction, another word) is a one-line ConfigError."""
+    if value is None or value == ALL_SHOTS:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value
+    raise ConfigError(
+        f"{where}: {value!r} is not allowed; expected a positive number of training images per "
+        f"class or {ALL_SHOTS!r}"
+    )
+
+
+def parse_shots(values: list) -> list[int | None]:
+    """The shots axis: ``[4, 16, "all"]`` -> ``[4, 16, None]``."""
+    if not values:
+        raise ConfigError("shots: a study needs at least one value (e.g. [all] or [4, 16, all])")
+    parsed = [parse_shot(v, where=f"shots[{i}]") for i, v in enumerate(values)]
+    if len(set(parsed)) != len(parsed):
+        raise ConfigError(f"shots: a value is listed more than once in {list(values)}")
+    return parsed
+
+
+def shots_label(shots: int | None) -> str:
+    """``4`` -> ``"4"``, None -> ``"all"`` (tables, run directory names)."""
+    return ALL_SHOTS if shots is None else str(shots)
+
+
+@dataclass
 class DataConfig:
     data_root: str | None = None
     download: bool = False
@@ -65,10 +111,12 @@ class StudyConfig:
     methods: list[str] = field(default_factory=lambda: list(DEFAULT_METHODS))
     preset: str = "tuned"
     seeds: list[int] = field(default_factory=lambda: [0])
+    shots: list[int | str | None] = field(default_factory=lambda: [ALL_SHOTS])
     train: dict[str, Any] = field(default_factory=dict)
     method_train: dict[str, dict[str, Any]] = field(default_factory=dict)
     method_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    difficulty: DifficultyConfig = field(default_factory=DifficultyConfig)
     data: DataConfig = field(default_factory=DataConfig)
     out: str = "study-out"
 
@@ -85,6 +133,17 @@ class StudyConfig:
             raise ConfigError("methods: a method is listed more than once")
         if not self.seeds:
             raise ConfigError("seeds: a study needs at least one seed")
+        self.shots = parse_shots(self.shots)
+        blocks = {
+            "train": self.train,
+            **{f"method_train.{m}": b for m, b in self.method_train.items()},
+        }
+        for where, block in blocks.items():
+            if "shots" in block:
+                raise ConfigError(
+                    f"{where}.shots: set training images per class with the study's shots axis "
+                    f"(e.g. shots: [4, 16, all])"
+                )
         for key in list(self.method_train) + list(self.method_options):
             if key not in self.methods:
                 raise ConfigError(

@@ -1,7 +1,9 @@
-"""What every run of a study shares: the base model, loaded tasks, and zero-shot numbers.
+"""What runs share: the base model, loaded tasks, and the original model's numbers.
 
-Zero-shot accuracy and difficulty of every task spec are computed once per study and kept in
-``STUDY_DIR/zero_shot.json`` (written atomically), so a resumed study does not recompute them.
+Zero-shot test accuracy of every task spec, and the difficulty of every trained task, are
+computed once and, for a study, kept in ``STUDY_DIR/zero_shot.json`` (written atomically), so a
+resumed study does not recompute them. Entries are keyed by what they were measured on (model,
+spec, split, test cap, validation hold-out) and checked against the base model's fingerprint.
 """
 
 from __future__ import annotations
@@ -16,65 +18,138 @@ import numpy as np
 from clipgap.backbones import Backbone, load_backbone
 from clipgap.data import DataOptions, Task, load_task
 from clipgap.paths import atomic_write_text
-from clipgap.study.config import StudyConfig
+from clipgap.record import Difficulty
 
 log = logging.getLogger(__name__)
 
 
-class StudyContext:
-    def __init__(self, cfg: StudyConfig, out_dir: Path, *, progress: bool = True) -> None:
-        self.cfg = cfg
-        self.out_dir = Path(out_dir)
-        self.progress = progress
-        self.options = DataOptions(data_root=cfg.data.data_root, download=cfg.data.download)
+class RunContext:
+    """The base model ``model``/``pretrained`` on ``device``, tasks loaded through ``options``
+    (test splits capped at ``max_test_images``), and a cache of the original model's numbers
+    (``cache_path``: a JSON file, or None to keep them in memory only).
+
+    ``keep_base=False`` lets a single run fine-tune the base model in place (saves a copy).
+    """
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        pretrained: str | None,
+        device: str,
+        options: DataOptions,
+        batch_size: int = 256,
+        max_test_images: int | None = None,
+        cache_path: Path | None = None,
+        progress: bool = True,
+        keep_base: bool = True,
+    ) -> None:
+        self.model, self.pretrained, self.device = model, pretrained, device
+        self.options = options
+        self.batch_size, self.max_test_images = batch_size, max_test_images
+        self.progress, self.keep_base = progress, keep_base
         self._tasks: dict[tuple[str, str], Task] = {}
-        self._zs_path = self.out_dir / "zero_shot.json"
-        self._zs: dict[str, dict] = self._read_zero_shot()
+        self._cache_path = None if cache_path is None else Path(cache_path)
+        self._cache: dict[str, dict] = self._read_cache()
+
+    @classmethod
+    def for_study(cls, cfg, out_dir: Path, *, progress: bool = False) -> RunContext:
+        """The context of a study: its model and data, cache in ``out_dir/zero_shot.json``."""
+        return cls(
+            model=cfg.model,
+            pretrained=cfg.pretrained,
+            device=cfg.device,
+            options=DataOptions(data_root=cfg.data.data_root, download=cfg.data.download),
+            batch_size=cfg.eval.batch_size,
+            max_test_images=cfg.eval.max_test_images,
+            cache_path=Path(out_dir) / "zero_shot.json",
+            progress=progress,
+        )
 
     @cached_property
     def backbone(self) -> Backbone:
-        return load_backbone(self.cfg.model, self.cfg.pretrained, device=self.cfg.device)
+        """The original model, frozen from the start: torch picks other attention kernels
+        once no parameter requires grad, so a measurement must not depend on whether a
+        zero-shot evaluation (which freezes it) ran before it."""
+        backbone = load_backbone(self.model, self.pretrained, device=self.device)
+        backbone.requires_grad_(False)
+        backbone.eval()
+        return backbone
 
     @cached_property
     def base_fingerprint(self) -> str:
         return self.backbone.fingerprint()
 
     def task(self, spec: str, split: str) -> Task:
-        """A task split, loaded once; test splits are capped at ``eval.max_test_images``."""
+        """A task split, loaded once; test splits are capped at ``max_test_images``."""
         key = (spec, split)
         if key not in self._tasks:
             task = load_task(spec, split, options=self.options)
-            cap = self.cfg.eval.max_test_images
+            cap = self.max_test_images
             if split == "test" and cap is not None and len(task) > cap:
                 keep = np.sort(np.random.default_rng(0).permutation(len(task))[:cap])
                 task = task.subset(keep, split="test")
             self._tasks[key] = task
         return self._tasks[key]
 
-    def _read_zero_shot(self) -> dict:
-        if self._zs_path.is_file():
+    def difficulty_task(self, spec: str, where: dict) -> Task:
+        """The images difficulty is measured on (see :func:`clipgap.study.plan.difficulty_spec`)."""
+        if where["split"] == "test":
+            return self.task(spec, "test")
+        from clipgap.training import split_validation
+
+        fit, _ = split_validation(
+            self.task(spec, "train"),
+            where["val_fraction"],
+            max_images=where["val_max"],
+            seed=where["val_seed"],
+        )
+        return fit
+
+    # ---- the original model's numbers, cached --------------------------------------------
+    def _read_cache(self) -> dict:
+        if self._cache_path is not None and self._cache_path.is_file():
             try:
-                return json.loads(self._zs_path.read_text())
+                return json.loads(self._cache_path.read_text())
             except json.JSONDecodeError:
-                log.warning("ignoring unreadable %s; recomputing zero-shot numbers", self._zs_path)
+                log.warning(
+                    "ignoring unreadable %s; recomputing zero-shot numbers", self._cache_path
+                )
         return {}
 
-    def zero_shot(self, spec: str) -> dict:
-        """``{"accuracy": float, "difficulty": dict}`` of the original model on ``spec``'s test split."""
-        key = f"{self.cfg.model}|{self.cfg.pretrained}|{spec}|cap={self.cfg.eval.max_test_images}"
-        entry = self._zs.get(key)
+    def _cached(self, key: str, compute):
+        key = f"{key}|{self.model}|{self.pretrained}"
+        entry = self._cache.get(key)
         if entry is None or entry.get("fingerprint") != self.base_fingerprint:
-            from clipgap.difficulty import measure_difficulty
+            entry = {"fingerprint": self.base_fingerprint, "value": compute()}
+            self._cache[key] = entry
+            if self._cache_path is not None:
+                text = json.dumps(self._cache, indent=1, sort_keys=True)
+                atomic_write_text(self._cache_path, text)
+        return entry["value"]
 
+    def zero_shot_accuracy(self, spec: str) -> float:
+        """Top-1 of the original model on ``spec``'s (capped) test split."""
+        from clipgap.training import accuracy, zero_shot_model
+
+        def compute() -> float:
+            model = zero_shot_model(self.backbone)
             task = self.task(spec, "test")
-            diff = measure_difficulty(
-                self.backbone, task, batch_size=self.cfg.eval.batch_size, progress=self.progress
+            return float(accuracy(model, task, batch_size=self.batch_size, progress=False))
+
+        return self._cached(f"accuracy|{spec}|test|cap={self.max_test_images}", compute)
+
+    def difficulty(self, spec: str, where: dict) -> Difficulty:
+        """The original model's difficulty measures of ``spec`` on ``where`` (a difficulty spec)."""
+        from clipgap.difficulty import measure_difficulty
+
+        def compute() -> dict:
+            task = self.difficulty_task(spec, where)
+            return measure_difficulty(
+                self.backbone, task, batch_size=self.batch_size, progress=self.progress
             )
-            entry = {
-                "fingerprint": self.base_fingerprint,
-                "accuracy": diff["zero_shot_accuracy"],
-                "difficulty": diff,
-            }
-            self._zs[key] = entry
-            atomic_write_text(self._zs_path, json.dumps(self._zs, indent=1, sort_keys=True))
-        return entry
+
+        cap = self.max_test_images if where["split"] == "test" else None
+        place = ",".join(f"{k}={where[k]}" for k in sorted(where))
+        measures = self._cached(f"difficulty|{spec}|{place}|cap={cap}", compute)
+        return Difficulty.from_measures(measures, split=where["split"])

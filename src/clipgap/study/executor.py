@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from clipgap.record import RunRecord
 from clipgap.study.plan import RunSpec
 
-Work = Callable[[RunSpec], dict]
-Done = Callable[[RunSpec, dict], None]
+Work = Callable[[RunSpec], RunRecord]
+Done = Callable[[RunSpec, RunRecord], None]
 
 
 class Executor(Protocol):

@@ -1,4 +1,8 @@
-"""Expanding a study config into runs; each run is named by a hash of its resolved config."""
+"""Expanding a study config into runs; each run is named by a hash of its resolved config.
+
+A :class:`RunSpec` is everything one run needs: ``clipgap finetune`` builds one from its
+arguments (:func:`single_run`), a study expands its config into tasks x methods x shots x seeds.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from clipgap.data import digest
-from clipgap.study.config import StudyConfig
+from clipgap.study.config import StudyConfig, shots_label
 
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One fine-tuning run of the grid, fully resolved."""
+    """One fine-tuning run, fully resolved.
+
+    ``train`` is the resolved :class:`~clipgap.training.TrainConfig` (without ``device``; with
+    ``seed`` and ``shots``). ``difficulty`` says where the task's difficulty is measured:
+    ``{"split": "train", "val_fraction", "val_max", "val_seed"}`` (the training portion, as
+    the trainer holds out validation) or ``{"split": "test"}``.
+    """
 
     task: str
     method: str
@@ -26,12 +36,25 @@ class RunSpec:
     train: dict[str, Any] = field(hash=False)
     method_options: dict[str, Any] = field(hash=False)
     eval: dict[str, Any] = field(hash=False)
+    difficulty: dict[str, Any] = field(hash=False)
+
+    @property
+    def shots(self) -> int | None:
+        """Training images per class (None = the full training portion)."""
+        return self.train.get("shots")
+
+    def train_config(self):
+        """The run's :class:`~clipgap.training.TrainConfig` on its device."""
+        from clipgap.training import TrainConfig
+
+        return TrainConfig(**{**self.train, "device": self.device})
 
     def config(self) -> dict:
         return {
             "task": self.task,
             "method": self.method,
             "seed": self.seed,
+            "shots": self.shots,
             "preset": self.preset,
             "model": self.model,
             "pretrained": self.pretrained,
@@ -40,6 +63,7 @@ class RunSpec:
             "train": dict(self.train),
             "method_options": dict(self.method_options),
             "eval": dict(self.eval),
+            "difficulty": dict(self.difficulty),
         }
 
     @property
@@ -50,11 +74,12 @@ class RunSpec:
     @property
     def dirname(self) -> str:
         slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", self.task).strip("-")[:40]
-        return f"{slug}__{self.method}__s{self.seed}__{self.run_id}"
+        return f"{slug}__{self.method}__k{shots_label(self.shots)}__s{self.seed}__{self.run_id}"
 
 
-def resolve_train(cfg: StudyConfig, method: str, seed: int) -> dict:
-    """The full training config of one run: preset, then study-wide and per-method overrides.
+def resolve_train(cfg: StudyConfig, method: str, seed: int, shots: int | None = None) -> dict:
+    """The full training config of one run: preset, then study-wide and per-method overrides,
+    then the run's seed and shots.
 
     Validated here, so a bad key or value fails before anything runs. ``device`` is where a run
     executes, not what it computes, so it is left out (and out of the run hash).
@@ -64,6 +89,7 @@ def resolve_train(cfg: StudyConfig, method: str, seed: int) -> dict:
 
     merged = {**preset(cfg.preset, method), **cfg.train, **cfg.method_train.get(method, {})}
     merged["seed"] = seed
+    merged["shots"] = shots
     where = "train" if method not in cfg.method_train else f"method_train.{method}"
     resolved = to_dict(from_dict(TrainConfig, merged, where=where))
     resolved.pop("device", None)
@@ -77,29 +103,87 @@ def resolve_method_options(cfg: StudyConfig, method: str) -> dict:
     return options_dict(get_method(method).make_options(cfg.method_options.get(method, {})))
 
 
+# TrainConfig keys that decide the validation hold-out (and so the training portion).
+HOLDOUT_KEYS = ("val_fraction", "val_max", "val_seed")
+
+
+def difficulty_spec(split: str, train: dict) -> dict:
+    """Where difficulty is measured: the test split, or the training portion as a trainer with
+    ``train``'s hold-out settings leaves it."""
+    if split == "test":
+        return {"split": "test"}
+    return {"split": split, **{k: train[k] for k in HOLDOUT_KEYS}}
+
+
+def study_difficulty(cfg: StudyConfig) -> dict:
+    """The study's difficulty spec: its split and the study-wide hold-out settings (``train``;
+    per-method overrides in ``method_train`` change a run's hold-out, not its task's difficulty)."""
+    from clipgap.config import from_dict, to_dict
+    from clipgap.training import TrainConfig
+
+    holdout = {k: v for k, v in cfg.train.items() if k in HOLDOUT_KEYS}
+    return difficulty_spec(cfg.difficulty.split, to_dict(from_dict(TrainConfig, holdout)))
+
+
 def plan_runs(cfg: StudyConfig) -> list[RunSpec]:
-    """Every (task, method, seed) run of the study, in a stable order."""
+    """Every (task, method, shots, seed) run of the study, in a stable order."""
     from clipgap.config import to_dict
 
-    runs = []
-    for entry in cfg.tasks:
-        for method in cfg.methods:
-            for seed in cfg.seeds:
-                train = resolve_train(cfg, method, seed)
-                runs.append(
-                    RunSpec(
-                        task=entry.name,
-                        method=method,
-                        seed=seed,
-                        preset=cfg.preset,
-                        model=cfg.model,
-                        pretrained=cfg.pretrained,
-                        device=cfg.device,
-                        dg=tuple(entry.dg),
-                        controls=tuple(cfg.controls_for(entry)),
-                        train=train,
-                        method_options=resolve_method_options(cfg, method),
-                        eval=to_dict(cfg.eval),
-                    )
-                )
-    return runs
+    difficulty = study_difficulty(cfg)
+    options = {m: resolve_method_options(cfg, m) for m in cfg.methods}
+    return [
+        RunSpec(
+            task=entry.name,
+            method=method,
+            seed=seed,
+            preset=cfg.preset,
+            model=cfg.model,
+            pretrained=cfg.pretrained,
+            device=cfg.device,
+            dg=tuple(entry.dg),
+            controls=tuple(cfg.controls_for(entry)),
+            train=resolve_train(cfg, method, seed, shots),
+            method_options=options[method],
+            eval=to_dict(cfg.eval),
+            difficulty=difficulty,
+        )
+        for entry in cfg.tasks
+        for method in cfg.methods
+        for shots in cfg.shots
+        for seed in cfg.seeds
+    ]
+
+
+def single_run(
+    task: str,
+    method: str,
+    *,
+    model: str,
+    pretrained: str | None,
+    device: str,
+    preset: str,
+    train: dict,
+    method_options: dict,
+    difficulty_split: str = "train",
+) -> RunSpec:
+    """One run outside a study (``clipgap finetune``): no shift domain, no control task.
+
+    ``train`` is the resolved training config (with ``seed`` and ``shots``); test images are
+    scored in batches of its ``eval_batch_size``, uncapped.
+    """
+    train = {k: v for k, v in train.items() if k != "device"}
+    return RunSpec(
+        task=task,
+        method=method,
+        seed=train["seed"],
+        preset=preset,
+        model=model,
+        pretrained=pretrained,
+        device=device,
+        dg=(),
+        controls=(),
+        train=train,
+        method_options=method_options,
+        eval={"batch_size": train["eval_batch_size"], "max_test_images": None},
+        difficulty=difficulty_spec(difficulty_split, train),
+    )

@@ -1,22 +1,23 @@
-"""One run of the grid: fine-tune, evaluate ID / DG / controls, and build the record."""
+"""One run: fine-tune, evaluate ID / DG / controls, and build its :class:`RunRecord`.
+
+:func:`execute_run` is the only way clipgap runs one run: the study calls it for every run of
+its grid, ``clipgap finetune`` for its one run (and keeps the checkpoint).
+"""
 
 from __future__ import annotations
 
 import logging
 import platform
 import time
+from pathlib import Path
 
-import numpy as np
-
-from clipgap.study.context import StudyContext
+from clipgap.record import RunRecord, Scores
+from clipgap.study.context import RunContext
 from clipgap.study.plan import RunSpec
 
 log = logging.getLogger(__name__)
 
-SCHEMA = 1
-# Record keys that measure the machine rather than the science: they differ between two
-# otherwise identical runs and are left out when records are compared.
-VOLATILE_KEYS = ("seconds", "eval_seconds", "peak_memory_mb", "versions", "device")
+__all__ = ["check_label_spaces", "check_run_shots", "execute_run", "failure_record"]
 
 
 def versions() -> dict:
@@ -33,66 +34,80 @@ def versions() -> dict:
     }
 
 
-def _mean(values) -> float | None:
-    values = list(values)
-    return float(np.mean(values)) if values else None
+def execute_run(run: RunSpec, ctx: RunContext, *, checkpoint: Path | None = None) -> RunRecord:
+    """Fine-tune and evaluate one run; returns its complete record.
 
-
-def execute_run(run: RunSpec, ctx: StudyContext) -> dict:
-    """Fine-tune and evaluate one run; returns its (complete) record."""
-    from clipgap.training import TrainConfig, accuracy, finetune
+    Zero-shot accuracies (ID, DG, controls) are on test splits; difficulty is measured where
+    ``run.difficulty`` says (the training portion by default). ``checkpoint``: also save the
+    fine-tuned model there. Raises the trainer's and loaders' errors (a study turns them into a
+    failure record).
+    """
+    from clipgap.training import finetune
 
     check_label_spaces(run, ctx)
-    zs_id = ctx.zero_shot(run.task)
-    zs_dg = {d: ctx.zero_shot(d)["accuracy"] for d in run.dg}
-    zs_ctrl = {c: ctx.zero_shot(c)["accuracy"] for c in run.controls}
-
-    train_cfg = TrainConfig(**{**run.train, "device": run.device})
+    check_run_shots(run, ctx)
+    difficulty = ctx.difficulty(run.task, run.difficulty)
+    zero_shot = Scores(
+        id=ctx.zero_shot_accuracy(run.task),
+        dg={d: ctx.zero_shot_accuracy(d) for d in run.dg},
+        control={c: ctx.zero_shot_accuracy(c) for c in run.controls},
+    )
     result = finetune(
-        ctx.backbone,  # finetune works on a deep copy; the study's base model stays untouched
+        ctx.backbone,  # a deep copy is trained unless the context gives up its base model
         ctx.task(run.task, "train"),
         run.method,
         method_options=run.method_options,
-        train=train_cfg,
+        train=run.train_config(),
         progress=ctx.progress,
+        copy=ctx.keep_base,
     )
-    model = result.model
     start = time.perf_counter()
+    finetuned = _scores(result.model, run, ctx)
+    eval_seconds = time.perf_counter() - start
+    if checkpoint is not None:
+        from clipgap.checkpoint import save_checkpoint
+
+        extra = {"dataset": run.task, "preset": run.preset, "shots": run.shots}
+        save_checkpoint(result.model, checkpoint, extra=extra)
+    return RunRecord(
+        **identity(run),
+        status="complete",
+        difficulty=difficulty,
+        zero_shot=zero_shot,
+        finetuned=finetuned,
+        trainable_params=int(result.trainable_params),
+        best_epoch=int(result.best_epoch),
+        val_accuracy=_float_or_none(result.val_accuracy),
+        val_accuracy_start=_float_or_none(result.val_accuracy_start),
+        history=tuple(result.history),
+        seconds=float(result.seconds),
+        eval_seconds=eval_seconds,
+        peak_memory_mb=float(result.peak_memory_mb),
+        versions=versions(),
+        device=run.device,
+    )
+
+
+def _scores(model, run: RunSpec, ctx: RunContext) -> Scores:
+    from clipgap.training import accuracy
+
     bs = run.eval["batch_size"]
 
     def acc(spec: str) -> float:
         return float(accuracy(model, ctx.task(spec, "test"), batch_size=bs, progress=False))
 
-    ft_id = acc(run.task)
-    ft_dg = {d: acc(d) for d in run.dg}
-    ft_ctrl = {c: acc(c) for c in run.controls}
-    eval_seconds = time.perf_counter() - start
-    dg_delta = {d: ft_dg[d] - zs_dg[d] for d in run.dg}
-    cf = {c: ft_ctrl[c] - zs_ctrl[c] for c in run.controls}
-    return {
-        **identity(run),
-        "status": "complete",
-        "error": None,
-        "difficulty": zs_id["difficulty"],
-        "zero_shot": {"id": zs_id["accuracy"], "dg": zs_dg, "control": zs_ctrl},
-        "finetuned": {"id": ft_id, "dg": ft_dg, "control": ft_ctrl},
-        "delta_id": ft_id - zs_id["accuracy"],
-        "delta_dg": _mean(dg_delta.values()),
-        "delta_dg_per_domain": dg_delta,
-        "cf": cf,
-        "cf_mean": _mean(cf.values()),
-        "trainable_params": int(result.trainable_params),
-        "best_epoch": int(result.best_epoch),
-        "val_accuracy": None if result.val_accuracy is None else float(result.val_accuracy),
-        "seconds": float(result.seconds),
-        "eval_seconds": eval_seconds,
-        "peak_memory_mb": float(result.peak_memory_mb),
-        "versions": versions(),
-        "device": run.device,
-    }
+    return Scores(
+        id=acc(run.task),
+        dg={d: acc(d) for d in run.dg},
+        control={c: acc(c) for c in run.controls},
+    )
 
 
-def check_label_spaces(run: RunSpec, ctx: StudyContext) -> None:
+def _float_or_none(value) -> float | None:
+    return None if value is None else float(value)
+
+
+def check_label_spaces(run: RunSpec, ctx: RunContext) -> None:
     """DG domains must share the task's label space: the same classes, or a subset of them
     (ImageNet-R and -A cover 200 of ImageNet's 1000 classes)."""
     from clipgap.errors import DataError
@@ -108,9 +123,25 @@ def check_label_spaces(run: RunSpec, ctx: StudyContext) -> None:
             )
 
 
+def check_run_shots(run: RunSpec, ctx: RunContext) -> None:
+    """Every class of the run's training portion has at least ``run.shots`` images (a one-line
+    ConfigError naming the task, the class and its count otherwise). Nothing is encoded."""
+    if run.shots is None:
+        return
+    from clipgap.training import check_shots
+
+    train = run.train_config()
+    check_shots(
+        ctx.task(run.task, "train"),
+        run.shots,
+        val_fraction=train.val_fraction,
+        val_max=train.val_max,
+        val_seed=train.val_seed,
+    )
+
+
 def identity(run: RunSpec) -> dict:
     return {
-        "schema": SCHEMA,
         "run_id": run.run_id,
         "task": run.task,
         "method": run.method,
@@ -118,14 +149,10 @@ def identity(run: RunSpec) -> dict:
         "preset": run.preset,
         "model": run.model,
         "config": run.config(),
+        "shots": run.shots,
     }
 
 
-def failure_record(run: RunSpec, error: BaseException) -> dict:
+def failure_record(run: RunSpec, error: BaseException) -> RunRecord:
     message = str(error).splitlines()[0] if str(error) else type(error).__name__
-    return {**identity(run), "status": "failed", "error": f"{type(error).__name__}: {message}"}
-
-
-def comparable(record: dict) -> dict:
-    """The record without the keys that measure the machine (for determinism checks)."""
-    return {k: v for k, v in record.items() if k not in VOLATILE_KEYS}
+    return RunRecord(**identity(run), status="failed", error=f"{type(error).__name__}: {message}")

@@ -1,0 +1,105 @@
+"""The typed result of a recommendation: per-method predictions with intervals, the ranking,
+the leave-one-task-out quality on the study and the warnings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from clipgap.predict.quality import LotoQuality
+from clipgap.predict.table import OUTCOME_LABELS
+
+
+@dataclass(frozen=True)
+class OutcomePrediction:
+    """Predicted ``outcome`` at the new task's measure, with its ``level`` prediction interval
+    [low, high] (NaN when it cannot be estimated), from a line over ``n_tasks`` tasks."""
+
+    outcome: str
+    value: float
+    low: float
+    high: float
+    slope: float
+    intercept: float
+    n_tasks: int
+
+
+@dataclass(frozen=True)
+class MethodPrediction:
+    """One method's predicted outcomes and its objective ``score`` (higher = better);
+    ``baseline_score``: the objective of its mean outcomes over the study's tasks (no difficulty).
+    """
+
+    method: str
+    score: float
+    outcomes: tuple[OutcomePrediction, ...]
+    baseline_score: float = float("nan")
+
+    def get(self, outcome: str) -> OutcomePrediction | None:
+        return next((p for p in self.outcomes if p.outcome == outcome), None)
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """The recommendation for one new task; ``predictions`` are in ranking order (best first)."""
+
+    model: str
+    preset: str
+    split: str
+    measure: str
+    measure_value: float
+    measure_range: tuple[float, float]
+    measure_chosen: str  # "loto" (lowest LOTO error on the study) or "given"
+    objective: dict[str, float]
+    level: float
+    tasks: tuple[str, ...]
+    predictions: tuple[MethodPrediction, ...]
+    quality: LotoQuality
+    candidates: tuple[tuple[str, float], ...] = ()  # (measure, objective-weighted LOTO error)
+    warnings: tuple[str, ...] = field(default=())
+    n_images: int | None = None  # images the new task's difficulty was measured on
+
+    @property
+    def ranking(self) -> tuple[str, ...]:
+        return tuple(p.method for p in self.predictions)
+
+    @property
+    def best(self) -> str:
+        return self.predictions[0].method
+
+    @property
+    def baseline_best(self) -> str:
+        """The method the difficulty-free baseline picks (best mean objective over the study)."""
+        return max(self.predictions, key=lambda p: p.baseline_score).method
+
+    def to_dict(self) -> dict:
+        return {
+            "model": self.model,
+            "preset": self.preset,
+            "split": self.split,
+            "n_images": self.n_images,
+            "measure": self.measure,
+            "measure_value": self.measure_value,
+            "measure_range": list(self.measure_range),
+            "measure_chosen": self.measure_chosen,
+            "objective": dict(self.objective),
+            "interval_level": self.level,
+            "study_tasks": list(self.tasks),
+            "ranking": list(self.ranking),
+            "baseline_best": self.baseline_best,
+            "predictions": [
+                {
+                    "method": p.method,
+                    "score": p.score,
+                    "baseline_score": p.baseline_score,
+                    **{
+                        OUTCOME_LABELS[o.outcome]: {"value": o.value, "low": o.low, "high": o.high}
+                        for o in p.outcomes
+                    },
+                }
+                for p in self.predictions
+            ],
+            "loto": self.quality.to_dict(),
+            "verdict": self.quality.sentence(),
+            "candidates": dict(self.candidates),
+            "warnings": list(self.warnings),
+        }
