@@ -4,10 +4,12 @@ optionally along the interpolation between the zero-shot model and the checkpoin
 
 from __future__ import annotations
 
+from clipgap.cli.commands import commands
 from clipgap.cli.common import add_data_args, data_options, table, write_json
 
 
-def register(sub) -> None:
+@commands.register("evaluate")
+def add_parser(sub) -> None:
     p = sub.add_parser(
         "evaluate",
         help="evaluate a fine-tuned checkpoint against its zero-shot base on datasets",

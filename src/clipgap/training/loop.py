@@ -20,6 +20,7 @@ import contextlib
 import logging
 import math
 import time
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -31,6 +32,7 @@ from clipgap.embeddings import class_text_features
 from clipgap.errors import ConfigError, DataError, TrainingError
 from clipgap.methods import apply_method, options_dict
 from clipgap.model import AdaptedModel, clone
+from clipgap.training.callbacks import TrainCallback
 from clipgap.training.config import TrainConfig, optimizers
 from clipgap.training.data import SplitData, sample_shots, split_validation
 from clipgap.training.device import peak_memory_mb, resolve_device
@@ -39,7 +41,7 @@ from clipgap.training.result import FinetuneResult
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FinetuneResult", "finetune", "training_splits"]
+__all__ = ["FinetuneResult", "TrainCallback", "finetune", "training_splits"]
 
 
 def _prepare(model_or_backbone, copy_model: bool, device: torch.device) -> AdaptedModel:
@@ -91,9 +93,9 @@ class _ClassText:
 class _Loop:
     """Epochs of optimiser steps over ``fit``, validation after each, best epoch kept."""
 
-    def __init__(self, model, method, fit: SplitData, val: SplitData | None, cfg, progress):
+    def __init__(self, model, method, fit: SplitData, val: SplitData | None, cfg, progress, cbs):
         self.model, self.method, self.fit, self.val = model, method, fit, val
-        self.cfg, self.progress = cfg, progress
+        self.cfg, self.progress, self.callbacks = cfg, progress, tuple(cbs)
         self.text = _ClassText(model, fit.task)
         params = list(model.trainable_parameters().values())
         self.optimizer = optimizers.get(cfg.optimizer)(params, cfg)
@@ -125,8 +127,11 @@ class _Loop:
             )
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        lr = self.optimizer.param_groups[0]["lr"]
         self.optimizer.step()
         self.steps += 1
+        for callback in self.callbacks:
+            callback.on_step(self.steps, loss=value, lr=lr)
         return value, int((logits.argmax(dim=-1) == y).sum())
 
     def _epoch(self, epoch: int) -> dict:
@@ -152,6 +157,10 @@ class _Loop:
     def _validate(self) -> float | None:
         return None if self.val is None else split_accuracy(self.model, self.val)
 
+    def _tell(self, record: dict) -> None:
+        for callback in self.callbacks:
+            callback.on_epoch(record["epoch"], dict(record))
+
     def _snapshot(self) -> dict[str, torch.Tensor]:
         return {n: p.detach().clone() for n, p in self.model.trainable_parameters().items()}
 
@@ -169,6 +178,7 @@ class _Loop:
         t0 = time.perf_counter()
         empty = {"train_loss": None, "train_accuracy": None, "steps": 0}
         history = [{"epoch": 0, **empty, "val_accuracy": self._validate(), "seconds": 0.0}]
+        self._tell(history[-1])
         best_epoch, best_acc, best_state = None, None, None
         if self.cfg.select_start:
             best_epoch, best_acc = 0, history[0]["val_accuracy"]
@@ -181,6 +191,7 @@ class _Loop:
                 {"epoch": epoch, **stats, "val_accuracy": acc, "seconds": time.perf_counter() - t}
             )
             log.info("%s epoch %d: %s", self.method, epoch, _fmt(history[-1]))
+            self._tell(history[-1])
             if self._improves(acc, best_epoch, best_acc):
                 best_epoch, best_acc = epoch, acc
                 best_state = self._snapshot() if acc is not None else None
@@ -241,13 +252,17 @@ def finetune(
     train: TrainConfig | None = None,
     progress: bool = True,
     copy: bool = True,
+    callbacks: Sequence[TrainCallback] = (),
 ) -> FinetuneResult:
     """Fine-tune with ``method`` on ``train_task``; returns the best-validation-epoch model.
 
     ``copy=True`` leaves the given backbone/model untouched (the method is applied to a deep
     copy); ``copy=False`` modifies it in place (saves memory when the caller already copied).
-    Raises DataError for a task with fewer than two classes, TrainingError on a non-finite
-    loss, ConfigError / UnknownNameError for bad options, too many shots or an unknown method.
+    ``callbacks``: observers (:class:`TrainCallback`, e.g. a :class:`clipgap.tracking.Tracker`)
+    told each step's loss and learning rate and each epoch's history entry; they never change
+    what is trained. Raises DataError for a task with fewer than two classes, TrainingError on
+    a non-finite loss, ConfigError / UnknownNameError for bad options, too many shots or an
+    unknown method.
     """
     cfg = _checked(train, train_task)
     start = time.perf_counter()
@@ -270,7 +285,7 @@ def finetune(
     model.eval()
     fit = _split_data(model, fit_task, cfg, progress)
     val = _split_data(model, val_task, cfg, progress) if val_task is not None else None
-    loop = _Loop(model, method, fit, val, cfg, progress)
+    loop = _Loop(model, method, fit, val, cfg, progress, callbacks)
     history, best_epoch, best_acc = loop.run()
     return FinetuneResult(
         model=model,
