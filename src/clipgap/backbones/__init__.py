@@ -33,7 +33,13 @@ def _register_named() -> None:
 def load_backbone(
     model: str, pretrained: str | None = None, *, device: str = "cpu", seed: int = 0
 ) -> Backbone:
-    """Load a backbone by name. Random-init weights are drawn from ``seed`` (reproducible)."""
+    """Load a backbone by name. Random-init weights are drawn from ``seed`` (reproducible).
+
+    ``device``: ``auto`` = CUDA when present (see :func:`clipgap.training.device.device_name`).
+    """
+    from clipgap.training.device import device_name
+
+    device = device_name(device, where="--device (or device: in a study config)")
     _register_named()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
