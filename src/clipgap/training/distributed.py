@@ -153,17 +153,15 @@ def _teardown() -> None:
 def wrap(module: torch.nn.Module, dist: Dist, device: torch.device) -> torch.nn.Module:
     """``module`` under DistributedDataParallel when several processes train, else itself.
 
-    No buffers are broadcast (CLIP has no batch statistics); ``static_graph`` lets parameters
-    that a method made trainable but the loss does not reach stay without a gradient.
+    ``static_graph``: the same parameters take part in every step, so DDP learns once which
+    trainable parameters (if any) the loss does not reach, instead of searching every step.
     """
     if not dist.active:
         return module
     from torch.nn.parallel import DistributedDataParallel
 
     ids = [device.index] if device.type == "cuda" else None
-    return DistributedDataParallel(
-        module, device_ids=ids, static_graph=True
-    )
+    return DistributedDataParallel(module, device_ids=ids, static_graph=True)
 
 
 def all_reduce_sum(values: torch.Tensor) -> torch.Tensor:

@@ -115,9 +115,11 @@ class _Loop:
         batch size, so DDP's gradient average is the gradient of the global batch's mean loss.
         """
         logits = logits.float()
-        if not self.dist.active:
+        if not self.dist.active:  # one device-to-host copy per step for both numbers
             loss = F.cross_entropy(logits, y)
-            return loss, loss.item(), int((logits.argmax(dim=-1) == y).sum()), len(y)
+            hits = (logits.argmax(dim=-1) == y).sum()
+            value, correct = torch.stack([loss.detach(), hits.float()]).tolist()
+            return loss, value, int(correct), len(y)
         total = F.cross_entropy(logits, y, ignore_index=ddp.IGNORE, reduction="sum")
         valid = y != ddp.IGNORE
         correct = ((logits.argmax(dim=-1) == y) & valid).sum()
@@ -155,6 +157,8 @@ class _Loop:
             loss_sum, correct, seen, steps = loss_sum + loss, correct + ok, seen + n, steps + 1
             bar.set_postfix(loss=f"{loss_sum / steps:.4f}", acc=f"{correct / seen:.3f}")
         bar.close()
+        if self.device.type == "cuda":  # the epoch's seconds include its last step
+            torch.cuda.synchronize(self.device)
         self.model.eval()
         return {
             "train_loss": loss_sum / steps if steps else None,
