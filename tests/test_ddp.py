@@ -317,3 +317,19 @@ def test_cpu_run_records_fp32_and_bf16_when_asked(tiny):
     forced = finetune(tiny, task, "bitfit", train=forced, progress=False)
     assert (auto.device, auto.precision, auto.processes) == ("cpu", "fp32", 1)
     assert forced.placement == "cpu, bf16"
+
+
+@pytest.mark.gpu
+def test_cuda_run_trains_in_bf16_from_a_gpu_cache(tiny):
+    """On CUDA: device auto picks it, precision auto is bf16, the pixel cache sits on the GPU."""
+    from clipgap.model import AdaptedModel, clone
+    from clipgap.training.data import SplitData
+
+    task = colour_task(16)
+    kw = {**SGD, "device": "auto", "batch_size": 8, "epochs": 1, "val_fraction": 0.0}
+    result = finetune(tiny, task, "lora", train=TrainConfig(**kw), progress=False)
+    assert result.placement == "cuda:0, bf16"
+    assert all(p.device.type == "cuda" for p in result.model.parameters())
+    model = AdaptedModel(clone(tiny)).to("cuda")
+    split = SplitData(model, task, embedded=False, num_workers="auto", pin_memory="auto")
+    assert split.x.device.type == "cuda" and split.loader["pin_memory"] is True
