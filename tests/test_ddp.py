@@ -302,10 +302,10 @@ def test_loader_options(monkeypatch):
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     assert dev.loader_options("auto", "auto", cpu) == {"num_workers": 0, "pin_memory": False}
     assert dev.loader_options(3, True, cpu) == {"num_workers": 3, "pin_memory": False}
-    monkeypatch.setattr(dev, "_usable_cpus", lambda: 6)
+    monkeypatch.setattr("clipgap.devices._usable_cpus", lambda: 6)
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
     assert dev.loader_options(None, None, cuda) == {"num_workers": 3, "pin_memory": True}
-    monkeypatch.setattr(dev, "_usable_cpus", lambda: 64)
+    monkeypatch.setattr("clipgap.devices._usable_cpus", lambda: 64)
     assert dev.loader_options("auto", False, cuda) == {"num_workers": 8, "pin_memory": False}
 
 

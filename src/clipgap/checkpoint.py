@@ -4,6 +4,11 @@ The metadata names the method and its options, the base model (``backbone.base_r
 fingerprint before fine-tuning, and the class names / templates a linear head was trained on.
 :func:`load_checkpoint` rebuilds the base model (or takes one), re-applies the method and loads
 the tensors, so logits reproduce exactly. No pickle anywhere.
+
+A checkpoint of an interpolated model (:func:`clipgap.interpolate.interpolate`) is an ordinary
+checkpoint of the interpolated tensors and options, with ``alpha`` recorded in the metadata
+(``null`` for a model that was not interpolated); loading it gives the interpolated model, which
+says so (``model.alpha``).
 """
 
 from __future__ import annotations
@@ -16,9 +21,10 @@ from safetensors import safe_open
 from safetensors.torch import save
 
 from clipgap.backbones import Backbone, load_backbone
-from clipgap.errors import ModelError
+from clipgap.errors import ClipgapError, ModelError
+from clipgap.interpolate import model_alpha
 from clipgap.methods import apply_method, options_dict
-from clipgap.model import AdaptedModel
+from clipgap.model import AdaptedModel, clone
 from clipgap.paths import atomic_write_bytes
 
 FORMAT = "clipgap-finetune/1"
@@ -38,6 +44,7 @@ def save_checkpoint(model: AdaptedModel, path: str | Path, *, extra: dict | None
         "base_fingerprint": model.base_fingerprint,
         "class_names": model.head_classes,
         "templates": model.templates,
+        "alpha": model_alpha(model),
         "extra": extra or {},
     }
     tensors = {n: p.detach().cpu().contiguous() for n, p in model.trainable_parameters().items()}
@@ -48,13 +55,23 @@ def save_checkpoint(model: AdaptedModel, path: str | Path, *, extra: dict | None
 
 def read_checkpoint(path: str | Path) -> tuple[dict, dict[str, torch.Tensor]]:
     """(metadata, tensors) of a checkpoint; ModelError for a missing or foreign file."""
-    path = Path(path)
+    return _read(Path(path), tensors=True)
+
+
+def read_metadata(path: str | Path) -> dict:
+    """The metadata of a checkpoint without reading its tensors (errors as
+    :func:`read_checkpoint`)."""
+    return _read(Path(path), tensors=False)[0]
+
+
+def _read(path: Path, *, tensors: bool) -> tuple[dict, dict[str, torch.Tensor]]:
     if not path.is_file():
         raise ModelError(f"checkpoint {path} does not exist")
     try:
         with safe_open(str(path), framework="pt") as fh:
             raw = (fh.metadata() or {}).get(META_KEY)
-            tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 (not a dict)
+            keys = list(fh.keys()) if tensors else []
+            data = {k: fh.get_tensor(k) for k in keys}
     except Exception as exc:  # safetensors raises its own error types for foreign files
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ModelError(f"checkpoint {path} is not a safetensors file ({first})") from None
@@ -67,7 +84,28 @@ def read_checkpoint(path: str | Path) -> tuple[dict, dict[str, torch.Tensor]]:
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         found = meta.get("format") if isinstance(meta, dict) else None
         raise ModelError(f"checkpoint {path}: format {found!r}, expected {FORMAT!r}")
-    return meta, tensors
+    alpha = meta.get("alpha")
+    number = isinstance(alpha, (int, float)) and not isinstance(alpha, bool)
+    if alpha is not None and not (number and 0.0 <= alpha <= 1.0):
+        raise ModelError(f"checkpoint {path}: alpha {alpha!r} is not a number in [0, 1]")
+    return meta, data
+
+
+def load_base(path: str | Path, meta: dict | None = None, *, device: str = "cpu") -> Backbone:
+    """The untouched base model checkpoint ``path`` was fine-tuned from, rebuilt from its
+    ``base_ref``; ModelError naming that base model when it cannot be loaded here."""
+    path = Path(path)
+    if meta is None:
+        meta = read_metadata(path)
+    ref = meta.get("base_ref") or {}
+    name, pretrained = ref.get("model", meta.get("base_spec")), ref.get("pretrained")
+    needs = f"base model {name!r}" + (f" (pretrained {pretrained!r})" if pretrained else "")
+    if not name:
+        raise ModelError(f"checkpoint {path} does not record which base model it needs")
+    try:
+        return load_backbone(name, pretrained, device=device)
+    except ClipgapError as exc:
+        raise ModelError(f"checkpoint {path} needs its {needs}, not available: {exc}") from None
 
 
 def _check_base(path: Path, meta: dict, backbone: Backbone) -> None:
@@ -89,19 +127,16 @@ def load_checkpoint(
     """Rebuild the fine-tuned model of checkpoint ``path``.
 
     ``backbone``: the untouched base model (else rebuilt from the stored ``base_ref`` with
-    :func:`clipgap.backbones.load_backbone`); it is modified in place. ``method``: refuse a
-    checkpoint of any other method. ModelError (one line) for a foreign file, another base
-    model, another method, or tensors that do not fit.
+    :func:`load_base`); it is modified in place. ``method``: refuse a checkpoint of any other
+    method. ModelError (one line) for a foreign file, another base model, another method, or
+    tensors that do not fit. A checkpoint with ``alpha`` gives a model whose ``alpha`` is set.
     """
     path = Path(path)
     meta, tensors = read_checkpoint(path)
     if method is not None and meta["method"] != method:
         raise ModelError(f"checkpoint {path} holds method {meta['method']!r}, not {method!r}")
     if backbone is None:
-        ref = meta["base_ref"] or {}
-        backbone = load_backbone(
-            ref.get("model", meta["base_spec"]), ref.get("pretrained"), device=device
-        )
+        backbone = load_base(path, meta, device=device)
     _check_base(path, meta, backbone)
     model = AdaptedModel(backbone)
     model.base_fingerprint = meta["base_fingerprint"]
@@ -116,6 +151,8 @@ def load_checkpoint(
     _load_tensors(path, model, tensors)
     model.head_classes = meta["class_names"]
     model.templates = meta["templates"]
+    if meta.get("alpha") is not None:
+        model.alpha = float(meta["alpha"])
     model.eval()
     return model
 
@@ -136,3 +173,13 @@ def _load_tensors(path: Path, model: AdaptedModel, tensors: dict[str, torch.Tens
                     f"the model expects {tuple(p.shape)}"
                 )
             p.copy_(tensors[name].to(p.device, p.dtype))
+
+
+def load_with_base(
+    path: str | Path, backbone: Backbone | None = None, *, device: str = "cpu"
+) -> tuple[Backbone, AdaptedModel]:
+    """(untouched base model, fine-tuned model) of checkpoint ``path``: what evaluation against
+    zero-shot and interpolation need. ``backbone``: the base model (else :func:`load_base`);
+    it is returned as given, the fine-tuned model gets a copy."""
+    base = backbone if backbone is not None else load_base(path, device=device)
+    return base, load_checkpoint(path, clone(base), device=device)

@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 
 from clipgap.backbones import Backbone
 from clipgap.data import Task, digest
+from clipgap.devices import loader_options
 from clipgap.errors import MetricError
 from clipgap.paths import cache_dir
 
@@ -82,10 +83,8 @@ def encode_images(
 
     Images are read by ``num_workers`` loader processes into pinned memory when
     ``pin_memory``; None / ``auto``: workers and pinning on CUDA, in-process on CPU (see
-    :func:`clipgap.training.device.loader_options`). The encoder runs in float32.
+    :func:`clipgap.devices.loader_options`). The encoder runs in float32.
     """
-    from clipgap.training.device import loader_options
-
     path = _cache_path(backbone, task) if cache else None
     if path is not None and path.is_file():
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from clipgap.cli.commands import commands
 from clipgap.cli.common import add_data_args, add_model_args, data_options, table, write_json
 
 KEYS = [
@@ -15,7 +16,8 @@ KEYS = [
 ]
 
 
-def register(sub) -> None:
+@commands.register("difficulty")
+def add_parser(sub) -> None:
     p = sub.add_parser("difficulty", help="measure task difficulty on zero-shot embeddings")
     add_model_args(p)
     p.add_argument(

@@ -1,23 +1,36 @@
-"""``clipgap evaluate``: top-1 of a fine-tuned checkpoint (and its base model) on any task."""
+"""``clipgap evaluate``: top-1 of a fine-tuned checkpoint (and its base model) on any task,
+optionally along the interpolation between the zero-shot model and the checkpoint (``--alphas``).
+"""
 
 from __future__ import annotations
 
+from clipgap.cli.commands import commands
 from clipgap.cli.common import add_data_args, data_options, table, write_json
 
 
-def register(sub) -> None:
+@commands.register("evaluate")
+def add_parser(sub) -> None:
     p = sub.add_parser(
         "evaluate",
         help="evaluate a fine-tuned checkpoint against its zero-shot base on datasets",
         description="Loads the checkpoint onto its base model (rebuilt from the checkpoint, or "
         "--model/--pretrained, which must be the same base) and reports top-1 accuracy of the "
-        "fine-tuned and the original model on each dataset, with the difference.",
+        "fine-tuned and the original model on each dataset, with the difference. With --alphas, "
+        "reports the accuracy of the model interpolated between zero-shot (alpha 0) and the "
+        "checkpoint (alpha 1) at each alpha instead, without retraining.",
     )
     p.add_argument(
         "--checkpoint", required=True, help="checkpoint.safetensors from clipgap finetune"
     )
     p.add_argument("--dataset", required=True, nargs="+", help="dataset specs to evaluate on")
     p.add_argument("--split", default="test")
+    p.add_argument(
+        "--alphas",
+        default=None,
+        metavar="A,B,...",
+        help="comma-separated interpolation weights in [0, 1] (0 = zero-shot, 1 = the "
+        "checkpoint), e.g. 0,0.25,0.5,0.75,1",
+    )
     p.add_argument(
         "--model", default=None, help="base model (default: the one the checkpoint names)"
     )
@@ -29,35 +42,75 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def run(args) -> int:
-    import copy
-
+def load_pair(args):
+    """(base model, fine-tuned model) of ``args.checkpoint`` (base from --model if given)."""
     from clipgap.backbones import load_backbone
-    from clipgap.checkpoint import load_checkpoint
-    from clipgap.data import load_task
-    from clipgap.training import accuracy, zero_shot_model
+    from clipgap.checkpoint import load_with_base
 
     base = None
     if args.model:
         base = load_backbone(args.model, args.pretrained, device=args.device)
-    tuned = load_checkpoint(
-        args.checkpoint, copy.deepcopy(base) if base else None, device=args.device
-    )
-    if base is None:
-        ref = tuned.backbone.base_ref
-        base = load_backbone(ref["model"], ref.get("pretrained"), device=args.device)
+    return load_with_base(args.checkpoint, base, device=args.device)
+
+
+def describe(args, tuned) -> str:
+    """``checkpoint C (method on model[, interpolated at alpha=A])``."""
+    from clipgap.interpolate import model_alpha
+
+    alpha = model_alpha(tuned)
+    at = "" if alpha is None else f", interpolated at alpha={alpha:g}"
+    return f"checkpoint {args.checkpoint} ({tuned.method} on {tuned.backbone.spec}{at})"
+
+
+def run(args) -> int:
+    from clipgap.data import load_task
+    from clipgap.interpolate import model_alpha, parse_alphas
+    from clipgap.training import accuracy, zero_shot_model
+
+    alphas = parse_alphas(args.alphas) if args.alphas is not None else None
+    base, tuned = load_pair(args)
     original = zero_shot_model(base)
-    rows = []
-    for spec in args.dataset:
-        task = load_task(spec, args.split, options=data_options(args))
-        zs = accuracy(original, task, batch_size=args.batch_size)
-        ft = accuracy(tuned, task, batch_size=args.batch_size)
-        rows.append({"dataset": spec, "zero_shot": zs, "finetuned": ft, "delta": ft - zs})
-    print(
-        f"checkpoint {args.checkpoint} ({tuned.method} on {tuned.backbone.spec}), split {args.split}"
-    )
-    print(table(rows))
+    tasks = {
+        spec: load_task(spec, args.split, options=data_options(args))
+        for spec in dict.fromkeys(args.dataset)
+    }
+    zero_shot = {s: accuracy(original, t, batch_size=args.batch_size) for s, t in tasks.items()}
+    print(f"{describe(args, tuned)}, split {args.split}")
+    out = {"checkpoint": args.checkpoint, "split": args.split, "method": tuned.method}
+    out["checkpoint_alpha"] = model_alpha(tuned)
+    if alphas is None:
+        rows = []
+        for spec, task in tasks.items():
+            zs, ft = zero_shot[spec], accuracy(tuned, task, batch_size=args.batch_size)
+            rows.append({"dataset": spec, "zero_shot": zs, "finetuned": ft, "delta": ft - zs})
+        print(table(rows))
+    else:
+        rows = _sweep(args, base, tuned, tasks, alphas, zero_shot)
+        out["alphas"] = alphas
+    out["results"] = rows
     if args.json:
-        write_json(args.json, {"checkpoint": args.checkpoint, "split": args.split, "results": rows})
+        write_json(args.json, out)
         print(f"wrote {args.json}")
     return 0
+
+
+def _sweep(args, base, tuned, tasks, alphas, zero_shot) -> list[dict]:
+    """Print one row per dataset, one column per alpha; return one row per (dataset, alpha)."""
+    from clipgap.interpolate import accuracy_along_alphas, model_alpha
+
+    acc = accuracy_along_alphas(
+        tuned, base, tasks, alphas, batch_size=args.batch_size, progress=True
+    )
+    if model_alpha(tuned) is not None:
+        print(f"alphas are relative to this checkpoint (alpha 1 = the model at "
+              f"alpha={model_alpha(tuned):g} of its fine-tuning)")  # fmt: skip
+    wide = [
+        {"dataset": s, "zero_shot": zero_shot[s], **{f"alpha={a:g}": acc[s][a] for a in alphas}}
+        for s in tasks
+    ]
+    print(table(wide))
+    return [
+        {"dataset": s, "alpha": a, "accuracy": acc[s][a], "zero_shot": zero_shot[s],
+         "delta": acc[s][a] - zero_shot[s]}
+        for s in tasks for a in alphas
+    ]  # fmt: skip

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from clipgap.cli.commands import commands
 from clipgap.cli.common import add_data_args, add_model_args, data_options, write_json
 from clipgap.errors import ConfigError
 
 
-def register(sub) -> None:
+@commands.register("finetune")
+def add_parser(sub) -> None:
     p = sub.add_parser("finetune", help="fine-tune a model on a task with one PEFT method")
     add_model_args(p)
     p.add_argument("--dataset", required=True, help="dataset spec, e.g. world:shape")

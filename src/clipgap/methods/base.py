@@ -1,7 +1,10 @@
 """What a fine-tuning method is: a typed options dataclass and ``apply`` (freeze, add, unfreeze).
 
 A method never trains anything itself; :func:`clipgap.training.finetune` runs the one shared loop
-over whatever ``model.trainable_parameters()`` the method leaves trainable.
+over whatever ``model.trainable_parameters()`` the method leaves trainable. It also says how to
+move a model it fine-tuned back towards the zero-shot model (``interpolate``, WiSE-FT): by
+default every trainable tensor goes linearly from its zero-shot value (``origin``) to its
+trained value; a method overrides ``origin`` or ``interpolate`` where that is not the rule.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from typing import ClassVar
 
 import torch
 
-from clipgap.backbones.base import ProjectionSite
+from clipgap.backbones.base import Backbone, ProjectionSite
 from clipgap.errors import ClipgapError, ConfigError, ModelError
 from clipgap.model import AdaptedModel
 
@@ -47,6 +50,32 @@ class Method:
         """Freeze, add and unfreeze on ``model`` in place."""
         raise NotImplementedError
 
+    def interpolate(self, model: AdaptedModel, base: Backbone, alpha: float) -> None:
+        """Move ``model`` (fine-tuned with this method) in place to ``alpha`` in [0, 1].
+
+        ``alpha = 0`` is the zero-shot model of ``base`` (the untouched base model), ``1`` leaves
+        ``model`` as it is. Default: ``p <- (1 - alpha) * origin + alpha * p`` for every
+        trainable tensor ``p``, with ``origin`` from :meth:`origin`.
+        """
+        lerp_(model.trainable_parameters(), self.origin(model, base), alpha, method=self.name)
+
+    def origin(self, model: AdaptedModel, base: Backbone) -> dict[str, torch.Tensor]:
+        """The zero-shot value (alpha = 0) of every trainable tensor of ``model``.
+
+        Default: the tensor of the same name in ``base`` (``backbone.`` prefix removed).
+        """
+        ref = dict(base.named_parameters())
+        out = {}
+        for name in model.trainable_parameters():
+            key = name.removeprefix("backbone.")
+            if key == name or key not in ref:
+                raise ModelError(
+                    f"method {self.name!r}: trainable tensor {name} has no zero-shot value in "
+                    f"base model {base.spec}"
+                )
+            out[name] = ref[key]
+        return out
+
     def param_formula(self, model: AdaptedModel) -> str | None:
         """A formula for the trainable count when it depends on the task (else ``None``)."""
         return None
@@ -70,6 +99,32 @@ class Method:
 def freeze_all(model: AdaptedModel) -> None:
     """Every parameter of ``model`` (backbone, adapters, head) stops requiring gradients."""
     model.requires_grad_(False)
+
+
+@torch.no_grad()
+def lerp_(
+    params: dict[str, torch.Tensor],
+    origin: dict[str, torch.Tensor],
+    alpha: float,
+    *,
+    method: str = "",
+) -> None:
+    """``p <- (1 - alpha) * origin[name] + alpha * p`` for every ``name, p`` of ``params``.
+
+    Exact at the ends: ``alpha = 0`` copies ``origin``, ``alpha = 1`` keeps ``p`` bit for bit
+    (finite tensors). ModelError when the names or shapes of ``origin`` do not match.
+    """
+    if set(origin) != set(params):
+        missing = sorted(set(params) - set(origin))[:3]
+        raise ModelError(f"method {method!r}: no zero-shot value for trainable tensors {missing}")
+    for name, p in params.items():
+        start = origin[name].detach().to(p.device, p.dtype)
+        if start.shape != p.shape:
+            raise ModelError(
+                f"method {method!r}: zero-shot value of {name} has shape {tuple(start.shape)}, "
+                f"the model has {tuple(p.shape)}"
+            )
+        p.copy_((1.0 - alpha) * start + alpha * p)
 
 
 def unsupported(method: str, model: AdaptedModel, why: str) -> ModelError:

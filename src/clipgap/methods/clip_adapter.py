@@ -3,11 +3,14 @@
 ``adapter = Linear(d, d/reduction, no bias) - ReLU - Linear(d/reduction, d, no bias) - ReLU``;
 with ``f`` the unit-norm feature, ``f' = ratio * adapter(f) + (1 - ratio) * f`` and the
 :class:`~clipgap.model.AdaptedModel` re-normalises ``f'``. With ``ratio > 0`` the model is *not*
-the zero-shot model at init (the adapter's random output is blended in).
+the zero-shot model at init (the adapter's random output is blended in). Interpolation
+(WiSE-FT) scales the ratio: ``ratio * alpha`` (0.2 alpha by default), so at ``alpha = 0`` each
+adapter is the identity map.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -58,7 +61,6 @@ class Adapter(nn.Module):
 
 @methods.register("clip_adapter")
 class ClipAdapter(Method):
-    name = "clip_adapter"
     summary = "backbone frozen; residual bottleneck adapters on image and text features"
     Options = AdapterOptions
 
@@ -73,3 +75,12 @@ class ClipAdapter(Method):
         device = model.device
         model.image_adapter = Adapter(dim, options.reduction, options.ratio).to(device)
         model.text_adapter = Adapter(dim, options.reduction, options.ratio).to(device)
+
+    def interpolate(self, model: AdaptedModel, base, alpha: float) -> None:
+        """Both adapters' residual ratio becomes ``ratio * alpha``; the recorded options follow
+        (so a checkpoint of the interpolated model rebuilds it)."""
+        ratio = float(model.method_options.ratio) * alpha
+        for adapter in (model.image_adapter, model.text_adapter):
+            if adapter is not None:
+                adapter.ratio = ratio
+        model.method_options = dataclasses.replace(model.method_options, ratio=ratio)

@@ -7,6 +7,7 @@ that one weight; a backend with separate ``q_proj`` / ``v_proj`` weights gets on
 weight from the same code. ``A ~ N(0, init_std)`` (0.02), ``B = 0``, so training starts at the
 untouched model; the scale is 0.2 (``scale_mode="fixed"``) or ``alpha / rank``.
 The same maths as ``peft``'s LoRA on an ``nn.Linear``: ``y = W x + scale * B (A x)``.
+Interpolation (WiSE-FT) scales the update: ``W_0 + alpha * scale * B A``, done by scaling ``B``.
 """
 
 from __future__ import annotations
@@ -101,7 +102,6 @@ class LoraDelta(nn.Module):
 
 @methods.register("lora")
 class Lora(Method):
-    name = "lora"
     summary = "rank-r update on the Q and V attention projections of both towers"
     Options = LoraOptions
 
@@ -123,6 +123,14 @@ class Lora(Method):
             slots = {s.role: (s.rows.start, s.rows.stop) for s in sites}
             parametrize.register_parametrization(module, pname, LoraDelta(weight, slots, options))
 
+    @torch.no_grad()
+    def interpolate(self, model: AdaptedModel, base, alpha: float) -> None:
+        """``W_0 + alpha * scale * B A``: every ``B`` becomes ``alpha * B`` (A, scale and the
+        frozen ``W_0`` unchanged), so the update is exactly zero at 0 and untouched at 1."""
+        for delta in lora_deltas(model):
+            for b in delta.B.values():
+                b.mul_(alpha)
+
 
 def lora_deltas(model: nn.Module) -> list[LoraDelta]:
     """Every LoRA parametrisation inside ``model``."""
@@ -130,10 +138,18 @@ def lora_deltas(model: nn.Module) -> list[LoraDelta]:
 
 
 def merge(model: nn.Module) -> None:
-    """Fold every LoRA update into its weight in place (plain weights again, same outputs)."""
+    """Fold every LoRA update into its weight in place (plain weights again, same outputs).
+
+    Safe on a deep copy: the copy and the original share the class that ``parametrize``
+    generated, and removing a parametrisation deletes its property from that class, so each
+    module first gets a private copy of the class (the original keeps working).
+    """
     for module in list(model.modules()):
         if not parametrize.is_parametrized(module):
             continue
+        shared = type(module)
+        private = {k: v for k, v in vars(shared).items() if k not in ("__dict__", "__weakref__")}
+        module.__class__ = type(shared.__name__, shared.__bases__, private)
         for pname in list(module.parametrizations):
             if any(isinstance(p, LoraDelta) for p in module.parametrizations[pname]):
                 parametrize.remove_parametrizations(module, pname, leave_parametrized=True)

@@ -24,10 +24,11 @@ from torch.utils.data import BatchSampler, DataLoader, RandomSampler, Sequential
 from tqdm.auto import tqdm
 
 from clipgap.data import Task
+from clipgap.devices import loader_options
 from clipgap.embeddings import TaskImages, encode_images
 from clipgap.errors import ConfigError, DataError
 from clipgap.model import AdaptedModel
-from clipgap.training.device import loader_options
+from clipgap.training.config import TrainConfig
 from clipgap.training.distributed import IGNORE, Dist, Padded, ShardedBatches
 
 
@@ -111,6 +112,17 @@ def check_shots(
     problem = _too_few(fit, shots)
     if problem is not None:
         raise ConfigError(f"{problem} after validation is held out")
+
+
+def training_splits(train_task: Task, cfg: TrainConfig) -> tuple[Task, Task | None]:
+    """(training, validation) portions of ``train_task`` under ``cfg``: validation held out of
+    the full split first, then ``cfg.shots`` images per class of the rest (seed ``cfg.seed``)."""
+    fit_task, val_task = split_validation(
+        train_task, cfg.val_fraction, max_images=cfg.val_max, seed=cfg.val_seed
+    )
+    if cfg.shots is not None:
+        fit_task = sample_shots(fit_task, cfg.shots, seed=cfg.seed)
+    return fit_task, val_task
 
 
 class TensorBatches:
@@ -201,7 +213,7 @@ class SplitData:
     is deterministic), else ``x`` is None and images stream from the task. A cache lives on
     the model's device when that is CUDA (batches are then gathered on the GPU).
     ``num_workers`` / ``pin_memory``: an int / bool, or ``auto`` (see
-    :func:`clipgap.training.device.loader_options`).
+    :func:`clipgap.devices.loader_options`).
     """
 
     def __init__(

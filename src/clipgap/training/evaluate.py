@@ -15,11 +15,11 @@ from tqdm.auto import tqdm
 
 from clipgap.backbones import Backbone
 from clipgap.data import Task
+from clipgap.devices import loader_options
 from clipgap.embeddings import encode_images
 from clipgap.errors import DataError
 from clipgap.model import AdaptedModel
 from clipgap.training.data import SplitData, TensorBatches, image_loader
-from clipgap.training.device import loader_options
 
 
 @torch.no_grad()

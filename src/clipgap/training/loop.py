@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -31,23 +32,18 @@ from clipgap.data import Task
 from clipgap.errors import ConfigError, DataError, TrainingError
 from clipgap.methods import apply_method, options_dict
 from clipgap.model import AdaptedModel, clone
+from clipgap.training import device as dev
 from clipgap.training import distributed as ddp
+from clipgap.training.callbacks import TrainCallback
 from clipgap.training.config import TrainConfig, optimizers
-from clipgap.training.data import SplitData, sample_shots, split_validation
-from clipgap.training.device import (
-    autocast,
-    fast_math,
-    peak_memory_mb,
-    resolve_device,
-    resolve_precision,
-)
+from clipgap.training.data import SplitData, training_splits
 from clipgap.training.evaluate import split_accuracy
 from clipgap.training.forward import ClassText, Forward
 from clipgap.training.result import FinetuneResult
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FinetuneResult", "finetune", "training_splits"]
+__all__ = ["FinetuneResult", "TrainCallback", "finetune", "training_splits"]
 
 
 def _prepare(model_or_backbone, copy_model: bool, device: torch.device) -> AdaptedModel:
@@ -90,12 +86,13 @@ class _Loop:
         val: SplitData | None,
         cfg,
         progress,
+        cbs,
         *,
         precision: str = "fp32",
         dist: ddp.Dist = ddp.SINGLE,
     ):
         self.model, self.method, self.fit, self.val = model, method, fit, val
-        self.cfg, self.progress = cfg, progress
+        self.cfg, self.progress, self.callbacks = cfg, progress, tuple(cbs)
         self.precision, self.dist = precision, dist
         self.text = ClassText(model, fit.task)
         params = list(model.trainable_parameters().values())
@@ -129,7 +126,7 @@ class _Loop:
 
     def _step(self, x, y, epoch: int) -> tuple[float, int, int]:
         x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
-        with autocast(self.precision, self.device):
+        with dev.autocast(self.precision, self.device):
             logits = self.forward(x)
         loss, value, correct, n = self._loss(logits, y)
         if not math.isfinite(value):
@@ -140,8 +137,11 @@ class _Loop:
             )
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        lr = self.optimizer.param_groups[0]["lr"]
         self.optimizer.step()
         self.steps += 1
+        for callback in self.callbacks:
+            callback.on_step(self.steps, loss=value, lr=lr)
         return value, correct, n
 
     def _epoch(self, epoch: int) -> dict:
@@ -169,6 +169,10 @@ class _Loop:
     def _validate(self) -> float | None:
         return None if self.val is None else split_accuracy(self.model, self.val)
 
+    def _tell(self, record: dict) -> None:
+        for callback in self.callbacks:
+            callback.on_epoch(record["epoch"], dict(record))
+
     def _snapshot(self) -> dict[str, torch.Tensor]:
         return {n: p.detach().clone() for n, p in self.model.trainable_parameters().items()}
 
@@ -186,6 +190,7 @@ class _Loop:
         t0 = time.perf_counter()
         empty = {"train_loss": None, "train_accuracy": None, "steps": 0}
         history = [{"epoch": 0, **empty, "val_accuracy": self._validate(), "seconds": 0.0}]
+        self._tell(history[-1])
         best_epoch, best_acc, best_state = None, None, None
         if self.cfg.select_start:
             best_epoch, best_acc = 0, history[0]["val_accuracy"]
@@ -198,6 +203,7 @@ class _Loop:
                 {"epoch": epoch, **stats, "val_accuracy": acc, "seconds": time.perf_counter() - t}
             )
             log.info("%s epoch %d: %s", self.method, epoch, _fmt(history[-1]))
+            self._tell(history[-1])
             if self._improves(acc, best_epoch, best_acc):
                 best_epoch, best_acc = epoch, acc
                 best_state = self._snapshot() if acc is not None else None
@@ -238,17 +244,6 @@ def _checked(train: TrainConfig | None, train_task: Task) -> TrainConfig:
     return cfg
 
 
-def training_splits(train_task: Task, cfg: TrainConfig) -> tuple[Task, Task | None]:
-    """(training, validation) portions of ``train_task`` under ``cfg``: validation held out of
-    the full split first, then ``cfg.shots`` images per class of the rest (seed ``cfg.seed``)."""
-    fit_task, val_task = split_validation(
-        train_task, cfg.val_fraction, max_images=cfg.val_max, seed=cfg.val_seed
-    )
-    if cfg.shots is not None:
-        fit_task = sample_shots(fit_task, cfg.shots, seed=cfg.seed)
-    return fit_task, val_task
-
-
 def finetune(
     model_or_backbone: Backbone | AdaptedModel,
     train_task: Task,
@@ -258,6 +253,7 @@ def finetune(
     train: TrainConfig | None = None,
     progress: bool = True,
     copy: bool = True,
+    callbacks: Sequence[TrainCallback] = (),
 ) -> FinetuneResult | None:
     """Fine-tune with ``method`` on ``train_task``; returns the best-validation-epoch model.
 
@@ -265,15 +261,18 @@ def finetune(
     copy); ``copy=False`` modifies it in place (saves memory when the caller already copied).
     Under ``torchrun`` (WORLD_SIZE > 1) every rank trains its slice of each batch and rank 0
     returns the result; the other ranks return None (see :mod:`clipgap.training.distributed`).
-    Raises DataError for a task with fewer than two classes, TrainingError on a non-finite
-    loss, ConfigError / UnknownNameError for bad options, too many shots or an unknown method.
+    ``callbacks``: observers (:class:`TrainCallback`, e.g. a :class:`clipgap.tracking.Tracker`)
+    told each step's loss and learning rate and each epoch's history entry (on rank 0 only
+    under torchrun); they never change what is trained. Raises DataError for a task with fewer
+    than two classes, TrainingError on a non-finite loss, ConfigError / UnknownNameError for
+    bad options, too many shots or an unknown method.
     """
     cfg = _checked(train, train_task)
     start = time.perf_counter()
     fit_task, val_task = training_splits(train_task, cfg)
     dist = ddp.environment()
-    device = resolve_device(cfg.device, model_or_backbone)
-    precision = resolve_precision(cfg.requested_precision, device)
+    device = dev.resolve_device(cfg.device, model_or_backbone)
+    precision = dev.resolve_precision(cfg.requested_precision, device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     model = _prepare(model_or_backbone, copy, device)
@@ -297,8 +296,9 @@ def finetune(
     fit = _split_data(model, fit_task, cfg, progress)
     val_task = val_task if dist.is_main else None  # rank 0 alone validates
     val = _split_data(model, val_task, cfg, progress) if val_task is not None else None
-    loop = _Loop(model, method, fit, val, cfg, progress, precision=precision, dist=dist)
-    with fast_math(device, precision):
+    callbacks = callbacks if dist.is_main else ()
+    loop = _Loop(model, method, fit, val, cfg, progress, callbacks, precision=precision, dist=dist)
+    with dev.fast_math(device, precision):
         history, best_epoch, best_acc = loop.run()
     if not dist.is_main:
         return None
@@ -309,7 +309,7 @@ def finetune(
         val_accuracy=best_acc,
         trainable_params=model.n_trainable,
         seconds=time.perf_counter() - start,
-        peak_memory_mb=peak_memory_mb(device),
+        peak_memory_mb=dev.peak_memory_mb(device),
         method=method,
         method_options=options_dict(opts),
         config=cfg,

@@ -1,0 +1,172 @@
+"""Weight-space interpolation between the zero-shot and a fine-tuned model (WiSE-FT), any method.
+
+``interpolate(finetuned, base, 0.5)`` returns a new model half way between the zero-shot model of
+``base`` (alpha = 0, exactly) and ``finetuned`` (alpha = 1, exactly); no retraining, so one
+fine-tuned model or checkpoint gives every alpha. What "half way" means is the method's own rule
+(``Method.interpolate`` in :mod:`clipgap.methods`): trained tensors linearly for full / A-CLIP /
+BitFit, the low-rank update scaled for LoRA, the residual ratio scaled for CLIP-Adapter, the head
+linearly from the zero-shot head for the linear probe. See docs/science.md, "Interpolation".
+
+The interpolated model records its alpha (``model.alpha``, relative to the fine-tuned model it
+came from); checkpoints store it (:mod:`clipgap.checkpoint`). Interpolating an interpolated model
+composes: alpha ``b`` of a model at ``a`` is the model at ``a * b``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import numbers
+from collections.abc import Iterable, Mapping, Sequence
+
+from clipgap.backbones import Backbone
+from clipgap.data import Task
+from clipgap.errors import ConfigError, DataError, ModelError
+from clipgap.methods import get_method
+from clipgap.model import AdaptedModel, clone
+from clipgap.training.data import SplitData
+from clipgap.training.evaluate import split_accuracy
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "accuracy_along_alphas",
+    "check_alpha",
+    "interpolate",
+    "model_alpha",
+    "parse_alphas",
+]
+
+
+def check_alpha(value, *, where: str = "alpha") -> float:
+    """``value`` as a float in [0, 1]; ConfigError naming ``where`` and the value otherwise."""
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        raise ConfigError(f"{where}: expected a number in [0, 1], got {value!r}")
+    if not math.isfinite(value) or not 0.0 <= value <= 1.0:
+        raise ConfigError(f"{where}: {value!r} is outside [0, 1]")
+    return float(value)
+
+
+def parse_alphas(text: str, *, where: str = "--alphas") -> list[float]:
+    """Comma-separated alphas (``"0,0.25,1"``) in the order given, duplicates dropped.
+
+    ConfigError (one line, naming the offending entry) for an entry that is not a number or
+    lies outside [0, 1], and for an empty list.
+    """
+    alphas: list[float] = []
+    for raw in str(text).split(","):
+        item = raw.strip()
+        if not item:
+            raise ConfigError(
+                f"{where}: empty entry in {text!r} (expected comma-separated numbers in [0, 1])"
+            )
+        try:
+            value = float(item)
+        except ValueError:
+            raise ConfigError(
+                f"{where}: {item!r} is not a number (expected comma-separated numbers in [0, 1])"
+            ) from None
+        value = check_alpha(value, where=where)
+        if value not in alphas:
+            alphas.append(value)
+    return alphas
+
+
+def model_alpha(model: AdaptedModel) -> float | None:
+    """The alpha ``model`` was interpolated at (None: not interpolated, i.e. the fine-tuned
+    model itself or a zero-shot model)."""
+    return getattr(model, "alpha", None)
+
+
+def _check_pair(finetuned: AdaptedModel, base: Backbone) -> None:
+    if not isinstance(finetuned, AdaptedModel) or finetuned.method is None:
+        raise ModelError("interpolation needs a fine-tuned model (one a method was applied to)")
+    if not isinstance(base, Backbone):
+        raise ModelError(f"interpolation needs the base Backbone, not {type(base).__name__}")
+    have = base.fingerprint()
+    if finetuned.base_fingerprint is not None and have != finetuned.base_fingerprint:
+        raise ModelError(
+            f"the {finetuned.method} model was fine-tuned from a base model with fingerprint "
+            f"{finetuned.base_fingerprint}, not from {base.spec} (fingerprint {have})"
+        )
+
+
+def _interpolated(finetuned: AdaptedModel, base: Backbone, alpha: float) -> AdaptedModel:
+    model = clone(finetuned)
+    get_method(finetuned.method).interpolate(model, base, alpha)
+    prior = model_alpha(finetuned)
+    model.alpha = alpha if prior is None else prior * alpha
+    model.eval()
+    return model
+
+
+def interpolate(finetuned: AdaptedModel, base: Backbone, alpha: float) -> AdaptedModel:
+    """A new model at ``alpha`` in [0, 1] between the zero-shot model and ``finetuned``.
+
+    ``base``: the untouched base model ``finetuned`` was fine-tuned from (checked by
+    fingerprint); neither it nor ``finetuned`` is modified. ``alpha = 0`` gives the zero-shot
+    model's tensors exactly, ``alpha = 1`` a copy of ``finetuned``. The result records
+    ``alpha`` (see :func:`model_alpha`) and saves with :func:`clipgap.checkpoint.save_checkpoint`.
+    ConfigError for an alpha outside [0, 1]; ModelError for a model without a method or
+    another base model.
+    """
+    alpha = check_alpha(alpha)
+    _check_pair(finetuned, base)
+    return _interpolated(finetuned, base, alpha)
+
+
+def _keyed(tasks: Mapping[str, Task] | Sequence[Task]) -> dict[str, Task]:
+    if isinstance(tasks, Mapping):
+        return dict(tasks)
+    out: dict[str, Task] = {}
+    for task in tasks:
+        if task.name in out:
+            raise ConfigError(
+                f"tasks: two tasks named {task.name!r}; pass a mapping from name to task"
+            )
+        out[task.name] = task
+    return out
+
+
+def accuracy_along_alphas(
+    finetuned: AdaptedModel,
+    base: Backbone,
+    tasks: Mapping[str, Task] | Sequence[Task],
+    alphas: Iterable[float],
+    *,
+    batch_size: int = 256,
+    num_workers: int = 0,
+    pixel_cache_mb: float = 1024.0,
+    progress: bool = False,
+) -> dict[str, dict[float, float]]:
+    """Top-1 accuracy of the model interpolated at each alpha, on each task.
+
+    Returns ``{task: {alpha: accuracy}}`` with accuracies in [0, 1] (the task's own class names
+    and prompts), tasks keyed by the mapping's keys or by ``task.name``, alphas in the given
+    order. Equal to :func:`clipgap.training.accuracy` of :func:`interpolate` at every alpha.
+    Each task's images are prepared once for all alphas: with a frozen image tower (linear
+    probe, CLIP-Adapter, text-only LoRA) as raw image embeddings of the base model (disk
+    cache), otherwise as preprocessed pixels (in memory up to ``pixel_cache_mb``).
+    """
+    alphas = [check_alpha(a, where="alphas") for a in alphas]
+    if not alphas:
+        raise ConfigError("alphas: expected at least one alpha in [0, 1]")
+    keyed = _keyed(tasks)
+    _check_pair(finetuned, base)
+    embedded = finetuned.image_tower_frozen
+    out: dict[str, dict[float, float]] = {}
+    for key, task in keyed.items():
+        if len(task) == 0:
+            raise DataError(f"task {task.name} ({task.split}) has no images to evaluate")
+        data = SplitData(
+            AdaptedModel(base),
+            task,
+            embedded=embedded,
+            pixel_cache_mb=pixel_cache_mb,
+            batch_size=batch_size,
+            num_workers=num_workers,
+            progress=progress,
+        )
+        out[key] = {a: split_accuracy(_interpolated(finetuned, base, a), data) for a in alphas}
+        log.info("%s along alpha: %s", key, out[key])
+    return out
