@@ -19,7 +19,9 @@ def add_model_args(p) -> None:
     p.add_argument(
         "--pretrained", default=None, help="pretrained tag (needs network) or checkpoint file"
     )
-    p.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1, mps)")
+    p.add_argument(
+        "--device", default="auto", help="auto (CUDA when present; default), cpu, cuda, cuda:1, mps"
+    )
 
 
 def add_data_args(p) -> None:

@@ -35,7 +35,7 @@ def add_parser(sub) -> None:
         "--model", default=None, help="base model (default: the one the checkpoint names)"
     )
     p.add_argument("--pretrained", default=None)
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:1, mps")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--json", default=None, metavar="OUT", help="also write the numbers to OUT")
     add_data_args(p)
