@@ -315,3 +315,49 @@ def test_task_difficulty_undefined_measures_are_nan():
     assert all(np.isnan(single_text[k]) for k in ("iimm", "logme", "hscore", "transrate", "gbc"))
     one_image = task_difficulty(images[:1], texts, np.array([1]))
     assert np.isnan(one_image["iimm"]) and np.isnan(one_image["logme"])
+
+
+def test_difficulty_cli_shows_and_writes_every_measure(image_folder, tiny, tmp_path, capsys):
+    import json
+
+    from clipgap.cli import main
+    from clipgap.cli.difficulty import KEYS
+    from clipgap.data import load_task
+    from clipgap.embeddings import class_text_features, encode_images
+
+    from .conftest import TINY_MODEL
+
+    out = tmp_path / "d.json"
+    spec = f"folder:{image_folder}"
+    assert main(["difficulty", "--model", TINY_MODEL, "--dataset", spec, "--json", str(out)]) == 0
+    shown = capsys.readouterr().out
+    for key in ("iimm", "logme", "hscore", "transrate", "gbc"):
+        assert f"\n{key} " in shown, key
+    data = json.loads(out.read_text())
+    assert set(KEYS) <= set(data)
+    task = load_task(spec, "test")
+    images = encode_images(tiny, task, progress=False).numpy().astype(np.float64)
+    texts = class_text_features(tiny, task.class_names, task.templates).numpy()
+    labels = np.asarray(task.labels)
+    assert data["iimm"] == pytest.approx(direct_iimm(images, texts, labels), abs=1e-6)
+    assert data["hscore"] == pytest.approx(direct_hscore(images, labels), rel=1e-5)
+    assert data["transrate"] == pytest.approx(direct_transrate(images, labels), rel=1e-5)
+    assert data["gbc"] == pytest.approx(direct_gbc(images, labels), rel=1e-5)
+    assert data["logme"] == pytest.approx(logme(images, labels), rel=1e-6)
+
+
+def test_difficulty_cli_writes_null_for_undefined(tmp_path, tiny, capsys):
+    import json
+
+    from clipgap.cli import main
+
+    from .conftest import TINY_MODEL, make_image_folder
+
+    root = tmp_path / "one"
+    make_image_folder(root / "test", classes=("cat",), per_class=3)
+    out = tmp_path / "d.json"
+    args = ["difficulty", "--model", TINY_MODEL, "--dataset", f"folder:{root}", "--json", str(out)]
+    assert main(args) == 0
+    data = json.loads(out.read_text())
+    assert data["logme"] is None and data["gbc"] is None and data["iimm"] is None
+    assert "nan" in capsys.readouterr().out
