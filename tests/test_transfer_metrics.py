@@ -155,6 +155,14 @@ def test_transrate_matches_logdet_of_explicit_matrices(eps):
     assert np.bincount(labels).min() < 12 < np.bincount(labels).max()
 
 
+def test_transrate_in_task_difficulty_small_classes():
+    # With the whole-data scatter at hand, classes of n_c < d rows factor Z_c Z_c^T instead.
+    images, texts, labels = _data(80, 4, 12, seed=21, min_size=3)
+    labels[np.flatnonzero(labels == 3)[3:]] = 0  # class 3 keeps 3 rows
+    got = task_difficulty(images, texts, labels)["transrate"]
+    assert got == pytest.approx(direct_transrate(images, labels), rel=1e-10)
+
+
 @pytest.mark.parametrize("kind", ["spherical", "diagonal"])
 @pytest.mark.parametrize("seed", [5, 6])
 def test_gbc_matches_pairwise_bhattacharyya(kind, seed):

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
+from scipy.linalg import blas
 
 from clipgap.metrics.inputs import unit_blocks
 
@@ -93,7 +94,7 @@ def class_moments(
     counts = np.bincount(codes, minlength=n_classes)
     sums = np.zeros((n_classes, d))
     sq = np.zeros((n_classes, d)) if squares else None
-    scatter = np.zeros((d, d)) if gram else None
+    upper = np.zeros((d, d), order="F") if gram else None
     shift = None
     for start, stop, block in unit_blocks(X, name):
         if shift is None:
@@ -103,8 +104,9 @@ def class_moments(
         add_by_class(sums, own, block)
         if sq is not None:
             add_by_class(sq, own, np.square(block))
-        if scatter is not None:
-            scatter += block.T @ block
+        if upper is not None:
+            gram_upper(block, out=upper)
+    scatter = None if upper is None else symmetric(upper)
     return ClassMoments(counts, shift, sums, sq, scatter)
 
 
@@ -123,3 +125,17 @@ def add_by_class(out: np.ndarray, codes: np.ndarray, block: np.ndarray, weights=
     else:
         one_hot = sparse.csr_array((weights, (codes, np.arange(rows))), shape=(k, rows))
     out += one_hot @ block
+
+
+def gram_upper(rows: np.ndarray, *, out: np.ndarray | None = None, outer: bool = False):
+    """Upper triangle of rows^T rows (or rows rows^T with ``outer``) by BLAS syrk: half the
+    work of a general product. Added to ``out`` (F-ordered float64) in place when given."""
+    a = np.asarray(rows, dtype=np.float64).T  # F-ordered view of C-ordered rows: no copy
+    if out is None:
+        return blas.dsyrk(1.0, a, trans=int(outer), lower=0)
+    return blas.dsyrk(1.0, a, beta=1.0, c=out, trans=int(outer), lower=0, overwrite_c=1)
+
+
+def symmetric(upper: np.ndarray) -> np.ndarray:
+    """The full symmetric matrix from its upper triangle."""
+    return np.triu(upper) + np.triu(upper, 1).T

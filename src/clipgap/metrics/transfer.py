@@ -14,11 +14,11 @@ import logging
 import numbers
 
 import numpy as np
-from scipy import linalg
+from scipy.linalg import lapack
 
 from clipgap.errors import MetricError
 from clipgap.metrics.inputs import check_classes, check_matrix, encode_labels, normalised_rows
-from clipgap.metrics.moments import ClassMoments, class_moments
+from clipgap.metrics.moments import ClassMoments, class_moments, gram_upper, symmetric
 
 log = logging.getLogger(__name__)
 
@@ -71,39 +71,57 @@ def transrate(images, labels, *, eps: float = 1e-4) -> float:
 
     Z = X - mean(X) (X the L2-normalised rows), Z_c its rows of class c, and the coding rate
     R(A) = 1/2 logdet(I + A^T A / (n_A eps)) with n_A the rows of A. Each logdet is a
-    Cholesky factorisation of the smaller of A^T A and A A^T (equal determinants). ``labels``:
-    any comparable values, at least 2 classes; C counts the classes that have rows.
+    Cholesky factorisation (of A A^T when that is smaller and cheaper: equal determinants);
+    Z^T Z is the sum of the Z_c^T Z_c. ``labels``: any comparable values, at least 2 classes;
+    C counts the classes that have rows.
 
     Returns a float, in practice >= 0 (how much coding length the labels explain), below
     d/2 log(1 + 1/(d eps)). Higher = classes more separable = easier transfer.
     """
     if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not 0 < eps < np.inf:
         raise MetricError(f"transrate eps must be a positive number; got {eps!r}")
-    X, codes, m = _prepare(images, labels, "transrate", gram=True)
+    X, codes, m = _prepare(images, labels, "transrate")
     return transrate_from(X, codes, m, eps=eps)
 
 
 def transrate_from(X, codes: np.ndarray, m: ClassMoments, *, eps: float = 1e-4, name="images"):
-    """:func:`transrate` from checked X, its class codes and moments with ``gram``."""
-    whole = _coding_rate(m.scatter(), m.n, eps)
-    mean = m.mean()
+    """:func:`transrate` from checked X, its class codes (0..K-1) and their moments.
+
+    Reads X once more, class by class. Without ``m.gram`` the whole-data scatter is the sum of
+    the classes' (d, d) scatters about the overall mean, and each class's logdet uses its (d, d)
+    matrix; with it, a class of n_c < d rows factors its cheaper (n_c, n_c) matrix instead.
+    """
+    mean, d = m.mean(), m.dim
+    whole = None if m.gram is None else m.scatter()
+    total = np.zeros((d, d), order="F") if whole is None else None
     order = np.argsort(codes, kind="stable")
     bounds = np.concatenate([[0], np.cumsum(m.counts)])
     rates = []
     for k in np.flatnonzero(m.counts):
-        rows = order[bounds[k] : bounds[k + 1]]
-        Z = normalised_rows(X[rows], name=name)
+        Z = normalised_rows(X[order[bounds[k] : bounds[k + 1]]], name=name)
         Z -= mean
-        small = Z @ Z.T if Z.shape[0] < Z.shape[1] else Z.T @ Z
-        rates.append(_coding_rate(small, Z.shape[0], eps))
-    return float(whole - np.mean(rates))
+        # logdet(I + Z^T Z / c) = logdet(I + Z Z^T / c): the (n_c, n_c) one when it is smaller.
+        if whole is not None and Z.shape[0] < d:
+            upper = gram_upper(Z, outer=True)
+        else:
+            upper = gram_upper(Z)
+            if total is not None:
+                total += upper
+        rates.append(_coding_rate(upper, Z.shape[0], eps))
+    if whole is None:
+        whole = symmetric(total)
+    return float(_coding_rate(whole, m.n, eps) - np.mean(rates))
 
 
 def _coding_rate(gram: np.ndarray, n: int, eps: float) -> float:
-    """1/2 logdet(I + gram / (n eps)) by Cholesky (gram is symmetric PSD, overwritten)."""
+    """1/2 logdet(I + gram / (n eps)) by Cholesky (LAPACK potrf on the upper triangle, so
+    ``gram`` may hold only that; it is overwritten)."""
     gram /= n * eps
     gram[np.diag_indices_from(gram)] += 1.0
-    factor = linalg.cholesky(gram, lower=False, overwrite_a=True, check_finite=False)
+    # A symmetric matrix equals its transpose: hand LAPACK the Fortran-ordered one, no copy.
+    factor, info = lapack.dpotrf(gram if gram.flags.f_contiguous else gram.T, overwrite_a=1)
+    if info != 0:
+        raise MetricError(f"transrate: I + Z^T Z / (n eps) is not positive definite ({info})")
     return float(np.log(np.diagonal(factor)).sum())
 
 
