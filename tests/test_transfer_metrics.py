@@ -155,6 +155,16 @@ def test_transrate_matches_logdet_of_explicit_matrices(eps):
     assert np.bincount(labels).min() < 12 < np.bincount(labels).max()
 
 
+def test_transrate_bounds():
+    # Equal class sizes: R(Z) >= mean R(Z_c) by concavity of logdet; tr Cov <= 1 bounds R(Z).
+    rng = np.random.default_rng(22)
+    for noise in (0.1, 1.0, 10.0):
+        images = rng.normal(size=(60, 5)) + noise * rng.normal(size=(1, 5))
+        labels = np.repeat(np.arange(4), 15)
+        value = transrate(images, labels)
+        assert 0.0 <= value <= 2.5 * np.log(1 + 1 / (5 * 1e-4))
+
+
 def test_transrate_in_task_difficulty_small_classes():
     # With the whole-data scatter at hand, classes of n_c < d rows factor Z_c Z_c^T instead.
     images, texts, labels = _data(80, 4, 12, seed=21, min_size=3)
@@ -265,7 +275,7 @@ def test_identical_classes_overlap_fully():
 
 BAD = [
     (lambda x, y: (x, np.zeros_like(y)), "at least 2 classes; got 1"),
-    (lambda x, y: (x, y[:-1]), r"one entry per row of X \(40\)"),
+    (lambda x, y: (x, y[:-1]), r"one entry per row of images \(40\)"),
     (lambda x, y: (np.vstack([x[:5], np.nan * x[:1], x[6:]]), y), "images row 5 contains NaN"),
     (lambda x, y: (np.vstack([x[:3], 0 * x[:1], x[4:]]), y), "images row 3 has zero norm"),
     (lambda x, y: (x[:, 0], y), "2-D array"),

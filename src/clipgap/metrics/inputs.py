@@ -27,18 +27,18 @@ def check_matrix(X, name: str) -> np.ndarray:
     return X
 
 
-def encode_labels(labels, n_samples: int, name: str = "labels") -> tuple[np.ndarray, np.ndarray]:
+def encode_labels(labels, n_samples: int, rows_of: str = "X") -> tuple[np.ndarray, np.ndarray]:
     """Any comparable labels -> (codes in 0..K-1 in sorted label order, size of each class)."""
     labels = np.asarray(labels)
     if labels.ndim != 1 or labels.shape[0] != n_samples:
         raise MetricError(
-            f"{name} must be 1-D with one entry per row of X ({n_samples}); got shape "
+            f"labels must be 1-D with one entry per row of {rows_of} ({n_samples}); got shape "
             f"{labels.shape}"
         )
     try:
         _, codes, counts = np.unique(labels, return_inverse=True, return_counts=True)
     except TypeError:
-        raise MetricError(f"{name} must be mutually comparable; got dtype {labels.dtype}") from None
+        raise MetricError(f"labels must be mutually comparable; got dtype {labels.dtype}") from None
     return codes.reshape(-1).astype(np.intp, copy=False), counts
 
 

@@ -31,7 +31,7 @@ LOGME_MAX_ITER = 1000
 
 def _prepare(images, labels, what: str, **moments) -> tuple[np.ndarray, np.ndarray, ClassMoments]:
     X = check_matrix(images, "images")
-    codes, counts = encode_labels(labels, X.shape[0])
+    codes, counts = encode_labels(labels, X.shape[0], "images")
     check_classes(counts, what)
     return X, codes, class_moments(X, codes, len(counts), **moments)
 
@@ -75,8 +75,9 @@ def transrate(images, labels, *, eps: float = 1e-4) -> float:
     Z^T Z is the sum of the Z_c^T Z_c. ``labels``: any comparable values, at least 2 classes;
     C counts the classes that have rows.
 
-    Returns a float, in practice >= 0 (how much coding length the labels explain), below
-    d/2 log(1 + 1/(d eps)). Higher = classes more separable = easier transfer.
+    Returns a float below d/2 log(1 + 1/(d eps)) (tr Cov(X) <= 1 for unit rows), >= 0 when
+    the classes have equal sizes (logdet is concave): the coding length the labels explain.
+    Higher = classes more separable = easier transfer.
     """
     if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not 0 < eps < np.inf:
         raise MetricError(f"transrate eps must be a positive number; got {eps!r}")
@@ -175,8 +176,9 @@ def logme(images, labels) -> float:
     evaluated exactly at the result (log det over all d directions, so N < d is exact too).
     ``labels``: any comparable values, at least 2 classes.
 
-    Returns a float, typically in about [-1, 1] per sample for unit-norm features. Higher =
-    the labels are better explained by a linear model on the features = easier transfer.
+    Returns a float: a log density per image, unbounded in principle (about -1 to 2 for
+    one-hot targets on unit features). Higher = the labels are better explained by a linear
+    model on the features = easier transfer.
     """
     return logme_from(_prepare(images, labels, "logme", gram=True)[2])
 
