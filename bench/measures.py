@@ -1,16 +1,19 @@
 """Benchmark: wall time of each transferability measure at N = 50,000, d = 512, C = 100.
 
-Run: python bench/measures.py [--n 50000] [--dim 512] [--classes 100] [--repeat 3] [--json OUT]
+Run: python bench/measures.py [--n 50000] [--dim 512] [--classes 100] [--repeat 3]
+                              [--threads T] [--json OUT]
 Each measure (IIMM, LogME, H-score, TransRate, GBC spherical and diagonal) runs on the same
 seeded float32 embeddings (C random unit class centres, images = centre + noise, class texts
 = centre + smaller noise), ``--repeat`` times in this process. The table gives the best and
 the median time; the target is a best time under ``--target`` seconds (1 s) for each. The last
 row times ``task_difficulty``, which computes all of them plus the silhouettes (no target).
+``--threads`` caps the BLAS threads (default: the BLAS library's own choice, as users get it).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -18,6 +21,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from clipgap.cli.common import table
 from clipgap.metrics import gbc, h_score, iimm, logme, task_difficulty, transrate
@@ -61,20 +65,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeat", type=int, default=3, help="runs per measure (best is judged)")
     p.add_argument("--target", type=float, default=1.0, help="seconds allowed per measure")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None, help="BLAS threads (default: as is)")
     p.add_argument("--json", default=None, metavar="OUT", help="also write the rows to OUT")
     args = p.parse_args(argv)
     if args.repeat < 1 or args.n < 2 or args.classes < 2:
         p.error("--repeat must be >= 1, --n and --classes >= 2")
     images, texts, labels = make_task(args.n, args.dim, args.classes, seed=args.seed)
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"N={args.n}, d={args.dim}, C={args.classes}, float32, seed {args.seed}; load {load}")
+    threads = "default" if args.threads is None else args.threads
+    print(
+        f"N={args.n}, d={args.dim}, C={args.classes}, float32, seed {args.seed}; BLAS threads "
+        f"{threads}; load average {load}"
+    )
     rows = []
-    for name, fn in MEASURES.items():
-        value, times = time_one(lambda fn=fn: fn(images, texts, labels), args.repeat)
-        best = min(times)
-        rows.append(_row(name, args, value, times, met=best < args.target))
-    _, times = time_one(lambda: task_difficulty(images, texts, labels), 1)
-    rows.append(_row("task_difficulty (all)", args, None, times, met=None))
+    limit = contextlib.nullcontext() if args.threads is None else threadpool_limits(args.threads)
+    with limit:
+        for name, fn in MEASURES.items():
+            value, times = time_one(lambda fn=fn: fn(images, texts, labels), args.repeat)
+            rows.append(_row(name, args, value, times, met=min(times) < args.target))
+        _, times = time_one(lambda: task_difficulty(images, texts, labels), 1)
+        rows.append(_row("task_difficulty (all)", args, None, times, met=None))
     print(table([_text(r) for r in rows]))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
@@ -91,6 +101,8 @@ def _row(name, args, value, times, *, met) -> dict:
         "value": value,
         "best_s": min(times),
         "median_s": statistics.median(times),
+        "blas_threads": args.threads,
+        "load_before": os.getloadavg()[0],
     }
     if met is not None:
         row.update(target=f"best < {args.target:g} s", met=bool(met))
