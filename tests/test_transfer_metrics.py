@@ -245,6 +245,7 @@ def test_blocks_do_not_change_results(monkeypatch):
     images, texts, labels = _data(300, 6, 8, seed=14)
     before = task_difficulty(images, texts, labels)
     monkeypatch.setattr(metric_inputs, "BLOCK_BYTES", 8 * 8 * 7)  # 7 rows per block
+    monkeypatch.setattr(metric_inputs, "STAGE_BYTES", 8 * 8 * 30)  # stages of 30 rows
     after = task_difficulty(images, texts, labels)
     for key, value in before.items():
         assert after[key] == pytest.approx(value, rel=1e-10, abs=1e-12), key

@@ -13,8 +13,11 @@ import numpy as np
 from clipgap.errors import MetricError
 
 # Rows per working block: a float64 block of this many bytes stays in the CPU cache between
-# the few operations done on it (copy, norms, products), which saves a trip to memory each.
+# the few operations done on it (copy, norms, sums), which saves a trip to memory each.
 BLOCK_BYTES = 2**21
+# Rows per BLAS product: few, large calls. Each multithreaded call synchronises its threads,
+# which on a busy machine costs far more than the arithmetic of a cache-sized block.
+STAGE_BYTES = 2**24
 
 
 def check_matrix(X, name: str) -> np.ndarray:
@@ -107,17 +110,23 @@ def normalised_rows(X: np.ndarray, start: int = 0, stop: int | None = None, name
 
 
 def unit_blocks(
-    X: np.ndarray, name: str, rows: int | None = None
-) -> Iterator[tuple[int, int, np.ndarray]]:
-    """(start, stop, float64 unit rows) over X in blocks, every row checked by row_norms.
+    X: np.ndarray, name: str, *, staged: bool = False
+) -> Iterator[tuple[int, int, np.ndarray, np.ndarray | None]]:
+    """(start, stop, block, stage) over X: float64 unit rows, every row checked by row_norms.
 
-    The block is one reused buffer: a consumer may change it in place but must not keep it.
+    Blocks are cache-sized (:data:`BLOCK_BYTES`) views into one reused buffer: a consumer may
+    change them in place but must not keep them. With ``staged``, the buffer holds a stage of
+    :data:`STAGE_BYTES` and ``stage`` is, with the last block of each stage, the view of all its
+    rows as the consumer left them (for one large BLAS product per stage); otherwise None.
     """
     n, d = X.shape
-    rows = rows or block_rows(d)
-    buffer = np.empty((min(rows, n), d))
-    for start, stop in chunks(n, rows):
-        block = buffer[: stop - start]
-        block[...] = X[start:stop]
-        block /= row_norms(block, start, name)[:, None]
-        yield start, stop, block
+    rows = block_rows(d)
+    stage_rows = max(rows, STAGE_BYTES // (8 * d)) if staged else rows
+    buffer = np.empty((min(stage_rows, n), d))
+    for first, end in chunks(n, stage_rows):
+        stage = buffer[: end - first]
+        for start, stop in chunks(end - first, rows):
+            block = stage[start:stop]
+            block[...] = X[first + start : first + stop]
+            block /= row_norms(block, first + start, name)[:, None]
+            yield first + start, first + stop, block, stage if stop == end - first else None

@@ -86,7 +86,7 @@ def class_moments(
     """:class:`ClassMoments` of the L2-normalised rows of X grouped by ``codes`` (0..K-1).
 
     One pass over X in cache-sized float64 blocks (rows checked finite and non-zero): O(N d)
-    for sums and squares, O(N d^2) for the Gram matrix (one BLAS product per block).
+    for sums and squares, O(N d^2) for the Gram matrix (one BLAS syrk per stage of blocks).
     """
     n, d = X.shape
     counts = np.bincount(codes, minlength=n_classes)
@@ -94,7 +94,7 @@ def class_moments(
     sq = np.zeros((n_classes, d)) if squares else None
     upper = np.zeros((d, d), order="F") if gram else None
     shift = None
-    for start, stop, block in unit_blocks(X, name):
+    for start, stop, block, stage in unit_blocks(X, name, staged=gram):
         if shift is None:
             shift = block.mean(axis=0)
         block -= shift
@@ -102,8 +102,8 @@ def class_moments(
         add_by_class(sums, own, block)
         if sq is not None:
             add_by_class(sq, own, np.square(block))
-        if upper is not None:
-            gram_upper(block, out=upper)
+        if upper is not None and stage is not None:
+            gram_upper(stage, out=upper)
     scatter = None if upper is None else symmetric(upper)
     return ClassMoments(counts, shift, sums, sq, scatter)
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from clipgap.errors import MetricError, UnknownNameError
 from clipgap.metrics.inputs import (
+    STAGE_BYTES,
     block_rows,
     check_matrix,
     chunks,
@@ -28,6 +29,7 @@ SumsFn = Callable[[np.ndarray, np.ndarray, np.ndarray, int], Iterator[Block]]
 silhouette_metrics: Registry[SumsFn] = Registry("silhouette metric")
 
 _EUCLIDEAN_BLOCK = 2**22  # float64 elements per (rows, N) distance block for "euclidean"
+_COSINE_BLOCK = STAGE_BYTES // 8  # float64 elements per cosine product block (few BLAS calls)
 _COSINE_ZERO = 1e-12  # mean cosine distances below this are rounding noise around 0
 
 
@@ -42,8 +44,9 @@ def silhouette_score(X, labels, *, metric: str = "cosine", chunk_size: int | Non
     n_k - x_i . S_k / |x_i| (S_k the cluster's sum of unit vectors): two passes over X in
     float64 row blocks, O(N K d) time, O(K d + chunk (K + d)) memory beyond the input.
     ``metric="euclidean"`` is the exact O(N^2 d) pairwise computation in row blocks.
-    ``chunk_size`` is the number of rows per block (default: blocks small enough to stay in
-    the CPU cache for cosine, about 32 MiB of distances for euclidean).
+    ``chunk_size`` is the number of rows per block (default: about 16 MiB of float64 rows for
+    cosine, whose first pass works through each block in cache-sized pieces; about 32 MiB of
+    distances for euclidean).
 
     Returns a float in [-1, 1]: near 1 = compact, well-separated clusters; near 0 = overlapping;
     negative = points closer to another cluster than to their own.
@@ -58,7 +61,7 @@ def silhouette_score(X, labels, *, metric: str = "cosine", chunk_size: int | Non
         if metric == "euclidean":
             chunk_size = max(1, _EUCLIDEAN_BLOCK // X.shape[0])
         else:
-            chunk_size = block_rows(max(len(counts), X.shape[1]))
+            chunk_size = max(1, _COSINE_BLOCK // max(len(counts), X.shape[1]))
     elif isinstance(chunk_size, bool) or not isinstance(chunk_size, int | np.integer):
         raise MetricError(f"chunk_size must be a positive integer; got {chunk_size!r}")
     if chunk_size < 1:
@@ -105,16 +108,17 @@ def _chunk_silhouettes(
 def _cosine_sums(X, codes, counts, chunk_size):
     """Per-cluster cosine-distance sums n_k - x . S_k / |x|; two passes, O(N K d).
 
-    Pass 1 accumulates the cluster sums S_k of unit vectors (a one-hot matrix weighted by
-    1/|x|, times the raw block); pass 2 forms (rows, K) blocks of x . S_k / |x|. Each block is
-    copied once into a reused float64 buffer that stays in cache for the steps on it. The
-    point's own term 1 - x^ . x^ is 0 up to rounding, so the own-cluster sum already excludes it.
+    Pass 1 accumulates the norms and the cluster sums S_k of unit vectors (a sparse one-hot
+    matrix weighted by 1/|x|, times the raw rows) in cache-sized pieces that each stay in cache
+    for the steps on them; pass 2 forms (rows, K) blocks of x . S_k / |x|, one BLAS product per
+    block. Rows are copied into one reused float64 buffer. The point's own term 1 - x^ . x^ is
+    0 up to rounding, so the own-cluster sum already excludes it.
     """
     n, k = X.shape[0], len(counts)
     norms = np.empty(n)
     cluster_sums = np.zeros((k, X.shape[1]))
     buffer = np.empty((min(chunk_size, n), X.shape[1]))
-    for start, stop in chunks(n, chunk_size):
+    for start, stop in chunks(n, min(chunk_size, block_rows(X.shape[1]))):
         block = buffer[: stop - start]
         block[...] = X[start:stop]
         norms[start:stop] = row_norms(block, start, "X")
