@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 study: $(STAMP)
-	$(BIN)/clipgap study --out $(OUT)
+	$(BIN)/clipgap --threads 1 study --out $(OUT)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -7,6 +7,7 @@ the report text are checked.
 from __future__ import annotations
 
 import importlib.util
+import json
 import runpy
 import sys
 from pathlib import Path
@@ -41,7 +42,9 @@ def run_all():
 
 
 def test_every_bench_is_a_script_here():
-    assert {"run_all.py", "zeroshot.py", "study_time.py", "silhouette.py"} <= set(SCRIPTS)
+    assert {"run_all.py", "zeroshot.py", "study_time.py", "silhouette.py", "measures.py"} <= set(
+        SCRIPTS
+    )
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
@@ -54,6 +57,38 @@ def test_script_parses_help(script, monkeypatch, capsys):
     assert out.startswith("usage:")
     if script != "run_all.py":  # every bench writes its rows with --json for run_all
         assert "--json" in out
+
+
+def test_gpu_bench_skips_without_cuda(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    out = tmp_path / "rows.json"
+    monkeypatch.setattr(sys, "argv", [str(BENCH / "gpu.py"), "--json", str(out)])
+    with pytest.raises(SystemExit) as exit_info:
+        runpy.run_path(str(BENCH / "gpu.py"), run_name="__main__")
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out == "bench/gpu.py: no CUDA device here; skipped\n"
+    rows = json.loads(out.read_text())
+    assert rows == [{"what": "skipped", "note": "no CUDA device"}]
+
+
+def test_gpu_bench_runs_its_code_on_cpu(monkeypatch, tmp_path, capsys):
+    """The same code path as on a GPU, on the tiny model (a check of the script only)."""
+    out = tmp_path / "rows.json"
+    argv = ["--device", "cpu", "--model", "clipgap-tiny", "--batch-size", "4", "--steps", "1"]
+    argv += ["--image-size", "32", "--methods", "lora", "linear_probe", "--json", str(out)]
+    monkeypatch.setattr(sys, "argv", [str(BENCH / "gpu.py"), *argv])
+    with pytest.raises(SystemExit) as exit_info:
+        runpy.run_path(str(BENCH / "gpu.py"), run_name="__main__")
+    assert exit_info.value.code == 0
+    rows = json.loads(out.read_text())
+    assert [r["what"] for r in rows][:2] == ["lora", "linear_probe"]
+    assert rows[2]["what"].startswith("embedding")
+    for r in rows:
+        ratio = r["bare_img_s"] / r["clipgap_img_s"] - 1
+        assert r["overhead_pct"] == pytest.approx(100 * ratio, abs=0.2)
+    assert rows[0]["met"] == (rows[0]["overhead_pct"] <= 15) and "cached_img_s" in rows[1]
+    stdout = capsys.readouterr().out
+    assert "| what | trainable_params | clipgap_img_s | bare_img_s | overhead_pct |" in stdout
 
 
 def test_run_all_help_names_only(run_all, capsys):
@@ -121,7 +156,7 @@ def test_results_markdown(run_all):
     assert "| world:count | 500 | 0.5000 | 0.4980 | False | 1.000 | 1.000 | 1.000 |" in text
     assert "| 36 | 480.4 | 0.801 | 9.2 | 0 | 0.0 |" in text
     # verdict lines name how they were judged
-    assert "**met** (slowest speed-up 80x, max |diff| 4.0e-09)" in text
+    assert "**met** (slowest speed-up 80x, 410x at N=50000, max |diff| 4.0e-09)" in text
     assert "**NOT met** (accuracies DIFFERENT; total time ratio 0.667)" in text
     assert "**met** (480 s = 0.80 of the target; second invocation ran 0 runs in 9.2 s)" in text
     assert "**missing**: bench/finetune.py does not exist" in text
@@ -136,6 +171,9 @@ def test_verdicts_judge_the_numbers(run_all):
     assert run_all.judge(R("silhouette", "ok", slow))[0] is False
     inexact = [{"n": 10000, "speedup": 50.0, "max_abs_diff": 2e-6}]
     assert run_all.judge(R("silhouette", "ok", inexact))[0] is False
+    below_300 = [{"n": 50000, "speedup": 250.0, "max_abs_diff": 1e-9}]
+    assert run_all.judge(R("silhouette", "ok", below_300))[0] is False
+    assert run_all.judge(R("silhouette", "ok", [{**below_300[0], "speedup": 301.0}]))[0] is True
     assert run_all.judge(R("embeddings", "ok", [{"ratio": 1.19}]))[0] is True
     assert run_all.judge(R("embeddings", "ok", [{"ratio": 1.21}]))[0] is False
     study = {"first_s": 700.0, "ratio": 700 / 600, "second_s": 5.0, "second_run_now": 0}
@@ -146,6 +184,10 @@ def test_verdicts_judge_the_numbers(run_all):
     own = [{"method": "lora", "met": True}, {"method": "full", "met": False}]
     assert run_all.judge(R("finetune", "ok", own)) == (False, "1 of 2 rows meet their target")
     assert run_all.judge(R("finetune", "ok", [{"method": "lora"}]))[0] is None
+    gpu = [{"what": "full", "met": True}, {"what": "lora", "met": True}, {"what": "embedding"}]
+    assert run_all.judge(R("gpu", "ok", gpu)) == (True, "2 of 2 rows meet their target")
+    skipped = [{"what": "skipped", "note": "no CUDA device"}]
+    assert run_all.judge(R("gpu", "ok", skipped)) == (None, "skipped: no CUDA device")
     # rows that lack a key the verdict reads are not judged rather than crashing the report
     met, how = run_all.judge(R("embeddings", "ok", [{"speed": 1.0}]))
     assert met is None and "ratio" in how

@@ -5,6 +5,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import os
+import subprocess
+import sys
+from collections import Counter
+from dataclasses import replace
 
 import numpy as np
 import open_clip
@@ -28,6 +33,7 @@ from clipgap.world.config import (
     WorldConfig,
 )
 from clipgap.world.model import (
+    PRETRAIN_VERSION,
     WorldModel,
     architecture,
     checkpoint_path,
@@ -40,19 +46,28 @@ from clipgap.world.pretrain import (
     pretrain_batch,
     to_model_input,
 )
-from clipgap.world.render import COLORS, coverage, object_field, render
+from clipgap.world.render import COLORS, LIGHTS, coverage, object_field, render
 from clipgap.world.scenes import sample_scenes
-from clipgap.world.tasks import WORLD_TASKS, make_task, shift_styles, world_tasks
-from clipgap.world.threads import ThreadTuner
+from clipgap.world.tasks import (
+    LIGHT_WORDS,
+    STUDY_TASKS,
+    WORLD_TASKS,
+    balanced_pairs,
+    make_task,
+    shift_styles,
+    world_tasks,
+)
+from clipgap.world.threads import DEFAULT_THREADS, THREADS_ENV, resolve_threads
 
-SMALL = WorldConfig(train_size=24, test_size=12)
+SMALL = WorldConfig(train_size=36, test_size=18)  # every class of every task in each split
 # A model cheap enough for unit tests: the tiny architecture, a few small steps.
 TEST_MODEL = WorldModel(
     "world-test",
     "world-tiny.json",
-    PretrainConfig(steps=3, batch_size=8, warmup_steps=0, threads=1),
+    PretrainConfig(steps=3, batch_size=8, warmup_steps=0),
     SMALL,
 )
+COMPOUND = [t for t in WORLD_TASKS if len(world_tasks.get(t).attributes) == 2]
 
 
 def _scenes(n=64, seed=0, **fixed):
@@ -89,21 +104,23 @@ def test_task_splits_are_deterministic_balanced_and_distinct():
 def test_every_task_renders_in_every_style(task):
     spec = world_tasks.get(task)
     for style in STYLES:
-        for split, n in (("train", 24), ("test", 12)):
+        for split, n in (("train", 36), ("test", 18)):
             t = make_task(task, style, split, world=SMALL)
             assert t.images.pixels.shape == (n, 32, 32, 3) and t.images.pixels.dtype == np.uint8
             assert t.domain == style and t.class_names == list(spec.class_names)
             assert sorted(set(t.labels.tolist())) == list(range(len(spec.class_names)))
             assert all("{c}" in tpl for tpl in t.templates)
             assert t.images.pixels.std() > 5  # not a blank image
-    assert len(WORLD_TASKS) >= 6
+    assert len(WORLD_TASKS) >= 10
 
 
 def test_load_task_spec_and_errors():
     t = load_task("world:color@cartoon", "test")
     assert t.name == "world:color@cartoon" and t.domain == "cartoon" and len(t) == 500
     assert load_task("world:color").domain == MAIN_STYLE
-    with pytest.raises(UnknownNameError, match=r"'shpe' \(did you mean 'shape'\?\).*color"):
+    with pytest.raises(
+        UnknownNameError, match=r"'shpe' \(did you mean 'shape'.*choose from: color"
+    ):
         load_task("world:shpe")
     with pytest.raises(UnknownNameError, match="choose from: photo, cartoon, sketch, mosaic"):
         load_task("world:shape@oil")
@@ -111,6 +128,11 @@ def test_load_task_spec_and_errors():
         load_task("world:shape", "val")
     with pytest.raises(DataError, match="tasks: shape, color, count"):
         load_task("world")
+    both = load_task("world:color_shape@sketch", "train")
+    assert both.name == "world:color_shape@sketch" and both.domain == "sketch" and len(both) == 1000
+    assert both.meta["attributes"] == ["color", "shape"] and "red circle" in both.class_names
+    with pytest.raises(UnknownNameError, match="did you mean 'color_shape'"):
+        load_task("world:colour_shape")
     assert len(shift_styles("shape")) >= 2 and MAIN_STYLE not in shift_styles("shape")
     with pytest.raises(UnknownNameError):
         shift_styles("nope")
@@ -198,7 +220,7 @@ def test_short_pretraining_lowers_the_contrastive_loss():
     net = architecture(TEST_MODEL).model
     tokenizer = open_clip.get_tokenizer("world-tiny")
     world = WorldConfig(mention_rates={"color": 1.0}, style_mix={"photo": 1.0})
-    cfg = PretrainConfig(steps=30, batch_size=16, lr=1e-3, warmup_steps=3, threads=1)
+    cfg = PretrainConfig(steps=30, batch_size=16, lr=1e-3, warmup_steps=3)
     held_out_before = _batch_loss(net, tokenizer, world)
     before = torch.get_num_threads()
     record = pretrain(net, tokenizer, world, cfg, progress=False)
@@ -207,26 +229,6 @@ def test_short_pretraining_lowers_the_contrastive_loss():
     assert all(math.isfinite(x) for x in record.losses)
     assert record.mean_loss(False, 5) < record.mean_loss(True, 5) - 0.05
     assert _batch_loss(net, tokenizer, world) < held_out_before - 0.1
-
-
-def test_thread_tuner_keeps_the_faster_thread_count():
-    tuner = ThreadTuner(every=10, probe=2)
-    tuner.most, tuner.tune = 4, True  # as on a 4-core machine
-
-    def run(steps, seconds):
-        used = []
-        for _ in range(steps):
-            used.append(tuner.threads())
-            tuner.record(seconds[used[-1]])
-        return used
-
-    idle, busy = {4: 0.1, 1: 0.3}, {4: 1.0, 1: 0.35}
-    # One thread for the setup step and three steady steps, then a trial of four: it wins.
-    assert run(8, idle) == [1, 1, 1, 1, 4, 4, 4, 4]
-    # Another job starts: the first slow step triggers a trial, one thread wins and stays.
-    assert run(6, busy) == [4, 1, 1, 1, 1, 1]
-    assert tuner.choice == 1
-    assert ThreadTuner(3).threads() == 3
 
 
 def test_checkpoint_cache_reuse_and_corruption(caplog):
@@ -260,6 +262,10 @@ def test_named_world_models(capsys):
     assert again.fingerprint() == backbone.fingerprint()
     assert main(["world", "pretrain", "--model", "world-tiny"]) == 0
     assert "reused cached world-tiny" in capsys.readouterr().out
+    # one thread is the default, so pinning it, per command or globally, finds the same weights
+    assert main(["world", "pretrain", "--model", "world-tiny", "--threads", "1"]) == 0
+    assert main(["--threads", "1", "world", "pretrain", "--model", "world-tiny"]) == 0
+    assert capsys.readouterr().out.count("reused cached world-tiny") == 2
     assert main(["world", "pretrain", "--model", "world-huge"]) == 2
     assert "unknown world model 'world-huge'" in capsys.readouterr().err
 
@@ -271,6 +277,191 @@ def test_cli_sample_and_tasks(tmp_path, capsys):
         assert img.size == (56 + 3 * 98, 14 + 4 * 4 * 98)
     assert main(["world", "tasks"]) == 0
     text = capsys.readouterr().out
-    assert "world:position" in text and "three shapes" in text
+    assert "world:position" in text and "three shapes" in text and "red circle" in text
+    assert all(f"world:{task} " in text for task in WORLD_TASKS)
     assert main(["world", "sample", "--task", "nope", "--out", str(out)]) == 2
     assert "unknown world task 'nope'" in capsys.readouterr().err
+
+
+def _word(attribute: str, value: int) -> str:
+    word = ATTRIBUTES[attribute][value]
+    return LIGHT_WORDS[word] if attribute == "light" else word
+
+
+@pytest.mark.parametrize("task", WORLD_TASKS)
+def test_class_names_name_their_values(task):
+    """Each class name holds the word of its value of every attribute, and no other value's."""
+    spec = world_tasks.get(task)
+    assert len(set(spec.class_names)) == len(spec.class_names) >= 2
+    for name, combo in zip(spec.class_names, spec.values, strict=True):
+        words = set(name.replace("shapes", "shape").split())
+        for attribute, value in zip(spec.attributes, combo, strict=True):
+            named = {_word(attribute, v) for v in range(len(ATTRIBUTES[attribute]))} & words
+            assert named == {_word(attribute, value)}, (task, name)
+
+
+def test_balanced_pairs_use_every_value_equally_often():
+    for na, nb, n in ((6, 6, 12), (6, 4, 12), (6, 3, 12), (3, 6, 18), (4, 4, 8)):
+        pairs = balanced_pairs(na, nb, n)
+        assert len(set(pairs)) == n
+        first, second = Counter(a for a, _ in pairs), Counter(b for _, b in pairs)
+        assert sorted(first) == list(range(na)) and set(first.values()) == {n // na}
+        assert sorted(second) == list(range(nb)) and set(second.values()) == {n // nb}
+    with pytest.raises(ValueError, match="not distinct"):
+        balanced_pairs(2, 2, 5)
+
+
+@pytest.mark.parametrize("task", COMPOUND)
+def test_compound_tasks_need_both_attributes(task):
+    """No single attribute tells a compound task's classes apart: each value of either attribute
+    is shared by at least two classes, and every value is used."""
+    spec = world_tasks.get(task)
+    for j, attribute in enumerate(spec.attributes):
+        counts = Counter(combo[j] for combo in spec.values)
+        assert len(counts) == len(ATTRIBUTES[attribute]) and min(counts.values()) >= 2
+    assert 8 <= len(spec.class_names) <= 18  # modest, so evaluation stays cheap
+
+
+@pytest.mark.parametrize("task", WORLD_TASKS)
+def test_splits_are_class_balanced_and_deterministic(task, monkeypatch):
+    import clipgap.world.tasks as tasks_module
+
+    world = WorldConfig(train_size=61, test_size=37)
+    n_classes = len(world_tasks.get(task).class_names)
+    first = {}
+    for split, n in (("train", 61), ("test", 37)):
+        t = make_task(task, "mosaic", split, world=world)
+        counts = np.bincount(t.labels, minlength=n_classes)
+        assert len(counts) == n_classes and counts.sum() == n
+        assert counts.max() - counts.min() <= 1
+        first[split] = t
+    monkeypatch.setattr(tasks_module, "_MEMO", type(tasks_module._MEMO)())  # render afresh
+    again = make_task(task, "mosaic", "test", world=world)
+    assert again.images.pixels is not first["test"].images.pixels
+    assert np.array_equal(again.images.pixels, first["test"].images.pixels)
+    assert np.array_equal(again.labels, first["test"].labels)
+    assert again.fingerprint == first["test"].fingerprint != first["train"].fingerprint
+    other = make_task(task, "mosaic", "test", world=replace(world, seed=1))
+    assert not np.array_equal(other.images.pixels, again.images.pixels)
+
+
+def _cartoon_fill(pixels: np.ndarray) -> tuple[list[tuple[str, str]], np.ndarray, np.ndarray]:
+    """Cartoon objects are flat ``COLORS[c] * LIGHTS[l]``: per image, the (colour, light) whose
+    exact fill covers most pixels, that pixel count, and the fill mask (n, S, S)."""
+    keys = [(c, lt) for c in COLORS for lt in LIGHTS]
+    ref = np.asarray([np.floor(np.multiply(COLORS[c], LIGHTS[lt]) * 255 + 0.5) for c, lt in keys])
+    close = np.abs(pixels[..., None, :].astype(np.int16) - ref).max(-1) <= 1  # (n, S, S, K)
+    hits = close.sum(axis=(1, 2))
+    best = hits.argmax(1)
+    mask = np.take_along_axis(close, best[:, None, None, None], axis=3)[..., 0]
+    return [keys[k] for k in best], hits.max(1), mask
+
+
+@pytest.mark.parametrize(
+    "task", [t for t in WORLD_TASKS if {"color", "light"} & set(world_tasks.get(t).attributes)]
+)
+def test_cartoon_pixels_show_the_class_colour_and_light(task):
+    spec = world_tasks.get(task)
+    t = make_task(task, "cartoon", "test", world=WorldConfig(test_size=72))
+    found, hits, _ = _cartoon_fill(t.images.pixels)
+    assert (hits > 0).mean() > 0.9
+    for (color, light), label, seen in zip(found, t.labels, hits > 0, strict=True):
+        words = spec.class_names[label].split()
+        if seen and "color" in spec.attributes:
+            assert color in words
+        if seen and "light" in spec.attributes:
+            assert LIGHT_WORDS[light] in words
+
+
+def test_cartoon_pixels_show_size_and_count():
+    t = make_task("size_color", "cartoon", "test", world=WorldConfig(test_size=96))
+    _, hits, _ = _cartoon_fill(t.images.pixels)
+    large = np.array(["large" in t.class_names[y] for y in t.labels])
+    assert hits[large].mean() > 1.5 * hits[~large].mean()
+    t = make_task("count_color", "cartoon", "test", world=WorldConfig(test_size=90))
+    _, _, mask = _cartoon_fill(t.images.pixels)
+    blobs = np.array([ndimage.label(m, np.ones((3, 3)))[1] for m in mask])
+    said = np.array(
+        [["one", "two", "three"].index(t.class_names[y].split()[0]) + 1 for y in t.labels]
+    )
+    assert (blobs <= said).all() and (blobs == said).mean() > 0.8
+
+
+SPIN = "import numpy as np\nprint('busy', flush=True)\na = np.random.rand(300, 300)\nwhile True:\n    a = np.tanh(a @ a)\n"
+
+
+def test_pretraining_is_byte_identical_beside_a_busy_process(monkeypatch):
+    """The same config pretrains to the same bytes on one machine, whatever else it runs."""
+    monkeypatch.delenv(THREADS_ENV, raising=False)
+    model = WorldModel(
+        "world-repro", "world-tiny.json", PretrainConfig(steps=12, batch_size=16, warmup_steps=2)
+    )
+    assert model.threads() == DEFAULT_THREADS == 1
+    quiet = ensure_checkpoint(model, progress=False)
+    spin = subprocess.Popen([sys.executable, "-c", SPIN], stdout=subprocess.PIPE, text=True)
+    try:
+        assert spin.stdout.readline().strip() == "busy"
+        busy = ensure_checkpoint(model, force=True, progress=False)
+        assert spin.poll() is None  # the CPU-bound process ran throughout
+    finally:
+        spin.kill()
+        spin.wait()
+    assert quiet.trained and busy.trained and busy.info["pretrain"]["threads"] == 1
+    assert busy.path.read_bytes() == quiet.path.read_bytes() != b""
+
+
+def test_thread_count_is_fixed_and_keys_the_checkpoint(monkeypatch):
+    monkeypatch.delenv(THREADS_ENV, raising=False)
+    assert resolve_threads(None) == 1 and resolve_threads(3) == 3
+    default = checkpoint_path(TEST_MODEL)
+    monkeypatch.setenv(THREADS_ENV, "2")
+    assert resolve_threads(None) == 2 and resolve_threads(1) == 1
+    two = checkpoint_path(TEST_MODEL)
+    assert two != default  # weights pretrained with 2 threads are cached apart
+    pinned = replace(TEST_MODEL, pretrain=replace(TEST_MODEL.pretrain, threads=1))
+    assert checkpoint_path(pinned) == default
+    monkeypatch.setattr("clipgap.world.model.PRETRAIN_VERSION", PRETRAIN_VERSION - 1)
+    assert checkpoint_path(TEST_MODEL) != two  # an older pretraining is never reused
+    monkeypatch.setenv(THREADS_ENV, "two")
+    with pytest.raises(ConfigError, match="CLIPGAP_THREADS='two': expected a whole number"):
+        resolve_threads(None)
+    with pytest.raises(ConfigError, match="pretrain threads=0"):
+        PretrainConfig(threads=0)
+
+
+def test_cli_threads_flag_sets_torch_and_pretraining_threads(monkeypatch, capsys):
+    monkeypatch.delenv(THREADS_ENV, raising=False)
+    seen = []
+    monkeypatch.setattr(
+        "clipgap.cli.world.run_tasks",
+        lambda args: seen.append((torch.get_num_threads(), os.environ.get(THREADS_ENV))),
+    )
+    before = torch.get_num_threads()
+    assert main(["--threads", "3", "world", "tasks"]) == 0
+    assert seen == [(3, "3")]
+    assert torch.get_num_threads() == before and THREADS_ENV not in os.environ
+    assert main(["--threads", "0", "world", "tasks"]) == 2
+    assert "--threads=0: expected a whole number of threads >= 1" in capsys.readouterr().err
+
+
+def test_world_configs_hold_the_default_study():
+    from pathlib import Path
+
+    from clipgap.study.config import load_study_config
+
+    default = load_study_config(None)
+    assert [t.name for t in default.tasks] == [f"world:{t}" for t in STUDY_TASKS]
+    assert len(default.tasks) >= 10 and default.eval.max_test_images == 250
+    assert all(
+        t.dg == [f"{t.name}@{s}" for s in ("cartoon", "sketch", "mosaic")] for t in default.tasks
+    )
+    configs = Path(__file__).resolve().parents[1] / "configs"
+    for name, seeds in (("world.yaml", [0]), ("world-seeds.yaml", [0, 1, 2])):
+        cfg = load_study_config(str(configs / name))
+        assert (cfg.model, cfg.tasks, cfg.methods, cfg.eval) == (
+            default.model,
+            default.tasks,
+            default.methods,
+            default.eval,
+        )
+        assert cfg.seeds == seeds

@@ -6,50 +6,68 @@ Named models (like the embedded ``world`` CLIP) register a loader in :data:`name
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 
 import torch
 
 from clipgap.backbones.base import Backbone, ProjectionSite, Tower
+from clipgap.devices import device_name
 from clipgap.registry import Registry
 
-__all__ = ["Backbone", "ProjectionSite", "Tower", "load_backbone", "named_models", "model_names"]
+__all__ = [
+    "Backbone",
+    "ProjectionSite",
+    "Tower",
+    "load_backbone",
+    "named_models",
+    "model_names",
+    "schemes",
+]
 
-named_models: Registry[Callable[..., Backbone]] = Registry("model")
+named_models: Registry[Callable[..., Backbone]] = Registry("model", plugins=["clipgap.world.model"])
+# ``SCHEME:ARG`` model specs: each loader takes (arg, pretrained=, device=, spec=).
+schemes: Registry[Callable[..., Backbone]] = Registry("model scheme")
 
-_NAMED_MODULES = ["clipgap.world.model"]
+
+@schemes.register("hf")
+def _hf(arg: str, *, pretrained: str | None, device: str, spec: str) -> Backbone:
+    from clipgap.backbones.hf_backbone import load_hf
+
+    return load_hf(arg, pretrained=pretrained, device=device)
 
 
-def _register_named() -> None:
-    for mod in _NAMED_MODULES:
-        try:
-            importlib.import_module(mod)
-        except ModuleNotFoundError as exc:
-            if exc.name != mod:
-                raise
+@schemes.register("local-dir")
+def _local_dir(arg: str, *, pretrained: str | None, device: str, spec: str) -> Backbone:
+    from clipgap.backbones.open_clip_backbone import load_open_clip
+
+    return load_open_clip(spec, pretrained, device=device, spec=spec)
+
+
+def _open_clip(model: str, pretrained: str | None, device: str) -> Backbone:
+    from clipgap.backbones.open_clip_backbone import MODEL_CONFIG_DIR, load_open_clip
+
+    shipped = MODEL_CONFIG_DIR / f"{model}.json"
+    path = str(shipped) if shipped.is_file() else model
+    return load_open_clip(path, pretrained, device=device, spec=model)
 
 
 def load_backbone(
     model: str, pretrained: str | None = None, *, device: str = "cpu", seed: int = 0
 ) -> Backbone:
-    """Load a backbone by name. Random-init weights are drawn from ``seed`` (reproducible)."""
-    _register_named()
+    """Load a backbone: a named model (``world``), a ``SCHEME:ARG`` spec (``hf:``,
+    ``local-dir:``), else an open_clip name or model-config file. Random-init weights are drawn
+    from ``seed`` (reproducible). ``device``: ``auto`` = CUDA when present (see
+    :func:`clipgap.devices.device_name`)."""
+    device = device_name(device, where="--device (or device: in a study config)")
+    scheme, colon, arg = model.partition(":")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         if model in named_models:
             backbone = named_models.get(model)(pretrained=pretrained, device=device)
-        elif model.startswith("hf:"):
-            from clipgap.backbones.hf_backbone import load_hf
-
-            backbone = load_hf(model.removeprefix("hf:"), pretrained=pretrained, device=device)
+        elif colon and scheme in schemes:
+            backbone = schemes.get(scheme)(arg, pretrained=pretrained, device=device, spec=model)
         else:
-            from clipgap.backbones.open_clip_backbone import MODEL_CONFIG_DIR, load_open_clip
-
-            shipped = MODEL_CONFIG_DIR / f"{model}.json"
-            backbone = load_open_clip(
-                str(shipped) if shipped.is_file() else model, pretrained, device=device, spec=model
-            )
+            backbone = _open_clip(model, pretrained, device)
     backbone.eval()
     return backbone
 
@@ -60,7 +78,6 @@ def model_names() -> list[str]:
 
     from clipgap.backbones.open_clip_backbone import MODEL_CONFIG_DIR
 
-    _register_named()
     shipped = sorted(p.stem for p in MODEL_CONFIG_DIR.glob("*.json"))
     # world models register their JSON configs with open_clip too: list each name once
     return list(dict.fromkeys(named_models.names() + shipped + open_clip.list_models()))

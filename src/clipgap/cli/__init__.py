@@ -1,30 +1,18 @@
 """The ``clipgap`` command line. Only this package prints.
 
-Each subcommand lives in its own module with ``register(subparsers)`` that adds its parser and
-sets ``func``; expected failures (:class:`ClipgapError`) print one line and exit non-zero.
+Each subcommand lives in its own module whose ``add_parser(subparsers)``, registered in
+:data:`clipgap.cli.commands.commands`, adds its parser and sets ``func``; expected failures
+(:class:`ClipgapError`) print one line and exit non-zero.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import os
 import sys
 
 from clipgap.errors import ClipgapError
-
-SUBCOMMANDS = [
-    "clipgap.cli.difficulty",
-    "clipgap.cli.listing",
-    "clipgap.cli.world",
-    "clipgap.cli.finetune",
-    "clipgap.cli.evaluate",
-    "clipgap.cli.interpolate",
-    "clipgap.cli.study",
-    "clipgap.cli.report",
-    "clipgap.cli.recommend",
-]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,15 +25,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"clipgap {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="torch threads for the whole command, world pretraining included (default: "
+        "torch's own count; world pretraining uses 1)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for mod in SUBCOMMANDS:
-        try:
-            module = importlib.import_module(mod)
-        except ModuleNotFoundError as exc:
-            if exc.name != mod:
-                raise
-            continue
-        module.register(sub)
+    from clipgap.cli.commands import commands
+
+    for _name, add_parser in commands.items():
+        add_parser(sub)
     return parser
 
 
@@ -62,7 +54,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        if args.threads is None:
+            return int(args.func(args) or 0)
+        from clipgap.world.threads import command_threads
+
+        with command_threads(args.threads):
+            return int(args.func(args) or 0)
     except ClipgapError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -19,7 +19,9 @@ def add_model_args(p) -> None:
     p.add_argument(
         "--pretrained", default=None, help="pretrained tag (needs network) or checkpoint file"
     )
-    p.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1, mps)")
+    p.add_argument(
+        "--device", default="auto", help="auto (CUDA when present; default), cpu, cuda, cuda:1, mps"
+    )
 
 
 def add_data_args(p) -> None:
@@ -35,6 +37,8 @@ def add_data_args(p) -> None:
     p.add_argument(
         "--templates-file", default=None, help="one prompt template per line ({c} = class)"
     )
+    p.add_argument("--image-column", default=None, help="hfds: image column (default: detected)")
+    p.add_argument("--label-column", default=None, help="hfds: label column (default: detected)")
 
 
 def data_options(args) -> DataOptions:
@@ -43,6 +47,8 @@ def data_options(args) -> DataOptions:
         download=args.download,
         classnames_file=args.classnames_file,
         templates_file=args.templates_file,
+        image_column=args.image_column,
+        label_column=args.label_column,
     )
 
 

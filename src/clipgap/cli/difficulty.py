@@ -2,20 +2,31 @@
 
 from __future__ import annotations
 
+import math
+
+from clipgap.cli.commands import commands
 from clipgap.cli.common import add_data_args, add_model_args, data_options, table, write_json
 
-KEYS = [
-    "silhouette_modality",
-    "silhouette_class",
-    "acs",
-    "zero_shot_accuracy",
-    "modality_gap",
-    "n_images",
-    "n_classes",
-]
+# Every key of task_difficulty, with how to read it (science.md defines each).
+READING = {
+    "silhouette_modality": "high = image and text clouds apart (misaligned)",
+    "silhouette_class": "high = classes form tight clusters with their texts",
+    "acs": "high = images close to their class text",
+    "zero_shot_accuracy": "top-1 before fine-tuning",
+    "modality_gap": "|mean image - mean text|",
+    "iimm": "high = images crowded, near wrong texts (more to gain)",
+    "logme": "high = easier transfer (evidence per image)",
+    "hscore": "high = easier transfer (0 .. C-1)",
+    "transrate": "high = easier transfer (nats)",
+    "gbc": "high = easier transfer (-C(C-1) .. 0, spherical)",
+    "n_images": "",
+    "n_classes": "",
+}
+KEYS = list(READING)
 
 
-def register(sub) -> None:
+@commands.register("difficulty")
+def add_parser(sub) -> None:
     p = sub.add_parser("difficulty", help="measure task difficulty on zero-shot embeddings")
     add_model_args(p)
     p.add_argument(
@@ -47,10 +58,11 @@ def run(args) -> int:
     result = measure_difficulty(backbone, task, batch_size=args.batch_size, cache=not args.no_cache)
     out = {k: result[k] for k in KEYS}
     print(f"model {backbone.spec} | dataset {args.dataset} ({args.split})")
-    print(table([{"measure": k, "value": out[k]} for k in KEYS]))
+    print(table([{"measure": k, "value": out[k], "reading": READING[k]} for k in KEYS]))
     if args.json:
-        write_json(
-            args.json, {"model": backbone.spec, "dataset": args.dataset, "split": args.split, **out}
-        )
+        # NaN (a measure undefined for this task, e.g. one class) is written as null: valid JSON.
+        numbers = {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in out.items()}
+        meta = {"model": backbone.spec, "dataset": args.dataset, "split": args.split}
+        write_json(args.json, {**meta, **numbers})
         print(f"wrote {args.json}")
     return 0

@@ -4,10 +4,12 @@ optionally along the interpolation between the zero-shot model and the checkpoin
 
 from __future__ import annotations
 
+from clipgap.cli.commands import commands
 from clipgap.cli.common import add_data_args, data_options, table, write_json
 
 
-def register(sub) -> None:
+@commands.register("evaluate")
+def add_parser(sub) -> None:
     p = sub.add_parser(
         "evaluate",
         help="evaluate a fine-tuned checkpoint against its zero-shot base on datasets",
@@ -33,7 +35,7 @@ def register(sub) -> None:
         "--model", default=None, help="base model (default: the one the checkpoint names)"
     )
     p.add_argument("--pretrained", default=None)
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:1, mps")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--json", default=None, metavar="OUT", help="also write the numbers to OUT")
     add_data_args(p)

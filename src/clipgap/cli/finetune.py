@@ -5,17 +5,20 @@ One run, run the way a study runs each of its runs (:func:`clipgap.study.execute
 (the run record of ``docs/records.md``), ``DIR/metrics.json`` (zero-shot vs fine-tuned ID test
 accuracy, parameters, time, memory, best epoch, history) and ``DIR/train.log``. ``DIR``
 defaults to ``finetune-out/<dataset>__<method>__k<shots>__s<seed>__<hash of the run config>``.
+Under ``torchrun --nproc_per_node N`` the run trains on N processes (DDP); rank 0 writes.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from clipgap.cli.commands import commands
 from clipgap.cli.common import add_data_args, add_model_args, data_options, write_json
 from clipgap.errors import ConfigError
 
 
-def register(sub) -> None:
+@commands.register("finetune")
+def add_parser(sub) -> None:
     p = sub.add_parser("finetune", help="fine-tune a model on a task with one PEFT method")
     add_model_args(p)
     p.add_argument("--dataset", required=True, help="dataset spec, e.g. world:shape")
@@ -103,6 +106,7 @@ def resolve(args):
 def run(args) -> int:
     from clipgap.record import write_record
     from clipgap.study import RunContext, execute_run, run_log
+    from clipgap.training import is_main_process
 
     spec = resolve(args)
     out = Path(args.out) if args.out else Path("finetune-out") / spec.dirname
@@ -119,6 +123,9 @@ def run(args) -> int:
         progress=not args.no_progress,
         keep_base=False,  # one run: fine-tune the loaded model in place
     )
+    if not is_main_process():  # torchrun rank > 0: trains its shards; rank 0 writes
+        execute_run(spec, ctx)
+        return 0
     with run_log(out / "train.log") as log:
         log.info("finetune %s: %s", spec.dirname, spec.config())
         record = execute_run(spec, ctx, checkpoint=out / "checkpoint.safetensors")

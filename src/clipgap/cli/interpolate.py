@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from clipgap.cli.commands import commands
 
-def register(sub) -> None:
+
+@commands.register("interpolate")
+def add_parser(sub) -> None:
     p = sub.add_parser(
         "interpolate",
         help="save the model between the zero-shot base (0) and a checkpoint (1) at one alpha",

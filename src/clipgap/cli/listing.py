@@ -5,8 +5,11 @@ from __future__ import annotations
 import dataclasses
 import json
 
+from clipgap.cli.commands import commands
 
-def register(sub) -> None:
+
+@commands.register("list")
+def add_parser(sub) -> None:
     p = sub.add_parser("list", help="list fine-tuning methods, models or datasets")
     p.add_argument("what", choices=["methods", "models", "datasets"], help="what to list")
     p.add_argument(

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import math
 
+from clipgap.cli.commands import commands
 from clipgap.cli.common import add_data_args, add_model_args, data_options, table, write_json
 
 
-def register(sub) -> None:
+@commands.register("recommend")
+def add_parser(sub) -> None:
     p = sub.add_parser(
         "recommend",
         help="predict each method's dID, dDG and CF on a new task from a study, and rank them",

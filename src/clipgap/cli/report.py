@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from clipgap.cli.commands import commands
 
-def register(sub) -> None:
+
+@commands.register("report")
+def add_parser(sub) -> None:
     p = sub.add_parser(
         "report",
         help="build the report of a study directory (report.md, report.html, results.csv)",

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from clipgap.cli.commands import commands
 from clipgap.cli.common import table
 
 
-def register(sub) -> None:
+@commands.register("study")
+def add_parser(sub) -> None:
     p = sub.add_parser(
         "study",
         help="run a study grid (default: the embedded world) and write its report",

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from clipgap.cli.commands import commands
 from clipgap.errors import ConfigError
 
 
-def register(sub) -> None:
+@commands.register("world")
+def add_parser(sub) -> None:
     p = sub.add_parser(
         "world",
         help="the embedded world: pretrain its CLIP, look at its tasks",
@@ -21,6 +23,15 @@ def register(sub) -> None:
     )
     pre.add_argument("--force", action="store_true", help="pretrain again even if cached")
     pre.add_argument("--no-progress", action="store_true", help="no progress bar")
+    pre.add_argument(
+        "--threads",
+        dest="pretrain_threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="torch threads (default 1: the same weights whatever the machine's load; another "
+        "count is cached under its own key)",
+    )
     pre.set_defaults(func=run_pretrain)
 
     sam = wsub.add_parser("sample", help="write a labelled grid of a task's images")
@@ -41,15 +52,19 @@ def register(sub) -> None:
 
 def run_pretrain(args) -> int:
     from clipgap.world.model import ensure_checkpoint
+    from clipgap.world.threads import command_threads
 
-    ckpt = ensure_checkpoint(args.model, force=args.force, progress=not args.no_progress)
+    with command_threads(args.pretrain_threads):
+        ckpt = ensure_checkpoint(args.model, force=args.force, progress=not args.no_progress)
     info = ckpt.info
     verb = "pretrained" if ckpt.trained else "reused cached"
     print(f"{verb} {args.model}: {ckpt.path}")
     if info:
+        threads = info.get("pretrain", {}).get("threads")
         print(
             f"contrastive loss {info['first_loss']:.3f} -> {info['last_loss']:.3f} over "
             f"{info['pairs']} image-caption pairs; pretraining took {info['seconds']:.1f}s"
+            + (f" with {threads} torch thread(s)" if threads else "")
         )
     return 0
 
@@ -80,7 +95,14 @@ def run_tasks(args) -> int:
     rows = []
     for name in WORLD_TASKS:
         t = world_tasks.get(name)
-        rows.append({"task": f"world:{name}", "classes": ", ".join(t.class_names)})
+        rows.append(
+            {
+                "task": f"world:{name}",
+                "attribute": t.attribute,
+                "classes": len(t.class_names),
+                "class names": ", ".join(t.class_names),
+            }
+        )
     print(table(rows))
     print(f"styles: {', '.join(STYLES)} (main: {MAIN_STYLE}; use world:TASK@STYLE)")
     return 0

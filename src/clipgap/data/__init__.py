@@ -34,13 +34,16 @@ class DataOptions:
 
     ``data_root`` defaults to ``$CLIPGAP_DATA`` (else ``./data``); nothing is downloaded unless
     ``download`` is true. ``classnames_file``/``templates_file`` override a task's own
-    (one name or template per line).
+    (one name or template per line). ``image_column``/``label_column`` name the columns of a
+    table-like dataset (``hfds:``) instead of detecting them.
     """
 
     data_root: str | None = None
     download: bool = False
     classnames_file: str | None = None
     templates_file: str | None = None
+    image_column: str | None = None
+    label_column: str | None = None
 
     @property
     def root(self) -> Path:
@@ -48,7 +51,19 @@ class DataOptions:
 
 
 Builder = Callable[..., Task]
-datasets: Registry[Builder] = Registry("dataset")
+datasets: Registry[Builder] = Registry(
+    "dataset",
+    plugins=[
+        "clipgap.data.folder",
+        "clipgap.data.csv_task",
+        "clipgap.data.torchvision_tasks",
+        "clipgap.data.imagenet",
+        "clipgap.data.webdataset",
+        "clipgap.data.remote_sensing",
+        "clipgap.data.hfds",
+        "clipgap.world.tasks",
+    ],
+)
 
 
 def parse_spec(spec: str) -> tuple[str, str, str | None]:
@@ -65,7 +80,6 @@ def parse_spec(spec: str) -> tuple[str, str, str | None]:
 
 def load_task(spec: str, split: str = "test", *, options: DataOptions | None = None) -> Task:
     """Load the task named by ``spec`` on ``split`` (``train`` or ``test``, or a kind's own)."""
-    _register_builtin()
     kind, arg, domain = parse_spec(spec)
     builder = datasets.get(kind)
     task = builder(arg, split=split, domain=domain, options=options or DataOptions())
@@ -97,37 +111,5 @@ def _apply_overrides(task: Task, options: DataOptions) -> Task:
     return task
 
 
-_BUILTINS_LOADED = False
-
-
-def _register_builtin() -> None:
-    """Import the modules that register dataset kinds (lazily, to keep imports light)."""
-    global _BUILTINS_LOADED
-    if _BUILTINS_LOADED:
-        return
-    _BUILTINS_LOADED = True
-    import importlib
-
-    for mod in _BUILTIN_MODULES:
-        try:
-            importlib.import_module(mod)
-        except ModuleNotFoundError as exc:
-            if exc.name != mod:
-                raise
-
-
-# Modules that register dataset kinds. A module not yet written is skipped.
-_BUILTIN_MODULES = [
-    "clipgap.data.folder",
-    "clipgap.data.csv_task",
-    "clipgap.data.torchvision_tasks",
-    "clipgap.data.imagenet",
-    "clipgap.data.webdataset",
-    "clipgap.data.remote_sensing",
-    "clipgap.world.tasks",
-]
-
-
 def dataset_names() -> list[str]:
-    _register_builtin()
     return datasets.names()

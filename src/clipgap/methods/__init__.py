@@ -7,8 +7,6 @@ training loop, :func:`clipgap.training.finetune`).
 
 from __future__ import annotations
 
-import importlib
-
 import torch
 
 from clipgap.errors import TrainingError
@@ -16,7 +14,13 @@ from clipgap.methods.base import Method, MethodContext, options_dict
 from clipgap.model import AdaptedModel, clone
 from clipgap.registry import Registry
 
-methods: Registry[type] = Registry("method")
+methods: Registry[type] = Registry(
+    "method",
+    plugins=[
+        f"clipgap.methods.{m}"
+        for m in ("full", "aclip", "bitfit", "lora", "clip_adapter", "linear_probe")
+    ],
+)
 
 __all__ = [
     "Method",
@@ -95,9 +99,3 @@ def count_trainable(backbone, name: str, options=None) -> int:
     text = torch.zeros(1, int(backbone.embed_dim), device=backbone.device)
     method.apply(model, method.make_options(options), context=MethodContext(["c"], ["{c}"], text))
     return model.n_trainable
-
-
-# Each module registers its method class in `methods` when imported.
-_MODULES = ["full", "aclip", "bitfit", "lora", "clip_adapter", "linear_probe"]
-for _name in _MODULES:
-    importlib.import_module(f"clipgap.methods.{_name}")

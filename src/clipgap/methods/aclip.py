@@ -9,7 +9,6 @@ from clipgap.model import AdaptedModel
 
 @methods.register("aclip")
 class AClip(Method):
-    name = "aclip"
     summary = "attention input projections (Q, K, V) of every block of both towers"
 
     def apply(self, model: AdaptedModel, options, *, context: MethodContext | None) -> None:

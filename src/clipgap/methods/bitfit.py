@@ -13,7 +13,6 @@ from clipgap.model import AdaptedModel
 
 @methods.register("bitfit")
 class BitFit(Method):
-    name = "bitfit"
     summary = "every bias inside the residual blocks of both towers"
 
     def apply(self, model: AdaptedModel, options, *, context: MethodContext | None) -> None:

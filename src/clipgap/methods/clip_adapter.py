@@ -61,7 +61,6 @@ class Adapter(nn.Module):
 
 @methods.register("clip_adapter")
 class ClipAdapter(Method):
-    name = "clip_adapter"
     summary = "backbone frozen; residual bottleneck adapters on image and text features"
     Options = AdapterOptions
 

@@ -9,7 +9,6 @@ from clipgap.model import AdaptedModel
 
 @methods.register("full")
 class Full(Method):
-    name = "full"
     summary = "every backbone parameter, logit_scale included"
 
     def apply(self, model: AdaptedModel, options, *, context: MethodContext | None) -> None:

@@ -34,7 +34,6 @@ class ProbeOptions:
 
 @methods.register("linear_probe")
 class LinearProbe(Method):
-    name = "linear_probe"
     summary = "linear head on frozen image features, initialised from the zero-shot head"
     Options = ProbeOptions
     needs_text_features = True

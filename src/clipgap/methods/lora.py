@@ -102,7 +102,6 @@ class LoraDelta(nn.Module):
 
 @methods.register("lora")
 class Lora(Method):
-    name = "lora"
     summary = "rank-r update on the Q and V attention projections of both towers"
     Options = LoraOptions
 

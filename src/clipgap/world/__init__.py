@@ -5,7 +5,8 @@ datasets, ``clipgap.world.model`` registers the ``world`` and ``world-tiny`` bac
 on first use, then cached), and ``clipgap world sample`` draws a grid of examples.
 
 Modules: ``config`` (vocabulary and typed configs), ``scenes`` (sampling), ``render`` (styles),
-``captions``, ``tasks``, ``pretrain`` (open_clip ``ClipLoss``), ``model`` (checkpoint cache),
+``captions``, ``tasks``, ``pretrain`` (open_clip ``ClipLoss``), ``threads`` (the fixed thread
+count pretraining runs with), ``model`` (checkpoint cache),
 ``grid``.
 """
 

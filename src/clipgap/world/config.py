@@ -109,8 +109,9 @@ class WorldConfig:
 class PretrainConfig:
     """Contrastive pretraining of a world CLIP (AdamW, linear warmup then cosine decay).
 
-    ``threads`` = 0 times steps to pick 1 or up to 4 threads (the CPU may be shared); the torch
-    thread setting is restored afterwards.
+    ``threads``: torch threads while pretraining; None means ``$CLIPGAP_THREADS`` if set, else 1
+    (see :mod:`clipgap.world.threads`). A fixed count keeps the weights identical from run to
+    run whatever else the machine is doing; torch's previous setting is restored afterwards.
     """
 
     steps: int = 400
@@ -118,7 +119,7 @@ class PretrainConfig:
     lr: float = 1e-3
     weight_decay: float = 0.1
     warmup_steps: int = 20
-    threads: int = 0
+    threads: int | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -134,5 +135,5 @@ class PretrainConfig:
             raise ConfigError(
                 f"pretrain warmup_steps={self.warmup_steps}: expected 0..{self.steps - 1}"
             )
-        if self.threads < 0:
-            raise ConfigError(f"pretrain threads={self.threads}: expected >= 0 (0 = automatic)")
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError(f"pretrain threads={self.threads}: expected >= 1 (or unset)")

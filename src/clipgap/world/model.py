@@ -1,8 +1,9 @@
 """The world CLIPs (``world``, ``world-tiny``): open_clip models pretrained here, then cached.
 
 A checkpoint lives in ``cache_dir("world")`` under a name keyed by a hash of the world config,
-the model config and the pretraining config, next to a sha256 sidecar (written last). A
-checkpoint whose hash does not match (truncated, corrupt) is reported and retrained, never used.
+the model config and the pretraining config (with the torch thread count it runs with), next to
+a sha256 sidecar (written last). A checkpoint whose hash does not match (truncated, corrupt) is
+reported and retrained, never used.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import open_clip
@@ -25,8 +26,14 @@ from clipgap.paths import atomic_write_bytes, atomic_write_text, cache_dir
 from clipgap.registry import Registry
 from clipgap.world.config import PretrainConfig, WorldConfig
 from clipgap.world.pretrain import PretrainLog, pretrain
+from clipgap.world.threads import resolve_threads
 
 log = logging.getLogger(__name__)
+
+# Bump whenever pretraining itself changes the weights it writes, so older checkpoints are never
+# reused under a new meaning. 2: a fixed thread count (version 1 timed steps to pick it, so the
+# same key could hold different weights).
+PRETRAIN_VERSION = 2
 
 CONFIG_DIR = Path(__file__).parent
 
@@ -44,11 +51,17 @@ class WorldModel:
     def config_path(self) -> Path:
         return CONFIG_DIR / self.config_file
 
+    def threads(self) -> int:
+        """The torch thread count pretraining runs with (it changes the last bits of weights)."""
+        return resolve_threads(self.pretrain.threads)
+
     def key(self) -> str:
-        """Hash of everything that determines the pretrained weights."""
+        """Hash of everything that determines the pretrained weights on one machine."""
         arch = json.loads(self.config_path.read_text())
-        training = {k: v for k, v in asdict(self.pretrain).items() if k != "threads"}  # speed only
-        return digest(self.name, arch, self.world.as_dict(), training, open_clip.__version__)
+        training = {**asdict(self.pretrain), "threads": self.threads()}
+        return digest(
+            PRETRAIN_VERSION, self.name, arch, self.world.as_dict(), training, open_clip.__version__
+        )
 
 
 world_models: Registry[WorldModel] = Registry("world model")
@@ -57,7 +70,7 @@ world_models.register("world-tiny")(
     WorldModel(
         "world-tiny",
         "world-tiny.json",
-        PretrainConfig(steps=60, batch_size=32, warmup_steps=5, threads=1),
+        PretrainConfig(steps=60, batch_size=32, warmup_steps=5),
     )
 )
 
@@ -111,7 +124,7 @@ def _train(model: WorldModel, path: Path, *, progress: bool) -> dict:
         backbone.model,
         open_clip.get_tokenizer(model.config_path.stem),
         model.world,
-        model.pretrain,
+        replace(model.pretrain, threads=model.threads()),  # the count the key was built with
         progress=progress,
         desc=f"pretrain {model.name}",
     )
@@ -121,7 +134,7 @@ def _train(model: WorldModel, path: Path, *, progress: bool) -> dict:
         "model": model.name,
         "key": model.key(),
         "world": model.world.as_dict(),
-        "pretrain": asdict(model.pretrain),
+        "pretrain": {**asdict(model.pretrain), "threads": model.threads()},
         "first_loss": record.mean_loss(True),
         "last_loss": record.mean_loss(False),
         "seconds": record.seconds,

@@ -2,7 +2,9 @@
 
 The model is an open_clip ``CLIP`` built from a JSON config; the loss is open_clip's
 ``ClipLoss``. Every step draws a new batch from a seed derived from (world seed, pretraining
-seed, step), so a run is reproducible and never sees the same scene twice.
+seed, step), so a run is reproducible and never sees the same scene twice. Pretraining runs with
+a fixed torch thread count (:func:`clipgap.world.threads.resolve_threads`): on one machine the
+same config always gives byte-identical weights, whatever else the machine is doing.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from clipgap.world.captions import make_captions
 from clipgap.world.config import PretrainConfig, WorldConfig
 from clipgap.world.render import render
 from clipgap.world.scenes import sample_scenes
-from clipgap.world.threads import ThreadTuner, restore_threads
+from clipgap.world.threads import resolve_threads, torch_threads
 
 log = logging.getLogger(__name__)
 
@@ -141,23 +143,19 @@ def pretrain(
     tokens = CaptionTokenizer(tokenizer)
     loss_fn = ClipLoss()
     record = PretrainLog()
-    tuner = ThreadTuner(cfg.threads)
     start = time.perf_counter()
-    with restore_threads(), torch.random.fork_rng(devices=[]):
+    with torch_threads(resolve_threads(cfg.threads)), torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         opt = _optimizer(net, cfg)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, cfg))
         net.train()
         bar = tqdm(range(cfg.steps), desc=desc, unit="step", disable=not progress)
         for step in bar:
-            torch.set_num_threads(tuner.threads())
-            t0 = time.perf_counter()
             batch = pretrain_batch(world, cfg.seed, step, cfg.batch_size)
             try:
                 record.losses.append(_train_step(net, batch, tokens, loss_fn, opt, sched))
             except TrainingError as exc:
                 raise TrainingError(f"{desc}: {exc} at step {step}") from None
-            tuner.record(time.perf_counter() - t0)
             record.pairs += cfg.batch_size
             if step % 10 == 0:
                 bar.set_postfix(loss=f"{record.mean_loss(False, 10):.3f}")
