@@ -248,7 +248,7 @@ def test_html_is_self_contained(golden):
     page = (golden / "report" / "report.html").read_text()
     assert "http" not in page and "<link" not in page and "<script" not in page
     sources = re.findall(r'src="([^"]*)"', page)
-    assert len(sources) == 4
+    assert len(sources) == 5
     assert all(s.startswith("data:image/png;base64,") for s in sources)
     assert page.count('<div class="claim') == 6
     assert "<table>" in page and "world:textures" in page
@@ -261,6 +261,7 @@ def test_figures_are_png(golden):
         "difficulty_vs_delta_id.png",
         "forgetting_by_method.png",
         "forgetting_heatmap.png",
+        "measure_ranking.png",
     ]
     for fig in figures:
         data = fig.read_bytes()
