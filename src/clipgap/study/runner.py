@@ -71,7 +71,8 @@ def execute_run(run: RunSpec, ctx: RunContext, *, checkpoint: Path | None = None
     )
     start = time.perf_counter()
     finetuned = _scores(result.model, run, ctx)
-    interpolation = interpolation_points(result.model, run, ctx)
+    at_one = AlphaPoint(1.0, finetuned, _float_or_none(result.val_accuracy))
+    interpolation = interpolation_points(result.model, run, ctx, at_one=at_one)
     eval_seconds = time.perf_counter() - start
     if checkpoint is not None:
         from clipgap.checkpoint import save_checkpoint
@@ -118,19 +119,33 @@ def run_alphas(run: RunSpec) -> tuple[float, ...]:
     return tuple(run.eval.get("alphas") or DEFAULT_ALPHAS)
 
 
-def interpolation_points(model, run: RunSpec, ctx: RunContext) -> tuple[AlphaPoint, ...]:
+def interpolation_points(
+    model, run: RunSpec, ctx: RunContext, *, at_one: AlphaPoint
+) -> tuple[AlphaPoint, ...]:
     """The fine-tuned ``model`` interpolated at each of the run's alphas, scored on the task's
     test split, its DG domains and control tasks, and on the trainer's validation split of the
     run (the images that chose the epoch: ``training_splits`` of the run's train config), with
     :func:`clipgap.interpolate.accuracy_along_alphas` (each alpha's model built once, each
     split prepared once, raw embeddings from the cache with a frozen image tower).
 
-    ``()`` for the default alphas ``[1]``: the fine-tuned model is scored anyway. Validation
-    accuracy is None when the run holds out no validation split (``train.val_fraction=0``).
+    ``at_one`` is the point at alpha = 1, the fine-tuned model itself, already scored (its test
+    scores and the trainer's validation accuracy of the kept epoch): interpolation at alpha = 1
+    gives that model bit for bit (tests/test_interpolate.py), so it is not scored again.
+    ``()`` for the default alphas ``[1]``. Validation accuracy is None when the run holds out
+    no validation split (``train.val_fraction=0``).
     """
     alphas = run_alphas(run)
     if alphas == DEFAULT_ALPHAS:
         return ()
+    others = [a for a in alphas if a != 1.0]
+    start = time.perf_counter()
+    measured = _along_alphas(model, run, ctx, others) if others else {}
+    log.info("scored alphas %s in %.1f s", others, time.perf_counter() - start)
+    return tuple(at_one if a == 1.0 else measured[a] for a in alphas)
+
+
+def _along_alphas(model, run: RunSpec, ctx: RunContext, alphas: list[float]) -> dict:
+    """{alpha: AlphaPoint} scored with :func:`clipgap.interpolate.accuracy_along_alphas`."""
     from clipgap.errors import ConfigError
     from clipgap.interpolate import accuracy_along_alphas
     from clipgap.training import training_splits
@@ -152,8 +167,8 @@ def interpolation_points(model, run: RunSpec, ctx: RunContext) -> tuple[AlphaPoi
     def test(spec: str, alpha: float) -> float:
         return float(acc[f"test|{spec}"][alpha])
 
-    return tuple(
-        AlphaPoint(
+    return {
+        a: AlphaPoint(
             alpha=a,
             scores=Scores(
                 id=test(run.task, a),
@@ -163,7 +178,7 @@ def interpolation_points(model, run: RunSpec, ctx: RunContext) -> tuple[AlphaPoi
             val_accuracy=None if val_task is None else float(acc["val"][a]),
         )
         for a in alphas
-    )
+    }
 
 
 def _float_or_none(value) -> float | None:
