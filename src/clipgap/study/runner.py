@@ -11,13 +11,20 @@ import platform
 import time
 from pathlib import Path
 
-from clipgap.record import RunRecord, Scores
+from clipgap.record import AlphaPoint, RunRecord, Scores
+from clipgap.study.config import DEFAULT_ALPHAS
 from clipgap.study.context import RunContext
 from clipgap.study.plan import RunSpec
 
 log = logging.getLogger(__name__)
 
-__all__ = ["check_label_spaces", "check_run_shots", "execute_run", "failure_record"]
+__all__ = [
+    "check_label_spaces",
+    "check_run_shots",
+    "execute_run",
+    "failure_record",
+    "interpolation_points",
+]
 
 
 def versions() -> dict:
@@ -42,9 +49,10 @@ def execute_run(
     :mod:`clipgap.training.distributed`).
 
     Zero-shot accuracies (ID, DG, controls) are on test splits; difficulty is measured where
-    ``run.difficulty`` says (the training portion by default). ``checkpoint``: also save the
-    fine-tuned model there. Raises the trainer's and loaders' errors (a study turns them into a
-    failure record).
+    ``run.difficulty`` says (the training portion by default). With ``eval.alphas`` other than
+    ``[1]``, the model interpolated at each alpha is scored too (:func:`interpolation_points`).
+    ``checkpoint``: also save the fine-tuned model there. Raises the trainer's and loaders'
+    errors (a study turns them into a failure record).
     """
     from clipgap.training import finetune, is_main_process
 
@@ -71,6 +79,8 @@ def execute_run(
     )
     start = time.perf_counter()
     finetuned = _scores(result.model, run, ctx)
+    at_one = AlphaPoint(1.0, finetuned, _float_or_none(result.val_accuracy))
+    interpolation = interpolation_points(result.model, run, ctx, at_one=at_one)
     eval_seconds = time.perf_counter() - start
     if checkpoint is not None:
         from clipgap.checkpoint import save_checkpoint
@@ -88,6 +98,7 @@ def execute_run(
         val_accuracy=_float_or_none(result.val_accuracy),
         val_accuracy_start=_float_or_none(result.val_accuracy_start),
         history=tuple(result.history),
+        interpolation=interpolation,
         seconds=float(result.seconds),
         eval_seconds=eval_seconds,
         peak_memory_mb=float(result.peak_memory_mb),
@@ -109,6 +120,73 @@ def _scores(model, run: RunSpec, ctx: RunContext) -> Scores:
         dg={d: acc(d) for d in run.dg},
         control={c: acc(c) for c in run.controls},
     )
+
+
+def run_alphas(run: RunSpec) -> tuple[float, ...]:
+    """The run's interpolation weights (``eval.alphas``; ``(1.0,)`` when the run has none)."""
+    return tuple(run.eval.get("alphas") or DEFAULT_ALPHAS)
+
+
+def interpolation_points(
+    model, run: RunSpec, ctx: RunContext, *, at_one: AlphaPoint
+) -> tuple[AlphaPoint, ...]:
+    """The fine-tuned ``model`` interpolated at each of the run's alphas, scored on the task's
+    test split, its DG domains and control tasks, and on the trainer's validation split of the
+    run (the images that chose the epoch: ``training_splits`` of the run's train config), with
+    :func:`clipgap.interpolate.accuracy_along_alphas` (each alpha's model built once, each
+    split prepared once, raw embeddings from the cache with a frozen image tower).
+
+    ``at_one`` is the point at alpha = 1, the fine-tuned model itself, already scored (its test
+    scores and the trainer's validation accuracy of the kept epoch): interpolation at alpha = 1
+    gives that model bit for bit (tests/test_interpolate.py), so it is not scored again.
+    ``()`` for the default alphas ``[1]``. Validation accuracy is None when the run holds out
+    no validation split (``train.val_fraction=0``).
+    """
+    alphas = run_alphas(run)
+    if alphas == DEFAULT_ALPHAS:
+        return ()
+    others = [a for a in alphas if a != 1.0]
+    start = time.perf_counter()
+    measured = _along_alphas(model, run, ctx, others) if others else {}
+    log.info("scored alphas %s in %.1f s", others, time.perf_counter() - start)
+    return tuple(at_one if a == 1.0 else measured[a] for a in alphas)
+
+
+def _along_alphas(model, run: RunSpec, ctx: RunContext, alphas: list[float]) -> dict:
+    """{alpha: AlphaPoint} scored with :func:`clipgap.interpolate.accuracy_along_alphas`."""
+    from clipgap.errors import ConfigError
+    from clipgap.interpolate import accuracy_along_alphas
+    from clipgap.training import training_splits
+
+    if not ctx.keep_base:
+        raise ConfigError(
+            "eval.alphas: interpolation needs the untouched base model, but this run "
+            "fine-tunes it in place"
+        )
+    specs = dict.fromkeys((run.task, *run.dg, *run.controls))
+    tasks = {f"test|{spec}": ctx.task(spec, "test") for spec in specs}
+    _, val_task = training_splits(ctx.task(run.task, "train"), run.train_config())
+    if val_task is not None:
+        tasks["val"] = val_task
+    acc = accuracy_along_alphas(
+        model, ctx.backbone, tasks, alphas, batch_size=run.eval["batch_size"]
+    )
+
+    def test(spec: str, alpha: float) -> float:
+        return float(acc[f"test|{spec}"][alpha])
+
+    return {
+        a: AlphaPoint(
+            alpha=a,
+            scores=Scores(
+                id=test(run.task, a),
+                dg={d: test(d, a) for d in run.dg},
+                control={c: test(c, a) for c in run.controls},
+            ),
+            val_accuracy=None if val_task is None else float(acc["val"][a]),
+        )
+        for a in alphas
+    }
 
 
 def _float_or_none(value) -> float | None:
