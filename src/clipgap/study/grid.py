@@ -107,7 +107,7 @@ def run_study(
     out = Path(cfg.out)
     runs = plan_runs(cfg)
     finished = finished_records(out)
-    ctx = RunContext.for_study(cfg, out)
+    ctx = RunContext.for_study(cfg, out, progress=progress)
     for run in runs:
         check_run_shots(run, ctx)
     claim_study_dir(cfg, out, add=add)
