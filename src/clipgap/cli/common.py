@@ -120,8 +120,8 @@ def add_json_arg(p, what: str) -> None:
     """``--json [FILE]``: ``what`` as JSON to FILE, or to stdout (and nothing else) without."""
     p.add_argument(
         "--json", nargs="?", const=JSON_STDOUT, default=None, metavar="FILE",
-        help=f"{what} as JSON: to stdout and nothing else there without FILE (or FILE = -), "
-        "else written to FILE next to the usual output; put --json last or write --json=FILE",
+        help="write JSON to stdout, and nothing else there, without FILE (or with FILE -), else "
+        f"to FILE besides the usual output; put --json last or write --json=FILE (here: {what})",
     )  # fmt: skip
 
 
