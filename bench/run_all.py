@@ -86,6 +86,13 @@ def _own_targets(rows: list[dict]) -> Verdict:
     return met, f"{sum(bool(r['met']) for r in judged)} of {len(judged)} rows meet their target"
 
 
+def _gpu(rows: list[dict]) -> Verdict:
+    skipped = [r for r in rows if r.get("what") == "skipped"]
+    if skipped:
+        return None, f"skipped: {skipped[0].get('note', 'no CUDA device')}"
+    return _own_targets(rows)
+
+
 def _study_time(rows: list[dict]) -> Verdict:
     r = rows[0]
     met = r["ratio"] <= 1 and r["second_run_now"] == 0
@@ -144,6 +151,18 @@ benches.register("finetune")(
         "through the encoder (baselines as named in the table).",
         "as stated by the script's rows (`target`, `met`)",
         _own_targets,
+    )
+)
+benches.register("gpu")(
+    Bench(
+        "gpu.py",
+        (),
+        "On one CUDA device (skipped without one): ViT-B-32 (random init) images/s of "
+        "`clipgap.training.finetune` per method vs a bare autocast forward + backward + step "
+        "loop on the same batches (bf16, batch 256); `encode_images` vs a bare `encode_image` "
+        "loop over preprocessed tensors.",
+        "trainer overhead over the bare loop <= 15% for every method",
+        _gpu,
     )
 )
 benches.register("study_time")(

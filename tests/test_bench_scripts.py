@@ -7,6 +7,7 @@ the report text are checked.
 from __future__ import annotations
 
 import importlib.util
+import json
 import runpy
 import sys
 from pathlib import Path
@@ -54,6 +55,38 @@ def test_script_parses_help(script, monkeypatch, capsys):
     assert out.startswith("usage:")
     if script != "run_all.py":  # every bench writes its rows with --json for run_all
         assert "--json" in out
+
+
+def test_gpu_bench_skips_without_cuda(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    out = tmp_path / "rows.json"
+    monkeypatch.setattr(sys, "argv", [str(BENCH / "gpu.py"), "--json", str(out)])
+    with pytest.raises(SystemExit) as exit_info:
+        runpy.run_path(str(BENCH / "gpu.py"), run_name="__main__")
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out == "bench/gpu.py: no CUDA device here; skipped\n"
+    rows = json.loads(out.read_text())
+    assert rows == [{"what": "skipped", "note": "no CUDA device"}]
+
+
+def test_gpu_bench_runs_its_code_on_cpu(monkeypatch, tmp_path, capsys):
+    """The same code path as on a GPU, on the tiny model (a check of the script only)."""
+    out = tmp_path / "rows.json"
+    argv = ["--device", "cpu", "--model", "clipgap-tiny", "--batch-size", "4", "--steps", "1"]
+    argv += ["--image-size", "32", "--methods", "lora", "linear_probe", "--json", str(out)]
+    monkeypatch.setattr(sys, "argv", [str(BENCH / "gpu.py"), *argv])
+    with pytest.raises(SystemExit) as exit_info:
+        runpy.run_path(str(BENCH / "gpu.py"), run_name="__main__")
+    assert exit_info.value.code == 0
+    rows = json.loads(out.read_text())
+    assert [r["what"] for r in rows][:2] == ["lora", "linear_probe"]
+    assert rows[2]["what"].startswith("embedding")
+    for r in rows:
+        ratio = r["bare_img_s"] / r["clipgap_img_s"] - 1
+        assert r["overhead_pct"] == pytest.approx(100 * ratio, abs=0.2)
+    assert rows[0]["met"] == (rows[0]["overhead_pct"] <= 15) and "cached_img_s" in rows[1]
+    stdout = capsys.readouterr().out
+    assert "| what | trainable_params | clipgap_img_s | bare_img_s | overhead_pct |" in stdout
 
 
 def test_run_all_help_names_only(run_all, capsys):
@@ -146,6 +179,10 @@ def test_verdicts_judge_the_numbers(run_all):
     own = [{"method": "lora", "met": True}, {"method": "full", "met": False}]
     assert run_all.judge(R("finetune", "ok", own)) == (False, "1 of 2 rows meet their target")
     assert run_all.judge(R("finetune", "ok", [{"method": "lora"}]))[0] is None
+    gpu = [{"what": "full", "met": True}, {"what": "lora", "met": True}, {"what": "embedding"}]
+    assert run_all.judge(R("gpu", "ok", gpu)) == (True, "2 of 2 rows meet their target")
+    skipped = [{"what": "skipped", "note": "no CUDA device"}]
+    assert run_all.judge(R("gpu", "ok", skipped)) == (None, "skipped: no CUDA device")
     # rows that lack a key the verdict reads are not judged rather than crashing the report
     met, how = run_all.judge(R("embeddings", "ok", [{"speed": 1.0}]))
     assert met is None and "ratio" in how

@@ -22,9 +22,9 @@ import torch
 import torch.nn.functional as F
 
 from clipgap.backbones import Backbone, load_backbone
-from clipgap.backbones.convert import save_open_clip_as_hf
 from clipgap.checkpoint import load_checkpoint, save_checkpoint
 from clipgap.data import load_task
+from clipgap.export import save_open_clip_as_hf
 from clipgap.methods import apply_method, count_trainable, method_names
 from clipgap.methods.lora import lora_deltas
 from clipgap.model import AdaptedModel, clone

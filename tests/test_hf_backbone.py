@@ -16,16 +16,16 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from clipgap.backbones import load_backbone
-from clipgap.backbones.convert import (
+from clipgap.backbones.hf_backbone import HFClipBackbone, ProcessorSettings
+from clipgap.embeddings import class_text_features, zero_shot_logits
+from clipgap.errors import ModelError
+from clipgap.export import (
     HF_ARGMAX_POOLING_EOS_ID,
     hf_to_open_clip,
     open_clip_to_hf,
     processor_settings_from_transform,
     save_open_clip_as_hf,
 )
-from clipgap.backbones.hf_backbone import HFClipBackbone, ProcessorSettings
-from clipgap.embeddings import class_text_features, zero_shot_logits
-from clipgap.errors import ModelError
 
 PROMPTS = [
     "a photo of a cat",

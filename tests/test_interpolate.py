@@ -23,12 +23,12 @@ import pytest
 import torch
 
 from clipgap.backbones import load_backbone
-from clipgap.backbones.convert import save_open_clip_as_hf
 from clipgap.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from clipgap.cli import main
 from clipgap.data import load_task
 from clipgap.embeddings import class_text_features
 from clipgap.errors import ConfigError, ModelError
+from clipgap.export import save_open_clip_as_hf
 from clipgap.interpolate import (
     accuracy_along_alphas,
     interpolate,

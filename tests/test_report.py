@@ -212,7 +212,7 @@ def test_report_is_deterministic(golden, tmp_path):
     again = tmp_path / "report_records"
     shutil.copytree(FIXTURE, again)
     build_report(again)
-    for name in ("report.md", "report.html", "results.csv"):
+    for name in ("report.md", "report.html", "results.csv", "results_long.csv"):
         assert (again / "report" / name).read_bytes() == (golden / "report" / name).read_bytes()
     assert not re.search(r"\d{4}-\d{2}-\d{2}|\d{2}:\d{2}:\d{2}", GOLDEN.read_text())  # no dates
 
@@ -246,7 +246,8 @@ def test_results_csv_rows_and_columns(golden):
 
 def test_html_is_self_contained(golden):
     page = (golden / "report" / "report.html").read_text()
-    assert "http" not in page and "<link" not in page and "<script" not in page
+    assert "http" not in page and "<link" not in page and "<script src" not in page
+    assert page.count("<script>") == 1  # the inline table sorter
     sources = re.findall(r'src="([^"]*)"', page)
     assert len(sources) == 4
     assert all(s.startswith("data:image/png;base64,") for s in sources)
@@ -728,3 +729,175 @@ def test_several_presets_are_separate_claim_groups(tmp_path):
     assert tuned.at["t:0", "delta_id"] == pytest.approx(expected, abs=1e-12)
     md = to_markdown(method_section(analysis.methods, analysis.cells))
     assert "| A-CLIP/tuned | 10 | 10 |" in md and "| A-CLIP/paper | 10 | 10 |" in md
+
+
+# ---------------------------------------------------------------------------------------------
+# What a reader works with: long format, absolute accuracies, hyperparameters, links, contents
+# ---------------------------------------------------------------------------------------------
+
+
+def expected_long_rows(rec: dict) -> dict[tuple[str, str, str, str], float]:
+    """(run_id, metric, dataset, role) -> value, straight from a record's JSON dict."""
+    zs, ft, rid = rec["zero_shot"], rec["finetuned"], rec["run_id"]
+    rows = {
+        (rid, "zero_shot", rec["task"], "id"): zs["id"],
+        (rid, "finetuned", rec["task"], "id"): ft["id"],
+        (rid, "delta", rec["task"], "id"): ft["id"] - zs["id"],
+    }
+    for role, change in (("dg", "delta"), ("control", "cf")):
+        for name, before in zs[role].items():
+            rows[(rid, "zero_shot", name, role)] = before
+            rows[(rid, "finetuned", name, role)] = ft[role][name]
+            rows[(rid, change, name, role)] = ft[role][name] - before
+    return rows
+
+
+def test_results_long_has_one_row_per_run_metric_dataset(golden):
+    long = pd.read_csv(golden / "report" / "results_long.csv", dtype={"shots": str})
+    assert list(long.columns) == [
+        "run_id", "task", "method", "seed", "preset", "shots", "model", "metric", "dataset",
+        "role", "value",
+    ]  # fmt: skip
+    records, _ = golden_records()
+    done = [r for r in records if r["status"] == "complete"]
+    expected = {}
+    for rec in done:
+        expected.update(expected_long_rows(rec))
+    # 60 runs x (3 ID + 3 per DG domain + 3 per control task), failed run absent
+    n_dg = sum(len(r["zero_shot"]["dg"]) for r in done)
+    assert len(long) == len(expected) == 3 * len(done) + 3 * n_dg + 3 * 4 * len(done)
+    got = {(r.run_id, r.metric, r.dataset, r.role): r.value for r in long.itertuples(index=False)}
+    assert got.keys() == expected.keys()
+    assert all(got[k] == pytest.approx(v, abs=1e-12) for k, v in expected.items())
+    by_id = {r["run_id"]: r for r in done}
+    for row in long.drop_duplicates("run_id").itertuples(index=False):
+        rec = by_id[row.run_id]
+        assert (row.task, row.method, row.seed, row.preset, row.shots, row.model) == (
+            rec["task"], rec["method"], rec["seed"], rec["preset"], "all", rec["model"]
+        )  # fmt: skip
+    assert set(long["metric"]) == {"zero_shot", "finetuned", "delta", "cf"}
+    assert set(long.loc[long["metric"] == "cf", "role"]) == {"control"}
+
+
+def test_results_long_parquet_equals_csv(golden):
+    csv = pd.read_csv(golden / "report" / "results_long.csv", dtype={"shots": str})
+    parquet = pd.read_parquet(golden / "report" / "results_long.parquet")
+    assert parquet["seed"].dtype == np.int64 and parquet["value"].dtype == np.float64
+    pd.testing.assert_frame_equal(parquet, csv, check_exact=False, rtol=0, atol=1e-15)
+
+
+def test_results_csv_has_mean_accuracies(golden):
+    frame = pd.read_csv(golden / "report" / "results.csv").set_index("run_id")
+    records, _ = golden_records()
+    for rec in [r for r in records if r["status"] == "complete"][::5]:
+        row, zs, ft = frame.loc[rec["run_id"]], rec["zero_shot"], rec["finetuned"]
+        assert row["zs_control_mean"] == pytest.approx(np.mean(list(zs["control"].values())))
+        assert row["ft_control_mean"] == pytest.approx(np.mean(list(ft["control"].values())))
+        if zs["dg"]:
+            assert row["ft_dg_mean"] == pytest.approx(np.mean(list(ft["dg"].values())))
+            assert row["ft_dg_mean"] - row["zs_dg_mean"] == pytest.approx(rec["delta_dg"])
+        else:
+            assert np.isnan(row["zs_dg_mean"]) and np.isnan(row["ft_dg_mean"])
+
+
+def md_table_after(md: str, heading: str) -> list[list[str]]:
+    """The cells of the first Markdown table after ``heading`` (header row first)."""
+    lines = md.split(heading, 1)[1].splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| "))
+    rows = []
+    for line in lines[start:]:
+        if not line.startswith("| "):
+            break
+        rows.append([c.strip() for c in line.strip("|").split(" | ")])
+    return [rows[0], *rows[2:]]
+
+
+def test_absolute_accuracies_next_to_deltas(golden):
+    md = (golden / "report" / "report.md").read_text()
+    head, *rows = md_table_after(md, "### Accuracies per task and method")
+    assert head[3:9] == [
+        "zero-shot ID", "fine-tuned ID", "dID", "zero-shot DG", "fine-tuned DG", "dDG",
+    ]  # fmt: skip
+    assert len(rows) == 30
+    records, _ = golden_records()
+    row = next(r for r in rows if r[:2] == ["`world:shapes`", "BitFit"])
+    mine = [r for r in records if (r["task"], r["method"]) == ("world:shapes", "bitfit")]
+    ft_id = np.mean([r["finetuned"]["id"] for r in mine])
+    ft_dg = np.mean([np.mean(list(r["finetuned"]["dg"].values())) for r in mine])
+    ft_control = np.mean([np.mean(list(r["finetuned"]["control"].values())) for r in mine])
+    assert row[2] == "2" and row[3] == num(0.71) and row[4] == num(ft_id)
+    assert row[5] == num(ft_id - 0.71, signed=True)
+    assert row[7] == num(ft_dg) and row[10] == num(ft_control)
+
+
+def test_runs_table_shows_every_runs_hyperparameters(tmp_path):
+    base = dict(ss=0.3, acs=0.2, zs_acc=0.4, d_id=0.1)
+    good = simple_record("t:a", "lora", 0, **base)
+    good.update(best_epoch=3, val_accuracy=0.62, val_accuracy_start=0.31)
+    good["config"] = {"train": {"optimizer": "adamw", "lr": 3e-4, "batch_size": 64, "epochs": 5}}
+    other = simple_record("t:a", "full", 1, **base, shots=8)
+    other["config"] = {"train": {"optimizer": "sgd", "lr": 1e-6, "batch_size": 128, "epochs": 2}}
+    failed = failed_record("t:b", "bitfit", 2, "TrainingError: boom")
+    study = write_study(tmp_path / "study", [good, other, failed])
+    build_report(study)
+    md = (study / "report" / "report.md").read_text()
+    head, *rows = md_table_after(md, "## Runs and hyperparameters")
+    assert head == [
+        "run", "task", "method", "seed", "preset", "shots", "status", "optimizer", "lr", "batch",
+        "epochs", "best epoch", "val accuracy (start → best)",
+    ]  # fmt: skip
+    assert [r[0] for r in rows] == [f"`{other['run_id']}`", f"`{good['run_id']}`",
+                                    f"`{failed['run_id']}`"]  # fmt: skip
+    assert rows[0][2:] == ["full", "1", "tuned", "8", "complete", "sgd", "1e-06", "128", "2",
+                           "2", "— → 0.500"]  # fmt: skip
+    assert rows[1][2:] == ["LoRA", "0", "tuned", "all", "complete", "adamw", "0.0003", "64", "5",
+                           "3", "0.310 → 0.620"]  # fmt: skip
+    assert rows[2][2:] == ["BitFit", "2", "tuned", "all", "failed"] + ["—"] * 6
+
+
+def test_report_links_its_data_files(golden):
+    report = golden / "report"
+    md = (report / "report.md").read_text()
+    page = (report / "report.html").read_text()
+    for name in ("results.csv", "results_long.csv", "results_long.parquet"):
+        assert (report / name).is_file()
+        assert f"[{name}]({name})" in md and f'<a href="{name}">{name}</a>' in page
+
+
+def test_html_contents_link_to_every_section(golden):
+    page = (golden / "report" / "report.html").read_text()
+    ids = re.findall(r'<h[23] id="([^"]+)"', page)
+    assert len(ids) == len(set(ids)) >= 10
+    nav = page.split('<nav class="toc"', 1)[1].split("</nav>", 1)[0]
+    targets = re.findall(r'href="#([^"]+)"', nav)
+    assert targets == [i for i in ids if i != "contents"]
+    assert "task-difficulty" in targets and "runs-and-hyperparameters" in targets
+    headings = re.findall(r"<h2[^>]*>([^<]+)</h2>", page)
+    assert headings[0] == "Contents" and "Failed runs" in headings
+
+
+def test_html_mean_rows_stay_in_the_footer(golden):
+    page = (golden / "report" / "report.html").read_text()
+    footers = re.findall(r"<tfoot>(.*?)</tfoot>", page)
+    assert len(footers) == 3 and all("mean over tasks" in f for f in footers)
+    bodies = re.findall(r"<tbody>(.*?)</tbody>", page)
+    assert not any("mean over tasks" in b for b in bodies)
+
+
+def test_scatter_labels_name_tasks():
+    from matplotlib.figure import Figure
+
+    from clipgap.report.render.annotate import MAX_LABELS, label_points, short_names
+
+    assert short_names(["world:a", "world:b"]) == {"world:a": "a", "world:b": "b"}
+    assert short_names(["world:a", "tv:b"]) == {"world:a": "world:a", "tv:b": "tv:b"}
+    ax = Figure().subplots()
+    ax.scatter([0, 1, 1.01], [0, 1, 1.0])
+    assert label_points(ax, [0, 1, 1.01, np.nan], [0, 1, 1.0, 2], ["a", "b", "c", "d"]) == 3
+    assert sorted(t.get_text().strip() for t in ax.texts) == ["a", "b", "c"]
+    b, c = (t for t in ax.texts if t.get_text().strip() in "bc")
+    renderer = ax.figure.canvas.get_renderer()
+    assert not b.get_window_extent(renderer).overlaps(c.get_window_extent(renderer))
+    many = Figure().subplots()
+    n = MAX_LABELS + 1
+    assert label_points(many, list(range(n)), list(range(n)), ["x"] * n) == 0

@@ -133,9 +133,17 @@ def from_dict(cls: type[T], data: dict, *, where: str = "") -> T:
 
 
 def to_dict(obj: Any) -> Any:
-    """A dataclass (nested) as plain JSON-able data."""
+    """A dataclass (nested) as plain JSON-able data.
+
+    A field whose metadata has ``omit_default`` is left out while it holds its default (a
+    setting added later then leaves the hashes of existing configs as they were).
+    """
     if dataclasses.is_dataclass(obj):
-        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        return {
+            f.name: to_dict(getattr(obj, f.name))
+            for f in dataclasses.fields(obj)
+            if not (f.metadata.get("omit_default") and getattr(obj, f.name) == f.default)
+        }
     if isinstance(obj, (list, tuple)):
         return [to_dict(v) for v in obj]
     if isinstance(obj, dict):

@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 
 from clipgap.backbones import Backbone
 from clipgap.data import Task, digest
+from clipgap.devices import loader_options
 from clipgap.errors import MetricError
 from clipgap.paths import cache_dir
 
@@ -73,11 +74,17 @@ def encode_images(
     task: Task,
     *,
     batch_size: int = 256,
-    num_workers: int = 0,
+    num_workers: int | str | None = None,
+    pin_memory: bool | str | None = None,
     cache: bool = True,
     progress: bool = True,
 ) -> torch.Tensor:
-    """Raw (unnormalised) image embeddings of every image of ``task``, shape (N, d), float32."""
+    """Raw (unnormalised) image embeddings of every image of ``task``, shape (N, d), float32.
+
+    Images are read by ``num_workers`` loader processes into pinned memory when
+    ``pin_memory``; None / ``auto``: workers and pinning on CUDA, in-process on CPU (see
+    :func:`clipgap.devices.loader_options`). The encoder runs in float32.
+    """
     path = _cache_path(backbone, task) if cache else None
     if path is not None and path.is_file():
         try:
@@ -87,16 +94,16 @@ def encode_images(
                 return emb
         except Exception:  # corrupt cache entry: recompute
             log.warning("ignoring unreadable embedding cache %s", path)
+    device = backbone.device
     loader = DataLoader(
         TaskImages(task, backbone.transform),
         batch_size=batch_size,
-        num_workers=num_workers,
         shuffle=False,
+        **loader_options(num_workers, pin_memory, device),
     )
     chunks = []
     was_training = backbone.training
     backbone.eval()
-    device = backbone.device
     with torch.inference_mode():
         for images, _ in tqdm(
             loader,
@@ -105,7 +112,8 @@ def encode_images(
             disable=not progress,
             leave=False,
         ):
-            chunks.append(backbone.encode_image(images.to(device)).float().cpu())
+            images = images.to(device, non_blocking=True)
+            chunks.append(backbone.encode_image(images).float().cpu())
     backbone.train(was_training)
     emb = torch.cat(chunks)
     if not torch.isfinite(emb).all():

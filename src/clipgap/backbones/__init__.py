@@ -11,6 +11,7 @@ from collections.abc import Callable
 import torch
 
 from clipgap.backbones.base import Backbone, ProjectionSite, Tower
+from clipgap.devices import device_name
 from clipgap.registry import Registry
 
 __all__ = [
@@ -55,7 +56,9 @@ def load_backbone(
 ) -> Backbone:
     """Load a backbone: a named model (``world``), a ``SCHEME:ARG`` spec (``hf:``,
     ``local-dir:``), else an open_clip name or model-config file. Random-init weights are drawn
-    from ``seed`` (reproducible)."""
+    from ``seed`` (reproducible). ``device``: ``auto`` = CUDA when present (see
+    :func:`clipgap.devices.device_name`)."""
+    device = device_name(device, where="--device (or device: in a study config)")
     scheme, colon, arg = model.partition(":")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

@@ -18,6 +18,7 @@ commands: Registry[Callable] = Registry(
             "finetune",
             "evaluate",
             "interpolate",
+            "export",
             "study",
             "report",
             "recommend",

@@ -25,7 +25,7 @@ from clipgap.errors import ConfigError
 
 JSON_STDOUT = "-"
 DEVICES = "cpu, cuda, cuda:N, mps, auto"
-DEFAULT_DEVICE = "cpu"
+DEFAULT_DEVICE = "auto"
 _DEVICE = re.compile(r"(cpu|cuda|cuda:\d+|mps|auto)")
 # Per-parser destinations of -v, -q and --no-progress: a subparser's namespace overwrites its
 # parent's keys, so each level keeps its own and settle() adds them up.
@@ -85,14 +85,11 @@ def device_problem(name) -> str | None:
 
 
 def device_value(text: str) -> str:
-    """A device that exists on this machine (``--device``); ``auto``: cuda when present."""
+    """A device that exists on this machine (``--device``); ``auto`` is kept for the library to
+    resolve (CUDA when present; under torchrun each process's own GPU, see clipgap.devices)."""
     problem = device_problem(text)
     if problem:
         raise argparse.ArgumentTypeError(problem)
-    if text == "auto":
-        import torch
-
-        return "cuda" if torch.cuda.is_available() else "cpu"
     return text
 
 
@@ -168,13 +165,16 @@ def add_data_args(p, *, config: bool = False) -> None:
 
 
 def add_task_args(p) -> None:
-    """Per-task files: ``--classnames-file`` and ``--templates-file``."""
+    """How one task is read: ``--classnames-file``, ``--templates-file`` and the ``hfds:``
+    columns ``--image-column`` / ``--label-column``."""
     p.add_argument(
         "--classnames-file", default=None, help="one class name per line, overrides the task's"
     )
     p.add_argument(
         "--templates-file", default=None, help="one prompt template per line ({c} = class)"
     )
+    p.add_argument("--image-column", default=None, help="hfds: image column (default: detected)")
+    p.add_argument("--label-column", default=None, help="hfds: label column (default: detected)")
 
 
 def add_seed_arg(p, *, default: str) -> None:
@@ -200,6 +200,8 @@ def data_options(args) -> DataOptions:
         download=bool(args.download),
         classnames_file=getattr(args, "classnames_file", None),
         templates_file=getattr(args, "templates_file", None),
+        image_column=getattr(args, "image_column", None),
+        label_column=getattr(args, "label_column", None),
     )
 
 

@@ -5,6 +5,7 @@ One run, run the way a study runs each of its runs (:func:`clipgap.study.execute
 (the run record of ``docs/records.md``), ``DIR/metrics.json`` (zero-shot vs fine-tuned ID test
 accuracy, parameters, time, memory, best epoch, history) and ``DIR/train.log``. ``DIR``
 defaults to ``finetune-out/<dataset>__<method>__k<shots>__s<seed>__<hash of the run config>``.
+Under ``torchrun --nproc_per_node N`` the run trains on N processes (DDP); rank 0 writes.
 """
 
 from __future__ import annotations
@@ -125,6 +126,7 @@ def resolve(args):
 def run(args) -> int:
     from clipgap.record import write_record
     from clipgap.study import RunContext, execute_run, run_log
+    from clipgap.training import is_main_process
 
     spec = resolve(args)
     pretrain_world_first(spec.model, args)
@@ -142,6 +144,9 @@ def run(args) -> int:
         progress=args.progress,
         keep_base=False,  # one run: fine-tune the loaded model in place
     )
+    if not is_main_process():  # torchrun rank > 0: trains its shards; rank 0 writes
+        execute_run(spec, ctx)
+        return 0
     with run_log(out / "train.log") as log:
         log.info("finetune %s: %s", spec.dirname, spec.config())
         record = execute_run(spec, ctx, checkpoint=out / "checkpoint.safetensors")

@@ -34,13 +34,16 @@ class DataOptions:
 
     ``data_root`` defaults to ``$CLIPGAP_DATA`` (else ``./data``); nothing is downloaded unless
     ``download`` is true. ``classnames_file``/``templates_file`` override a task's own
-    (one name or template per line).
+    (one name or template per line). ``image_column``/``label_column`` name the columns of a
+    table-like dataset (``hfds:``) instead of detecting them.
     """
 
     data_root: str | None = None
     download: bool = False
     classnames_file: str | None = None
     templates_file: str | None = None
+    image_column: str | None = None
+    label_column: str | None = None
 
     @property
     def root(self) -> Path:
@@ -57,6 +60,7 @@ datasets: Registry[Builder] = Registry(
         "clipgap.data.imagenet",
         "clipgap.data.webdataset",
         "clipgap.data.remote_sensing",
+        "clipgap.data.hfds",
         "clipgap.world.tasks",
     ],
 )

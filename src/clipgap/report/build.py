@@ -1,19 +1,25 @@
 """``build_report``: a study's run records in, ``STUDY_DIR/report/`` out. Never loads a model.
 
-Writes ``results.csv`` (one row per finished run), ``report.md``, a self-contained
-``report.html`` and ``figures/*.png``. Same records in, byte-identical ``report.md`` out.
+Writes ``results.csv`` (one row per finished run), ``results_long.csv`` and
+``results_long.parquet`` (one row per complete run x metric x dataset, see
+:func:`clipgap.report.tables.long_results`), ``report.md``, a self-contained ``report.html`` and
+``figures/*.png``. Same records in, byte-identical ``report.md`` out.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 from pathlib import Path
 
+import pandas as pd
+
 from clipgap.errors import ConfigError
-from clipgap.paths import atomic_write_text
+from clipgap.paths import atomic_write_bytes, atomic_write_text
 from clipgap.report.analysis import analyse
 from clipgap.report.claims import ClaimOptions
 from clipgap.report.study import load_study
+from clipgap.report.tables import long_results
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +46,7 @@ def build_report(
     except OSError as exc:
         raise ConfigError(f"cannot create report directory {out}: {exc.strerror}") from None
     analysis = analyse(study, options)
-    atomic_write_text(out / "results.csv", analysis.frame.to_csv(index=False, lineterminator="\n"))
+    write_tables(analysis.frame, long_results(study), out)
     plots = make_plots(analysis, out / "figures")
     blocks = document(study, analysis, plots, figures="figures")
     atomic_write_text(out / "report.md", to_markdown(blocks))
@@ -48,3 +54,12 @@ def build_report(
     atomic_write_text(out / "report.html", to_html(blocks, base=out, title=title))
     log.info("wrote report of %d runs to %s", len(study.records), out)
     return out / "report.md"
+
+
+def write_tables(frame: pd.DataFrame, long: pd.DataFrame, out: Path) -> None:
+    """``results.csv`` (wide), ``results_long.csv`` and ``results_long.parquet`` (long)."""
+    atomic_write_text(out / "results.csv", frame.to_csv(index=False, lineterminator="\n"))
+    atomic_write_text(out / "results_long.csv", long.to_csv(index=False, lineterminator="\n"))
+    buffer = io.BytesIO()
+    long.to_parquet(buffer, index=False, engine="pyarrow")
+    atomic_write_bytes(out / "results_long.parquet", buffer.getvalue())

@@ -1,4 +1,5 @@
-"""Tables of a study: one row per run, per-task difficulty, and per-method summaries.
+"""Tables of a study: one row per run (wide, and long: one row per run x metric x dataset),
+per-task difficulty, absolute accuracies, and per-method summaries.
 
 Outcomes are fractions of accuracy: ``delta_id`` and ``delta_dg`` in [-1, 1] (positive = gain),
 ``cf_mean`` in [-1, 1] (negative = forgetting). A "cell" is one (task, arm) pair (arms: see
@@ -14,10 +15,20 @@ from collections.abc import Iterable
 import pandas as pd
 
 from clipgap.record import DIFFICULTY_KEYS, RunRecord
+from clipgap.record_check import mean_or_none
 from clipgap.report.labels import OUTCOMES, order_arms, shots_text
 from clipgap.report.study import Study
 from clipgap.stats import mean_std, pooled_std
 
+# Per run: zero-shot and fine-tuned accuracy averaged over the shifted domains (control tasks)
+# that both were scored on, so that ft_dg_mean - zs_dg_mean = delta_dg (ft_control_mean -
+# zs_control_mean = cf_mean).
+MEAN_ACCURACIES = ("zs_dg_mean", "ft_dg_mean", "zs_control_mean", "ft_control_mean")
+# The long (tidy) format: one row per complete run x metric x dataset scored.
+LONG_COLUMNS = (
+    "run_id", "task", "method", "seed", "preset", "shots", "model", "metric", "dataset", "role",
+    "value",
+)  # fmt: skip
 # The difficulty measures the report's tables show (results.csv has every DIFFICULTY_KEYS).
 DIFFICULTY_COLUMNS = (
     "silhouette_modality",
@@ -29,7 +40,7 @@ DIFFICULTY_COLUMNS = (
 FIXED_COLUMNS = (
     "run_id", "status", "error", "task", "method", "seed", "preset", "shots", "model", "unit",
     "arm", "difficulty_split", *DIFFICULTY_KEYS, "n_images", "n_classes", "zs_id", "ft_id",
-    *OUTCOMES, "trainable_params", "best_epoch", "val_accuracy", "val_accuracy_start",
+    *MEAN_ACCURACIES, *OUTCOMES, "trainable_params", "best_epoch", "val_accuracy", "val_accuracy_start",
     "seconds", "eval_seconds", "peak_memory_mb", "device",
 )  # fmt: skip
 # Order of the per-domain, per-control and version columns that follow FIXED_COLUMNS.
@@ -73,6 +84,46 @@ def results_frame(study: Study) -> pd.DataFrame:
     return frame.reindex(columns=[*FIXED_COLUMNS, *extra])
 
 
+def long_results(study: Study) -> pd.DataFrame:
+    """The tidy long format: one row per complete run x metric x dataset (``LONG_COLUMNS``).
+
+    ``role`` is ``id`` (``dataset`` = the task's test split), ``dg`` (a shifted domain spec) or
+    ``control`` (a control task not trained on). ``metric`` is ``zero_shot`` or ``finetuned``
+    (top-1 accuracy in [0, 1]), ``delta`` on ``id`` and ``dg`` rows and ``cf`` on ``control``
+    rows (fine-tuned - zero-shot, in [-1, 1]; a negative ``cf`` is forgetting). ``shots`` is
+    text (``all`` or k). Failed runs have no rows. Rows follow the study's run order, then
+    ``id``, ``dg``, ``control``, datasets by name.
+    """
+    rows = []
+    for rec in study.complete:
+        ident = (rec.run_id, rec.task, rec.method, rec.seed, rec.preset, shots_text(rec.shots))
+        rows += [(*ident, rec.model, *row) for row in _long_rows(rec)]
+    frame = pd.DataFrame(rows, columns=list(LONG_COLUMNS))
+    return frame.astype({"seed": "int64", "value": "float64"})
+
+
+def _long_rows(rec: RunRecord) -> list[tuple[str, str, str, float]]:
+    """``(metric, dataset, role, value)`` of one complete run."""
+    zs, ft = rec.zero_shot, rec.finetuned
+    rows = [
+        ("zero_shot", rec.task, "id", zs.id),
+        ("finetuned", rec.task, "id", ft.id),
+        ("delta", rec.task, "id", rec.delta_id),
+    ]
+    for role, before, after, change in (
+        ("dg", zs.dg, ft.dg, "delta"),
+        ("control", zs.control, ft.control, "cf"),
+    ):
+        for name in sorted(set(before) | set(after)):
+            if name in before:
+                rows.append(("zero_shot", name, role, before[name]))
+            if name in after:
+                rows.append(("finetuned", name, role, after[name]))
+            if name in before and name in after:
+                rows.append((change, name, role, after[name] - before[name]))
+    return rows
+
+
 def _extra_order(column: str) -> tuple[int, str]:
     """Per-domain columns, then per-control columns, then versions; by name within a group."""
     for rank, prefix in enumerate(EXTRA_PREFIXES):
@@ -86,6 +137,10 @@ def _flatten_complete(rec: RunRecord) -> dict:
     row = {key: _number(diff.value(key)) for key in DIFFICULTY_KEYS}
     row.update(difficulty_split=diff.split, n_images=diff.n_images, n_classes=diff.n_classes)
     row.update(zs_id=zs.id, ft_id=ft.id)
+    for name, (before, after) in (("dg", (zs.dg, ft.dg)), ("control", (zs.control, ft.control))):
+        both = sorted(set(before) & set(after))
+        row[f"zs_{name}_mean"] = _number(mean_or_none(before[k] for k in both))
+        row[f"ft_{name}_mean"] = _number(mean_or_none(after[k] for k in both))
     row.update({key: _number(getattr(rec, key)) for key in OUTCOMES})
     for key in ("trainable_params", "best_epoch", "val_accuracy", "val_accuracy_start"):
         row[key] = getattr(rec, key)
@@ -185,6 +240,20 @@ def task_method_table(cells: pd.DataFrame, outcome: str = "delta_id") -> pd.Data
     """Rows = tasks, columns = methods (paper order), values = mean over seeds of ``outcome``."""
     table = cells.pivot(index="unit", columns="arm", values=outcome)
     return table.reindex(columns=order_arms(cells["arm"])).sort_index()
+
+
+def accuracy_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per (task, arm): seeds, and the mean over seeds of the absolute accuracies next to the
+    outcomes: ``zs_id, ft_id, delta_id, zs_dg_mean, ft_dg_mean, delta_dg, zs_control_mean,
+    ft_control_mean, cf_mean`` (NaN where no seed has a value)."""
+    columns = [
+        "zs_id", "ft_id", "delta_id", "zs_dg_mean", "ft_dg_mean", "delta_dg",
+        "zs_control_mean", "ft_control_mean", "cf_mean",
+    ]  # fmt: skip
+    done = complete_rows(frame)
+    groups = done.groupby(["unit", "arm"], sort=True)
+    table = groups[columns].mean().join(groups.size().rename("n_seeds"))
+    return table.reset_index()[["unit", "arm", "n_seeds", *columns]]
 
 
 def forgetting_table(frame: pd.DataFrame) -> pd.DataFrame:

@@ -34,16 +34,24 @@ def versions() -> dict:
     }
 
 
-def execute_run(run: RunSpec, ctx: RunContext, *, checkpoint: Path | None = None) -> RunRecord:
-    """Fine-tune and evaluate one run; returns its complete record.
+def execute_run(
+    run: RunSpec, ctx: RunContext, *, checkpoint: Path | None = None
+) -> RunRecord | None:
+    """Fine-tune and evaluate one run; returns its complete record (None on the ranks > 0 of a
+    ``torchrun`` launch, which only train their part of each batch: see
+    :mod:`clipgap.training.distributed`).
 
     Zero-shot accuracies (ID, DG, controls) are on test splits; difficulty is measured where
     ``run.difficulty`` says (the training portion by default). ``checkpoint``: also save the
     fine-tuned model there. Raises the trainer's and loaders' errors (a study turns them into a
     failure record).
     """
-    from clipgap.training import finetune
+    from clipgap.training import finetune, is_main_process
 
+    if not is_main_process():  # torchrun rank > 0: trains its part of each batch, nothing else
+        task, opts, cfg = ctx.task(run.task, "train"), run.method_options, run.train_config()
+        finetune(ctx.backbone, task, run.method, method_options=opts, train=cfg, copy=ctx.keep_base)
+        return None
     check_label_spaces(run, ctx)
     check_run_shots(run, ctx)
     difficulty = ctx.difficulty(run.task, run.difficulty)
@@ -84,7 +92,7 @@ def execute_run(run: RunSpec, ctx: RunContext, *, checkpoint: Path | None = None
         eval_seconds=eval_seconds,
         peak_memory_mb=float(result.peak_memory_mb),
         versions=versions(),
-        device=run.device,
+        device=result.placement,  # e.g. 'cuda:0, bf16, 4 processes' (auto resolved)
     )
 
 

@@ -11,7 +11,10 @@ Modules, each owning one thing:
 - :mod:`~clipgap.training.callbacks`: :class:`TrainCallback`, what the loop tells observers.
 - :mod:`~clipgap.training.result`: :class:`FinetuneResult`, what a run returns.
 - :mod:`~clipgap.training.evaluate`: top-1 :func:`accuracy` and the :func:`zero_shot_model`.
-- :mod:`~clipgap.training.device`: where a run executes and its peak memory.
+- :mod:`~clipgap.training.forward`: the training forward (images -> logits).
+- :mod:`~clipgap.training.device`: where a run executes (device, precision, data loading) and
+  its peak memory.
+- :mod:`~clipgap.training.distributed`: one run on several processes (``torchrun``, DDP).
 
 The model every method produces is :class:`clipgap.model.AdaptedModel`.
 """
@@ -20,9 +23,10 @@ from __future__ import annotations
 
 from clipgap.training.callbacks import TrainCallback
 from clipgap.training.config import TrainConfig, optimizers
-from clipgap.training.data import check_shots, sample_shots, split_validation
+from clipgap.training.data import check_shots, sample_shots, split_validation, training_splits
+from clipgap.training.distributed import is_main_process
 from clipgap.training.evaluate import accuracy, zero_shot_model
-from clipgap.training.loop import finetune, training_splits
+from clipgap.training.loop import finetune
 from clipgap.training.presets import PAPER, TUNED, Preset, preset, presets
 from clipgap.training.result import FinetuneResult
 
@@ -36,6 +40,7 @@ __all__ = [
     "accuracy",
     "check_shots",
     "finetune",
+    "is_main_process",
     "optimizers",
     "preset",
     "presets",

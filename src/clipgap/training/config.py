@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
 from clipgap.errors import ConfigError
 from clipgap.registry import Registry
+from clipgap.training.device import AUTO, DEVICE_HELP, PRECISIONS
+
+# A setting added after run hashes were first published: left out of the resolved config (and
+# so of the run hash) while it holds its default, so existing runs keep their hashes.
+NEW_SETTING = {"omit_default": True}
 
 optimizers: Registry[Callable] = Registry("optimizer")
 
@@ -60,7 +65,15 @@ class TrainConfig:
     ``pixel_cache_mb``: when the image tower trains, keep the preprocessed train/validation
     images in memory if they fit in this many MB (transforms are deterministic; 0 = stream).
     ``cache_embeddings``: with a frozen image tower, train on cached image embeddings (else the
-    encoder runs every step; same result, slower). ``device`` None = wherever the model is.
+    encoder runs every step; same result, slower).
+
+    Where and how fast (see :mod:`clipgap.training.device`): ``device`` ``auto`` = CUDA when
+    present (``cuda:LOCAL_RANK`` under torchrun), None = wherever the model is. ``precision``
+    ``auto`` = bf16 autocast on CUDA (TF32 allowed), float32 elsewhere; ``fp32`` / ``bf16``
+    force one (it changes the numbers, so a forced value enters the run hash; ``auto`` is
+    resolved per device and recorded with the run). ``bf16: true`` is the old spelling of
+    ``precision: bf16``. ``num_workers`` / ``pin_memory``: how image files are read (worker
+    processes, pinned memory; ``auto`` = on CUDA only); they never change the numbers.
     """
 
     optimizer: str = "sgd"
@@ -74,8 +87,10 @@ class TrainConfig:
     val_seed: int = 0
     seed: int = 0
     bf16: bool = False
-    device: str | None = None
-    num_workers: int = 0
+    precision: str = field(default=AUTO, metadata=NEW_SETTING)
+    device: str | None = AUTO
+    num_workers: int | str = 0
+    pin_memory: bool | str = field(default=AUTO, metadata=NEW_SETTING)
     max_steps: int | None = None
     eval_batch_size: int = 256
     pixel_cache_mb: float = 1024.0
@@ -96,8 +111,10 @@ class TrainConfig:
         _number("pixel_cache_mb", self.pixel_cache_mb, 0.0)
         for name, minimum in (("epochs", 1), ("batch_size", 1), ("val_max", 1)):
             _int(name, getattr(self, name), minimum)
-        for name, minimum in (("val_seed", 0), ("seed", 0), ("num_workers", 0)):
+        for name, minimum in (("val_seed", 0), ("seed", 0)):
             _int(name, getattr(self, name), minimum)
+        if self.num_workers != AUTO:
+            _int("num_workers", self.num_workers, 0)
         _int("eval_batch_size", self.eval_batch_size, 1)
         for name in ("max_steps", "shots"):
             if getattr(self, name) is not None:
@@ -107,7 +124,32 @@ class TrainConfig:
                 raise ConfigError(
                     f"train.{name} must be true or false, got {getattr(self, name)!r}"
                 )
-        if self.device is not None and not isinstance(self.device, str):
+        self._check_machine()
+
+    def _check_machine(self) -> None:
+        if self.precision not in PRECISIONS:
             raise ConfigError(
-                f"train.device must be a device name such as cpu, got {self.device!r}"
+                f"train.precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
             )
+        if self.bf16 and self.precision == "fp32":
+            raise ConfigError(
+                "train.bf16=true (the old name of precision: bf16) contradicts "
+                "train.precision=fp32; set only precision"
+            )
+        if self.pin_memory != AUTO and not isinstance(self.pin_memory, bool):
+            raise ConfigError(
+                f"train.pin_memory must be true, false or auto, got {self.pin_memory!r}"
+            )
+        if self.device is None or self.device == AUTO:
+            return
+        try:
+            torch.device(self.device)
+        except (RuntimeError, TypeError):
+            raise ConfigError(
+                f"train.device: unknown device {self.device!r}; expected {DEVICE_HELP}"
+            ) from None
+
+    @property
+    def requested_precision(self) -> str:
+        """``precision``, with the old ``bf16: true`` read as ``bf16``."""
+        return "bf16" if self.bf16 else self.precision

@@ -20,13 +20,16 @@ import math
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler
 from tqdm.auto import tqdm
 
 from clipgap.data import Task
+from clipgap.devices import loader_options
 from clipgap.embeddings import TaskImages, encode_images
 from clipgap.errors import ConfigError, DataError
 from clipgap.model import AdaptedModel
+from clipgap.training.config import TrainConfig
+from clipgap.training.distributed import IGNORE, Dist, Padded, ShardedBatches
 
 
 def split_validation(
@@ -111,8 +114,23 @@ def check_shots(
         raise ConfigError(f"{problem} after validation is held out")
 
 
+def training_splits(train_task: Task, cfg: TrainConfig) -> tuple[Task, Task | None]:
+    """(training, validation) portions of ``train_task`` under ``cfg``: validation held out of
+    the full split first, then ``cfg.shots`` images per class of the rest (seed ``cfg.seed``)."""
+    fit_task, val_task = split_validation(
+        train_task, cfg.val_fraction, max_images=cfg.val_max, seed=cfg.val_seed
+    )
+    if cfg.shots is not None:
+        fit_task = sample_shots(fit_task, cfg.shots, seed=cfg.seed)
+    return fit_task, val_task
+
+
 class TensorBatches:
-    """Mini-batches ``(x[idx], y[idx])`` of in-memory tensors; shuffled when given a generator."""
+    """Mini-batches ``(x[idx], y[idx])`` of in-memory tensors; shuffled when given a generator.
+
+    With ``dist`` (several processes), each batch is this rank's slice of the global batch
+    (:meth:`~clipgap.training.distributed.Dist.shard`; a padding sample has label -100).
+    """
 
     def __init__(
         self,
@@ -120,8 +138,10 @@ class TensorBatches:
         y: torch.Tensor,
         batch_size: int,
         generator: torch.Generator | None = None,
+        dist: Dist | None = None,
     ) -> None:
         self.x, self.y, self.batch_size, self.generator = x, y, batch_size, generator
+        self.dist = dist
 
     def __len__(self) -> int:
         return math.ceil(len(self.y) / self.batch_size)
@@ -131,6 +151,11 @@ class TensorBatches:
         order = torch.randperm(n, generator=self.generator) if self.generator else torch.arange(n)
         for start in range(0, n, self.batch_size):
             idx = order[start : start + self.batch_size]
+            if self.dist is not None and self.dist.active:
+                idx, pad = self.dist.shard(idx)
+                if pad:
+                    yield self.x[idx], torch.full_like(self.y[idx], IGNORE)
+                    continue
             yield self.x[idx], self.y[idx]
 
 
@@ -140,23 +165,40 @@ def image_loader(
     *,
     batch_size: int,
     num_workers: int = 0,
+    pin_memory: bool = False,
     generator: torch.Generator | None = None,
+    dist: Dist | None = None,
 ) -> DataLoader:
-    """Preprocessed images of ``task`` with labels; shuffled when given a generator."""
-    return DataLoader(
-        TaskImages(task, transform),
-        batch_size=batch_size,
-        shuffle=generator is not None,
-        generator=generator,
-        num_workers=num_workers,
-    )
+    """Preprocessed images of ``task`` with labels; shuffled when given a generator.
+
+    With ``dist`` (several processes) every rank draws the same global batches (the same
+    sampler and generator as one process) and loads only its slice of each.
+    """
+    dataset = TaskImages(task, transform)
+    kw = {"generator": generator, "num_workers": num_workers, "pin_memory": pin_memory}
+    if dist is None or not dist.active:
+        return DataLoader(dataset, batch_size=batch_size, shuffle=generator is not None, **kw)
+    if generator is None:
+        order = SequentialSampler(dataset)
+    else:
+        order = RandomSampler(dataset, generator=generator)
+    batches = ShardedBatches(BatchSampler(order, batch_size, drop_last=False), dist)
+    return DataLoader(Padded(dataset), batch_sampler=batches, **kw)
 
 
 def load_pixels(
-    task: Task, transform, *, batch_size: int = 256, num_workers: int = 0, progress: bool = False
+    task: Task,
+    transform,
+    *,
+    batch_size: int = 256,
+    num_workers: int = 0,
+    pin_memory: bool = False,
+    progress: bool = False,
 ) -> torch.Tensor:
     """Every image of ``task`` through ``transform``, stacked (N, 3, H, W)."""
-    loader = image_loader(task, transform, batch_size=batch_size, num_workers=num_workers)
+    loader = image_loader(
+        task, transform, batch_size=batch_size, num_workers=num_workers, pin_memory=pin_memory
+    )
     chunks = [
         x for x, _ in tqdm(loader, desc=f"load {task.name}", disable=not progress, leave=False)
     ]
@@ -168,7 +210,10 @@ class SplitData:
 
     ``embedded``: ``x`` holds raw image embeddings from :func:`encode_images` (frozen image
     tower); otherwise preprocessed pixels when they fit in ``pixel_cache_mb`` (the transform
-    is deterministic), else ``x`` is None and images stream from the task.
+    is deterministic), else ``x`` is None and images stream from the task. A cache lives on
+    the model's device when that is CUDA (batches are then gathered on the GPU).
+    ``num_workers`` / ``pin_memory``: an int / bool, or ``auto`` (see
+    :func:`clipgap.devices.loader_options`).
     """
 
     def __init__(
@@ -179,29 +224,35 @@ class SplitData:
         embedded: bool,
         pixel_cache_mb: float = 1024.0,
         batch_size: int = 256,
-        num_workers: int = 0,
+        num_workers: int | str = 0,
+        pin_memory: bool | str = False,
         progress: bool = False,
     ) -> None:
-        self.task, self.embedded, self.num_workers = task, embedded, num_workers
+        self.task, self.embedded = task, embedded
+        self.loader = loader_options(num_workers, pin_memory, model.device)
         self.batch_size = batch_size
         self.labels = torch.as_tensor(np.array(task.labels))
         self.x: torch.Tensor | None = None
-        kw = {"batch_size": batch_size, "num_workers": num_workers, "progress": progress}
+        kw = {"batch_size": batch_size, **self.loader, "progress": progress}
         if embedded:
             self.x = encode_images(model.backbone, task, **kw)
         elif _pixel_mb(model, task) <= pixel_cache_mb:
             self.x = load_pixels(task, model.backbone.transform, **kw)
+        if self.x is not None and model.device.type == "cuda":
+            self.x, self.labels = self.x.to(model.device), self.labels.to(model.device)
 
-    def batches(self, model: AdaptedModel, batch_size: int, generator=None):
-        """Mini-batches ``(x, y)``; shuffled when given a generator."""
+    def batches(self, model: AdaptedModel, batch_size: int, generator=None, dist=None):
+        """Mini-batches ``(x, y)``; shuffled when given a generator; with ``dist`` (several
+        processes) this rank's slice of each global batch."""
         if self.x is not None:
-            return TensorBatches(self.x, self.labels, batch_size, generator)
+            return TensorBatches(self.x, self.labels, batch_size, generator, dist)
         return image_loader(
             self.task,
             model.backbone.transform,
             batch_size=batch_size,
-            num_workers=self.num_workers,
             generator=generator,
+            dist=dist,
+            **self.loader,
         )
 
 

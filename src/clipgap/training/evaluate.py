@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 
 from clipgap.backbones import Backbone
 from clipgap.data import Task
+from clipgap.devices import loader_options
 from clipgap.embeddings import encode_images
 from clipgap.errors import DataError
 from clipgap.model import AdaptedModel
@@ -31,7 +32,7 @@ def features_of(model: AdaptedModel, batches, *, embedded: bool, progress: bool 
     model.eval()
     out = []
     for x, _ in tqdm(batches, desc="features", unit="batch", disable=not progress, leave=False):
-        x = x.to(model.device)
+        x = x.to(model.device, non_blocking=True)
         out.append(model.project_image(x) if embedded else model.image_features(x))
     model.train(was_training)
     return torch.cat(out)
@@ -63,32 +64,28 @@ def accuracy(
     task: Task,
     *,
     batch_size: int = 256,
-    num_workers: int = 0,
+    num_workers: int | str | None = None,
+    pin_memory: bool | str | None = None,
     progress: bool = True,
     cache: bool = True,
 ) -> float:
     """Top-1 accuracy in [0, 1] of ``model`` on ``task`` with the task's own prompts.
 
     Frozen image tower: raw embeddings from :func:`encode_images` (disk cache when ``cache``);
-    otherwise every image goes through the (fine-tuned) encoder.
+    otherwise every image goes through the (fine-tuned) encoder. ``num_workers`` /
+    ``pin_memory``: None / ``auto`` = loader workers and pinned memory on CUDA only.
     """
     if len(task) == 0:
         raise DataError(f"task {task.name} ({task.split}) has no images to evaluate")
+    loading = loader_options(num_workers, pin_memory, model.device)
     if model.image_tower_frozen:
         raw = encode_images(
-            model.backbone,
-            task,
-            batch_size=batch_size,
-            num_workers=num_workers,
-            cache=cache,
-            progress=progress,
+            model.backbone, task, batch_size=batch_size, cache=cache, progress=progress, **loading
         )
         batches = TensorBatches(raw, torch.as_tensor(np.array(task.labels)), batch_size)
         feats = features_of(model, batches, embedded=True)
     else:
-        loader = image_loader(
-            task, model.backbone.transform, batch_size=batch_size, num_workers=num_workers
-        )
+        loader = image_loader(task, model.backbone.transform, batch_size=batch_size, **loading)
         feats = features_of(model, loader, embedded=False, progress=progress)
     return accuracy_from_features(model, feats, task.labels, task.class_names, task.templates)
 

@@ -11,12 +11,13 @@ epochs (>= 1), as the authors' code does. Methods differ only in what
 
 Speed: with a frozen image tower (``clip_adapter``, ``linear_probe``, text-only LoRA) training
 runs on cached image embeddings instead of the encoder; class text features are recomputed each
-step only when text-tower parameters are trainable.
+step only when text-tower parameters are trainable. On CUDA, training runs in bf16 autocast by
+default (``train.precision``). Under ``torchrun`` the run trains with DistributedDataParallel
+over the processes (:mod:`clipgap.training.distributed`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import time
@@ -28,15 +29,16 @@ from tqdm.auto import tqdm
 
 from clipgap.backbones import Backbone
 from clipgap.data import Task
-from clipgap.embeddings import class_text_features
 from clipgap.errors import ConfigError, DataError, TrainingError
 from clipgap.methods import apply_method, options_dict
 from clipgap.model import AdaptedModel, clone
+from clipgap.training import device as dev
+from clipgap.training import distributed as ddp
 from clipgap.training.callbacks import TrainCallback
 from clipgap.training.config import TrainConfig, optimizers
-from clipgap.training.data import SplitData, sample_shots, split_validation
-from clipgap.training.device import peak_memory_mb, resolve_device
+from clipgap.training.data import SplitData, training_splits
 from clipgap.training.evaluate import split_accuracy
+from clipgap.training.forward import ClassText, Forward
 from clipgap.training.result import FinetuneResult
 
 log = logging.getLogger(__name__)
@@ -64,61 +66,69 @@ def _split_data(model: AdaptedModel, task: Task, cfg: TrainConfig, progress: boo
         pixel_cache_mb=cfg.pixel_cache_mb,
         batch_size=cfg.eval_batch_size,
         num_workers=cfg.num_workers,
+        pin_memory=cfg.pin_memory,
         progress=progress,
     )
 
 
-class _ClassText:
-    """Logits for the loss. Class text is re-encoded each step only when the text tower trains;
-    otherwise it is encoded once and only the (possibly trainable) text adapter runs per step."""
-
-    def __init__(self, model: AdaptedModel, task: Task) -> None:
-        self.model, self.names, self.templates = model, task.class_names, task.templates
-        self.live = not model.text_tower_frozen
-        self.base = None
-        if not self.live and not model.uses_head(self.names):
-            self.base = class_text_features(model.backbone, self.names, self.templates)
-
-    def logits(self, feats: torch.Tensor) -> torch.Tensor:
-        model = self.model
-        if model.uses_head(self.names):
-            return model.head(feats)
-        if self.live:
-            text = model.class_text_features(self.names, self.templates, grad=True)
-        else:
-            text = model.project_text(self.base)
-        return model.scaled_cosine(feats, text)
-
-
 class _Loop:
-    """Epochs of optimiser steps over ``fit``, validation after each, best epoch kept."""
+    """Epochs of optimiser steps over ``fit``, validation after each, best epoch kept.
 
-    def __init__(self, model, method, fit: SplitData, val: SplitData | None, cfg, progress, cbs):
+    ``precision``: resolved (fp32 / bf16). ``dist``: this process's place when several train
+    together (each step is then this rank's slice of the global batch).
+    """
+
+    def __init__(
+        self,
+        model,
+        method,
+        fit: SplitData,
+        val: SplitData | None,
+        cfg,
+        progress,
+        cbs,
+        *,
+        precision: str = "fp32",
+        dist: ddp.Dist = ddp.SINGLE,
+    ):
         self.model, self.method, self.fit, self.val = model, method, fit, val
         self.cfg, self.progress, self.callbacks = cfg, progress, tuple(cbs)
-        self.text = _ClassText(model, fit.task)
+        self.precision, self.dist = precision, dist
+        self.text = ClassText(model, fit.task)
         params = list(model.trainable_parameters().values())
         self.optimizer = optimizers.get(cfg.optimizer)(params, cfg)
         self.generator = torch.Generator().manual_seed(cfg.seed)
         self.device = model.device
+        self.forward = ddp.wrap(Forward(model, self.text, fit.embedded), self.dist, self.device)
         self.steps = 0
 
     def _out_of_steps(self) -> bool:
         return self.cfg.max_steps is not None and self.steps >= self.cfg.max_steps
 
-    def _autocast(self):
-        if not self.cfg.bf16:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
+    def _loss(self, logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, float, int, int]:
+        """(loss to minimise, mean loss over the global batch, correct, images in it).
 
-    def _step(self, x, y, epoch: int) -> tuple[float, int]:
-        model = self.model
-        x, y = x.to(self.device), y.to(self.device)
-        with self._autocast():
-            feats = model.project_image(x) if self.fit.embedded else model.image_features(x)
-            logits = self.text.logits(feats)
-        loss = F.cross_entropy(logits.float(), y)
-        value = loss.item()
+        Several processes: each minimises its slice's summed loss times world size / global
+        batch size, so DDP's gradient average is the gradient of the global batch's mean loss.
+        """
+        logits = logits.float()
+        if not self.dist.active:  # one device-to-host copy per step for both numbers
+            loss = F.cross_entropy(logits, y)
+            hits = (logits.argmax(dim=-1) == y).sum()
+            value, correct = torch.stack([loss.detach(), hits.float()]).tolist()
+            return loss, value, int(correct), len(y)
+        total = F.cross_entropy(logits, y, ignore_index=ddp.IGNORE, reduction="sum")
+        valid = y != ddp.IGNORE
+        correct = ((logits.argmax(dim=-1) == y) & valid).sum()
+        stats = torch.stack([total.detach(), correct, valid.sum()]).double()
+        loss_sum, correct, n = ddp.all_reduce_sum(stats).tolist()
+        return total * (self.dist.world_size / n), loss_sum / n, int(correct), int(n)
+
+    def _step(self, x, y, epoch: int) -> tuple[float, int, int]:
+        x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+        with dev.autocast(self.precision, self.device):
+            logits = self.forward(x)
+        loss, value, correct, n = self._loss(logits, y)
         if not math.isfinite(value):
             raise TrainingError(
                 f"non-finite loss ({value}) at epoch {epoch}, step {self.steps + 1} of "
@@ -132,21 +142,23 @@ class _Loop:
         self.steps += 1
         for callback in self.callbacks:
             callback.on_step(self.steps, loss=value, lr=lr)
-        return value, int((logits.argmax(dim=-1) == y).sum())
+        return value, correct, n
 
     def _epoch(self, epoch: int) -> dict:
         self.model.train()
         loss_sum, correct, seen, steps = 0.0, 0, 0, 0
-        batches = self.fit.batches(self.model, self.cfg.batch_size, self.generator)
+        batches = self.fit.batches(self.model, self.cfg.batch_size, self.generator, self.dist)
         desc = f"{self.method} epoch {epoch}/{self.cfg.epochs}"
         bar = tqdm(batches, desc=desc, unit="step", disable=not self.progress, leave=False)
         for x, y in bar:
             if self._out_of_steps():
                 break
-            loss, ok = self._step(x, y, epoch)
-            loss_sum, correct, seen, steps = loss_sum + loss, correct + ok, seen + len(y), steps + 1
+            loss, ok, n = self._step(x, y, epoch)
+            loss_sum, correct, seen, steps = loss_sum + loss, correct + ok, seen + n, steps + 1
             bar.set_postfix(loss=f"{loss_sum / steps:.4f}", acc=f"{correct / seen:.3f}")
         bar.close()
+        if self.device.type == "cuda":  # the epoch's seconds include its last step
+            torch.cuda.synchronize(self.device)
         self.model.eval()
         return {
             "train_loss": loss_sum / steps if steps else None,
@@ -232,17 +244,6 @@ def _checked(train: TrainConfig | None, train_task: Task) -> TrainConfig:
     return cfg
 
 
-def training_splits(train_task: Task, cfg: TrainConfig) -> tuple[Task, Task | None]:
-    """(training, validation) portions of ``train_task`` under ``cfg``: validation held out of
-    the full split first, then ``cfg.shots`` images per class of the rest (seed ``cfg.seed``)."""
-    fit_task, val_task = split_validation(
-        train_task, cfg.val_fraction, max_images=cfg.val_max, seed=cfg.val_seed
-    )
-    if cfg.shots is not None:
-        fit_task = sample_shots(fit_task, cfg.shots, seed=cfg.seed)
-    return fit_task, val_task
-
-
 def finetune(
     model_or_backbone: Backbone | AdaptedModel,
     train_task: Task,
@@ -253,21 +254,25 @@ def finetune(
     progress: bool = True,
     copy: bool = True,
     callbacks: Sequence[TrainCallback] = (),
-) -> FinetuneResult:
+) -> FinetuneResult | None:
     """Fine-tune with ``method`` on ``train_task``; returns the best-validation-epoch model.
 
     ``copy=True`` leaves the given backbone/model untouched (the method is applied to a deep
     copy); ``copy=False`` modifies it in place (saves memory when the caller already copied).
+    Under ``torchrun`` (WORLD_SIZE > 1) every rank trains its slice of each batch and rank 0
+    returns the result; the other ranks return None (see :mod:`clipgap.training.distributed`).
     ``callbacks``: observers (:class:`TrainCallback`, e.g. a :class:`clipgap.tracking.Tracker`)
-    told each step's loss and learning rate and each epoch's history entry; they never change
-    what is trained. Raises DataError for a task with fewer than two classes, TrainingError on
-    a non-finite loss, ConfigError / UnknownNameError for bad options, too many shots or an
-    unknown method.
+    told each step's loss and learning rate and each epoch's history entry (on rank 0 only
+    under torchrun); they never change what is trained. Raises DataError for a task with fewer
+    than two classes, TrainingError on a non-finite loss, ConfigError / UnknownNameError for
+    bad options, too many shots or an unknown method.
     """
     cfg = _checked(train, train_task)
     start = time.perf_counter()
     fit_task, val_task = training_splits(train_task, cfg)
-    device = resolve_device(cfg.device, model_or_backbone)
+    dist = ddp.environment()
+    device = dev.resolve_device(cfg.device, model_or_backbone)
+    precision = dev.resolve_precision(cfg.requested_precision, device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     model = _prepare(model_or_backbone, copy, device)
@@ -283,10 +288,20 @@ def finetune(
     if model.n_trainable == 0:
         raise TrainingError(f"method {method!r} left nothing trainable on {model.backbone.spec}")
     model.eval()
+    dist = ddp.participation(model, method, cfg, dist)
+    if dist is None:
+        return None
+    ddp.setup(dist, device)
+    progress = progress and dist.is_main
     fit = _split_data(model, fit_task, cfg, progress)
+    val_task = val_task if dist.is_main else None  # rank 0 alone validates
     val = _split_data(model, val_task, cfg, progress) if val_task is not None else None
-    loop = _Loop(model, method, fit, val, cfg, progress, callbacks)
-    history, best_epoch, best_acc = loop.run()
+    callbacks = callbacks if dist.is_main else ()
+    loop = _Loop(model, method, fit, val, cfg, progress, callbacks, precision=precision, dist=dist)
+    with dev.fast_math(device, precision):
+        history, best_epoch, best_acc = loop.run()
+    if not dist.is_main:
+        return None
     return FinetuneResult(
         model=model,
         history=history,
@@ -294,7 +309,7 @@ def finetune(
         val_accuracy=best_acc,
         trainable_params=model.n_trainable,
         seconds=time.perf_counter() - start,
-        peak_memory_mb=peak_memory_mb(device),
+        peak_memory_mb=dev.peak_memory_mb(device),
         method=method,
         method_options=options_dict(opts),
         config=cfg,
@@ -302,4 +317,7 @@ def finetune(
         val_accuracy_start=history[0]["val_accuracy"],
         train_images=len(fit_task),
         val_images=0 if val_task is None else len(val_task),
+        device=str(device),
+        precision=precision,
+        processes=dist.world_size,
     )

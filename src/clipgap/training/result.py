@@ -20,6 +20,8 @@ class FinetuneResult:
     that epoch's, ``val_accuracy_start`` the starting model's (epoch 0, for information).
     ``train_images`` / ``val_images``: images trained on (after ``shots``) and validated on.
     ``peak_memory_mb``: CUDA peak allocated on GPU, the process's peak resident set size on CPU.
+    ``device``, ``precision`` (fp32 / bf16, ``auto`` resolved) and ``processes`` (DDP ranks):
+    where it trained, summed up by :attr:`placement`.
     """
 
     model: AdaptedModel
@@ -36,3 +38,14 @@ class FinetuneResult:
     val_accuracy_start: float | None = None
     train_images: int = 0
     val_images: int = 0
+    device: str = ""
+    precision: str = ""
+    processes: int = 1
+
+    @property
+    def placement(self) -> str:
+        """``"cuda:0, bf16"``, ``"cuda:0, bf16, 4 processes"``, ``"cpu, fp32"``."""
+        parts = [self.device, self.precision]
+        if self.processes > 1:
+            parts.append(f"{self.processes} processes")
+        return ", ".join(p for p in parts if p)

@@ -1,5 +1,6 @@
 """A tiny document model: the blocks a report is made of (rendered by :mod:`.markdown` and
-:mod:`.html`). Text may use ``**bold**`` and ``code`` in backticks; everything else is escaped.
+:mod:`.html`). Text may use ``**bold**``, ``code`` in backticks and ``[links](relative/path)``;
+everything else is escaped.
 """
 
 from __future__ import annotations
@@ -27,11 +28,14 @@ class Bullets:
 
 @dataclass(frozen=True)
 class Table:
-    """``align`` has one ``"l"`` or ``"r"`` per column (default: first left, others right)."""
+    """``align`` has one ``"l"`` or ``"r"`` per column (default: first left, others right).
+    ``foot`` rows (e.g. a mean over the rows) follow the rows and stay last when the HTML table
+    is sorted."""
 
     columns: list[str]
     rows: list[list[str]]
     align: list[str] = field(default_factory=list)
+    foot: list[list[str]] = field(default_factory=list)
 
     def alignment(self) -> list[str]:
         return self.align or ["l"] + ["r"] * (len(self.columns) - 1)

@@ -1,112 +1,142 @@
-"""Render blocks to one self-contained HTML page: inline CSS, figures embedded as base64 PNG
-data, nothing loaded from the network."""
+"""Render blocks to one self-contained HTML page with Jinja2 (autoescaped template
+``assets/report.html.j2``): inline CSS (``assets/report.css``) and script (``assets/report.js``:
+sortable tables), a table of contents linking to every section, figures embedded as base64 PNG
+data; nothing is loaded from the network, so the file works offline.
+"""
 
 from __future__ import annotations
 
 import base64
-import html
 import re
+from functools import cache
+from importlib import resources
 from pathlib import Path
+
+import jinja2
+from markupsafe import Markup, escape
 
 from clipgap.errors import DataError
 from clipgap.report.claims import Status
 from clipgap.report.render.blocks import Block, Bullets, Heading, Image, Paragraph, Table, Verdict
 
-CSS = """
-body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; max-width: 1100px;
-       margin: 2em auto; padding: 0 1em; color: #222; line-height: 1.45; }
-h1 { border-bottom: 2px solid #444; padding-bottom: .2em; }
-h2 { border-bottom: 1px solid #ccc; padding-bottom: .15em; margin-top: 1.8em; }
-table { border-collapse: collapse; margin: .8em 0; font-size: .88em; }
-th, td { border: 1px solid #d0d0d0; padding: .25em .6em; }
-th { background: #f2f2f2; }
-tr:nth-child(even) td { background: #fafafa; }
-td.r, th.r { text-align: right; font-variant-numeric: tabular-nums; }
-td.l, th.l { text-align: left; }
-code { background: #f4f4f4; padding: 0 .25em; border-radius: 3px; }
-figure { margin: 1.2em 0; }
-figure img { max-width: 100%; border: 1px solid #e4e4e4; }
-figcaption { font-size: .9em; color: #555; }
-.claim { border-left: 5px solid #999; padding: .3em .9em; margin: .9em 0; background: #fbfbfb; }
-.claim.holds { border-color: #2e7d32; }
-.claim.fails { border-color: #c62828; }
-.claim.ns { border-color: #ef8f00; }
-.claim.untestable { border-color: #9e9e9e; }
-.status { font-weight: bold; }
-.holds .status { color: #2e7d32; }
-.fails .status { color: #c62828; }
-.ns .status { color: #b26a00; }
-.untestable .status { color: #757575; }
-"""
+ASSETS = "assets"
 _STATUS_CLASS = {
     Status.HOLDS: "holds",
     Status.DOES_NOT_HOLD: "fails",
     Status.NOT_SIGNIFICANT: "ns",
     Status.CANNOT_BE_TESTED: "untestable",
 }
+# [text](target): only relative targets become links (the page never points off the machine).
+_LINK = re.compile(r"\[([^\]]+)\]\(([A-Za-z0-9_./#-]+)\)")
 
 
-def _inline(text: str) -> str:
-    out = html.escape(text, quote=False)
+def inline(text: str) -> Markup:
+    """Escaped text with ``**bold**``, ``code`` in backticks and ``[text](relative/path)``."""
+    out = str(escape(text))
     out = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", out)
-    return re.sub(r"`(.+?)`", r"<code>\1</code>", out)
+    out = re.sub(r"`(.+?)`", r"<code>\1</code>", out)
+    return Markup(_LINK.sub(r'<a href="\2">\1</a>', out))
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("clipgap.report.render", ASSETS),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters["inline"] = inline
+    return env
+
+
+def _asset(name: str) -> Markup:
+    """A packaged stylesheet or script, inlined verbatim (it is ours, not user text)."""
+    return Markup(resources.files(__package__).joinpath(ASSETS, name).read_text("utf-8"))
 
 
 def to_html(blocks: list[Block], *, base: Path, title: str) -> str:
-    """One HTML page with inline CSS and figures embedded from ``base`` as base64 PNGs."""
-    body = "\n".join(_html_block(block, base) for block in blocks)
-    return (
-        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        f"<title>{html.escape(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
-        f"{body}\n</body>\n</html>\n"
+    """One HTML page: the blocks, a table of contents after the title (sections and their
+    subsections), sortable tables, and figures embedded from ``base`` as base64 PNGs."""
+    ids = heading_ids(blocks)
+    views = [_view(block, ids.get(i), base) for i, block in enumerate(blocks)]
+    toc = {"kind": "toc", "entries": _toc(blocks, ids)}
+    first = next((i for i, b in enumerate(blocks) if isinstance(b, Heading) and b.level == 1), -1)
+    views.insert(first + 1, toc)
+    page = _environment().get_template("report.html.j2")
+    return page.render(
+        title=title, blocks=views, css=_asset("report.css"), script=_asset("report.js")
     )
 
 
-def _html_block(block: Block, base: Path) -> str:
+def heading_ids(blocks: list[Block]) -> dict[int, str]:
+    """Block index -> a unique anchor id for every heading (``Task difficulty`` ->
+    ``task-difficulty``; repeats get ``-2``, ``-3``)."""
+    ids: dict[int, str] = {}
+    seen: set[str] = {"contents"}
+    for i, block in enumerate(blocks):
+        if not isinstance(block, Heading):
+            continue
+        slug = re.sub(r"[^a-z0-9]+", "-", block.text.lower()).strip("-") or "section"
+        candidate, n = slug, 1
+        while candidate in seen:
+            n += 1
+            candidate = f"{slug}-{n}"
+        seen.add(candidate)
+        ids[i] = candidate
+    return ids
+
+
+def _toc(blocks: list[Block], ids: dict[int, str]) -> list[dict]:
+    """Sections (level 2) with their subsections (level 3)."""
+    items: list[dict] = []
+    for i, block in enumerate(blocks):
+        if not isinstance(block, Heading) or block.level not in (2, 3):
+            continue
+        entry = {"id": ids[i], "text": block.text, "children": []}
+        if block.level == 2 or not items:
+            items.append(entry)
+        else:
+            items[-1]["children"].append(entry)
+    return items
+
+
+def _view(block: Block, anchor: str | None, base: Path) -> dict:
+    """What the template needs of one block."""
     if isinstance(block, Heading):
-        return f"<h{block.level}>{_inline(block.text)}</h{block.level}>"
+        return {"kind": "heading", "level": block.level, "id": anchor, "text": block.text}
     if isinstance(block, Paragraph):
-        return f"<p>{_inline(block.text)}</p>"
+        return {"kind": "paragraph", "text": block.text}
     if isinstance(block, Bullets):
-        return "<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in block.items) + "</ul>"
+        return {"kind": "bullets", "entries": block.items}
     if isinstance(block, Table):
-        return _html_table(block)
+        return {
+            "kind": "table",
+            "columns": block.columns,
+            "rows": block.rows,
+            "foot": block.foot,
+            "align": block.alignment(),
+        }
     if isinstance(block, Image):
-        return _html_image(block, base)
-    return _html_verdict(block)
+        return {"kind": "image", "title": block.title, "caption": block.caption,
+                "src": _data_uri(base / block.path)}  # fmt: skip
+    if isinstance(block, Verdict):
+        return {
+            "kind": "verdict",
+            "key": block.key,
+            "status": block.status.value,
+            "css": _STATUS_CLASS.get(block.status, "untestable"),
+            "statement": block.statement,
+            "evidence": block.evidence,
+        }
+    raise TypeError(f"not a report block: {type(block).__name__}")
 
 
-def _html_table(t: Table) -> str:
-    align = t.alignment()
-    head = "".join(
-        f'<th class="{a}">{_inline(c)}</th>' for c, a in zip(t.columns, align, strict=True)
-    )
-    rows = [
-        "<tr>"
-        + "".join(f'<td class="{a}">{_inline(c)}</td>' for c, a in zip(row, align, strict=True))
-        + "</tr>"
-        for row in t.rows
-    ]
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
-
-
-def _html_image(image: Image, base: Path) -> str:
-    path = base / image.path
+def _data_uri(path: Path) -> str:
     try:
         data = base64.b64encode(path.read_bytes()).decode("ascii")
     except OSError as exc:
         raise DataError(f"cannot embed figure {path}: {exc.strerror}") from None
-    return (
-        f'<figure><img alt="{html.escape(image.title)}" src="data:image/png;base64,{data}">'
-        f"<figcaption><strong>{_inline(image.title)}.</strong> {_inline(image.caption)}"
-        "</figcaption></figure>"
-    )
-
-
-def _html_verdict(v: Verdict) -> str:
-    evidence = "".join(f"<li>{_inline(e)}</li>" for e in v.evidence)
-    return (
-        f'<div class="claim {_STATUS_CLASS.get(v.status, "untestable")}"><p><strong>Claim '
-        f'{html.escape(v.key)}:</strong> <span class="status">{html.escape(v.status.value)}</span>. '
-        f"{_inline(v.statement)}</p><ul>{evidence}</ul></div>"
-    )
+    return f"data:image/png;base64,{data}"

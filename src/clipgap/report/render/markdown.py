@@ -20,7 +20,7 @@ def _md_table(t: Table) -> str:
         "| " + " | ".join(_md_cell(c) for c in t.columns) + " |",
         "| " + " | ".join(rule[a] for a in t.alignment()) + " |",
     ]
-    lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in t.rows]
+    lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in [*t.rows, *t.foot]]
     return "\n".join(lines)
 
 

@@ -19,6 +19,7 @@ from clipgap.report.analysis import Analysis
 from clipgap.report.formatting import num
 from clipgap.report.labels import method_label, order_arms
 from clipgap.report.relations import lookup
+from clipgap.report.render.annotate import label_points, short_names
 from clipgap.report.scopes import scope_name
 
 DPI = 120
@@ -83,6 +84,9 @@ def plot_difficulty(analysis: Analysis, out: Path) -> Plot | None:
         ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2)
     axes[0].set_ylabel("dID = fine-tuned − zero-shot top-1")
     fig.suptitle("Task difficulty vs in-domain gain, per method", fontsize=13)
+    names = short_names(cells["unit"])
+    for ax, (measure, _) in zip(axes, panels, strict=True):
+        _label_tasks(ax, cells, by_task[measure], names)
     name = "difficulty_vs_delta_id.png"
     save(fig, out / name)
     return Plot(
@@ -90,8 +94,19 @@ def plot_difficulty(analysis: Analysis, out: Path) -> Plot | None:
         "Difficulty vs in-domain gain",
         "One point per (task, method), mean ± std over seeds; lines are least-squares fits per "
         "method, and (black) over the task means of the five paper methods that claims use; "
-        "ρ is Spearman's over tasks; † = not in claims.",
+        "ρ is Spearman's over tasks; † = not in claims. Each task is named once, at its "
+        "highest point.",
     )
+
+
+def _label_tasks(ax, cells: pd.DataFrame, measure: pd.Series, names: dict[str, str]) -> None:
+    """Each task's name once, next to its highest point (all points kept clear)."""
+    done = cells.dropna(subset=["delta_id"])
+    top = done.groupby("unit")["delta_id"].max()
+    x = measure.reindex(top.index).to_numpy(dtype=float)
+    others = (measure.reindex(done["unit"]).to_numpy(dtype=float), done["delta_id"].to_numpy())
+    names = [names[u] for u in top.index]
+    label_points(ax, x, top.to_numpy(), names, obstacles=others, fontsize=9)
 
 
 def _signed(value) -> str:
@@ -134,13 +149,22 @@ def plot_tradeoff(cells, methods: pd.DataFrame, out: Path) -> Plot | None:
     ax.set_title("Domain generalisation vs forgetting, per method")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=9, loc="best", framealpha=0.9, title="method (mean ± std over tasks)")
+    points = cells.dropna(subset=["delta_dg", "cf_mean"])
+    names = short_names(cells["unit"])
+    labelled = label_points(
+        ax, points["delta_dg"].to_numpy(), points["cf_mean"].to_numpy(),
+        [names[u] for u in points["unit"]], colors=[style[a][0] for a in points["arm"]],
+        obstacles=(methods["delta_dg"], methods["cf_mean"]),
+    )  # fmt: skip
     name = "dg_vs_cf.png"
     save(fig, out / name)
     return Plot(
         name,
         "DG gain vs forgetting",
         "Large markers: mean over tasks of each method's per-task seed mean, error bars = std "
-        "over tasks; faint markers: individual tasks. Up and right is better.",
+        "over tasks; faint markers: individual tasks"
+        + (", named in their method's colour" if labelled else "")
+        + ". Up and right is better.",
     )
 
 

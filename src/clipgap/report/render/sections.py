@@ -9,6 +9,7 @@ from clipgap.report.formatting import MISSING, integer, mean_pm, num
 from clipgap.report.labels import MEASURE_NAMES, OUTCOME_NAMES, OUTCOMES, method_label, order_arms
 from clipgap.report.render.blocks import Block, Bullets, Heading, Image, Paragraph, Table, Verdict
 from clipgap.report.render.plots import Plot
+from clipgap.report.render.runs import accuracy_section, runs_section
 from clipgap.report.render.shots import shots_section
 from clipgap.report.render.statistics import statistics_section
 from clipgap.report.study import Study
@@ -20,6 +21,11 @@ READING = (
     "task's test split; **dDG** = the same, averaged over the task's shifted domains; **CF** = "
     "the same on control tasks not trained on, averaged over them (negative = forgetting). "
     "± is the standard deviation over seeds; statistics use only complete runs."
+)
+DATA_FILES = (
+    "Data: [results.csv](results.csv) (one row per finished run), "
+    "[results_long.csv](results_long.csv) and [results_long.parquet](results_long.parquet) "
+    "(one row per complete run x metric x dataset)"
 )
 EXTRAS = (
     "**†** marks an arm outside the claims (not one of the paper's five methods, or trained on "
@@ -35,12 +41,14 @@ def document(study: Study, analysis: Analysis, plots: list[Plot], *, figures: st
     blocks += [Verdict(c.key, c.statement, c.status, c.evidence) for c in analysis.claims]
     blocks += difficulty_section(analysis.difficulty)
     blocks += method_section(analysis.methods, analysis.cells)
+    blocks += accuracy_section(analysis.frame)
     blocks += shots_section(analysis.shots)
     blocks += statistics_section(analysis.relations, analysis.alpha)
     blocks.append(Heading("Figures"))
     blocks += [Image(f"{figures}/{p.name}", p.title, p.caption) for p in plots]
     if not plots:
         blocks.append(Paragraph("No figure: no complete run."))
+    blocks += runs_section(study)
     blocks += failed_section(study)
     return blocks
 
@@ -73,6 +81,7 @@ def header(study: Study, frame: pd.DataFrame) -> list[Block]:
         f"Versions: {versions or MISSING}",
         f"Devices: {_listing(done['device'])}",
         f"Fine-tuning time: {num(seconds.sum(), 0)} s over {len(seconds)} complete runs",
+        DATA_FILES,
     ]
     return [Bullets(items)]
 
@@ -163,11 +172,11 @@ def _task_method_blocks(cells: pd.DataFrame, outcome: str) -> list[Block]:
         [f"`{unit}`"] + [mean_pm(means.at[unit, a], stds.at[unit, a]) for a in arms]
         for unit in means.index
     ]
-    rows.append(["**mean over tasks**"] + [num(means[a].mean(), signed=True) for a in arms])
+    foot = [["**mean over tasks**"] + [num(means[a].mean(), signed=True) for a in arms]]
     name = OUTCOME_NAMES[outcome]
     return [
         Heading(f"{name} per task and method", 3),
-        Table(["task", *(method_label(a, mark=True) for a in arms)], rows),
+        Table(["task", *(method_label(a, mark=True) for a in arms)], rows, foot=foot),
     ]
 
 

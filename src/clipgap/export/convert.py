@@ -15,22 +15,12 @@ open_clip-tokenized ones. (An open_clip model with ``pool_type="eos"`` keeps its
 
 from __future__ import annotations
 
-import logging
-from pathlib import Path
-
 import torch
 from torch import nn
-from torchvision import transforms as T
 
-from clipgap.backbones.hf_backbone import RESAMPLE, ProcessorSettings
 from clipgap.errors import ModelError
 
-log = logging.getLogger(__name__)
-
 HF_ARGMAX_POOLING_EOS_ID = 2  # HF CLIPTextModel pools at input_ids.argmax(-1) for this eos id
-_PIL_CODE = {mode: code for code, mode in RESAMPLE.items()}
-# open_clip eval steps that CLIPImageProcessor always does (RGB conversion, to [0, 1] tensor)
-_NEUTRAL_STEPS = {"MaybeConvertMode", "MaybeToTensor", "ToTensor", "function", "ToRGB"}
 
 _QKV = ("q", "k", "v")
 # per-block (open_clip suffix, HF suffix); ``{}`` in a fused key takes q/k/v
@@ -120,7 +110,7 @@ def hf_state_to_open_clip(state: dict, n_vision: int, n_text: int) -> dict[str, 
     return out
 
 
-def _act_name(tower: str, blocks) -> str:
+def act_name(tower: str, blocks) -> str:
     names = set()
     for block in blocks:
         act = block.mlp.gelu
@@ -195,7 +185,7 @@ def _tower_config(tower: str, trunk, norms: list[nn.Module], embed_dim: int) -> 
         "projection_dim": int(embed_dim),
         "num_hidden_layers": len(trunk.resblocks),
         "num_attention_heads": int(block.attn.num_heads),
-        "hidden_act": _act_name(tower, trunk.resblocks),
+        "hidden_act": act_name(tower, trunk.resblocks),
         "layer_norm_eps": _layer_norm_eps(
             tower, norms + [m for b in trunk.resblocks for m in (b.ln_1, b.ln_2)]
         ),
@@ -252,94 +242,3 @@ def hf_to_open_clip(hf_model: nn.Module) -> dict[str, torch.Tensor]:
         cfg.vision_config.num_hidden_layers,
         cfg.text_config.num_hidden_layers,
     )
-
-
-def processor_settings_from_transform(transform) -> ProcessorSettings:
-    """Read open_clip's eval preprocessing (Resize, CenterCrop, Normalize) as processor settings."""
-    found: dict = {}
-    for step in getattr(transform, "transforms", [transform]):
-        name = type(step).__name__
-        if isinstance(step, T.Resize):
-            size = step.size
-            size = size[0] if isinstance(size, (list, tuple)) and len(size) == 1 else size
-            found["resize"] = size if isinstance(size, int) else tuple(size)
-            found["resample"] = _PIL_CODE[step.interpolation]
-        elif isinstance(step, T.CenterCrop):
-            found["crop"] = tuple(int(s) for s in step.size)
-        elif isinstance(step, T.Normalize):
-            found["mean"], found["std"] = tuple(step.mean), tuple(step.std)
-        elif name not in _NEUTRAL_STEPS:
-            raise ModelError(f"preprocessing step {name} has no CLIPImageProcessor equivalent")
-    if "resize" not in found or "mean" not in found:
-        raise ModelError(f"preprocessing {transform!r} lacks a Resize or Normalize step")
-    return ProcessorSettings(crop=found.pop("crop", None), source="open_clip transform", **found)
-
-
-def image_processor(settings: ProcessorSettings):
-    """A transformers ``CLIPImageProcessor`` with ``settings``."""
-    from transformers import CLIPImageProcessor
-
-    resize = settings.resize
-    size = {"shortest_edge": resize} if isinstance(resize, int) else None
-    if isinstance(resize, tuple):
-        size = {"height": resize[0], "width": resize[1]}
-    crop = settings.crop
-    return CLIPImageProcessor(
-        do_resize=resize is not None,
-        size=size,
-        resample=settings.resample,
-        do_center_crop=crop is not None,
-        crop_size={"height": crop[0], "width": crop[1]} if crop else None,
-        do_normalize=settings.mean is not None,
-        image_mean=list(settings.mean) if settings.mean else None,
-        image_std=list(settings.std) if settings.std else None,
-    )
-
-
-def clip_tokenizer(oc_tokenizer, context_length: int):
-    """open_clip's CLIP BPE vocabulary as a transformers ``CLIPTokenizer`` (None if not CLIP BPE).
-
-    Same ids for ordinary text; open_clip additionally runs ftfy and HTML-unescaping (so
-    ``"&amp;"`` differs), and pads with 0 where HF pads with EOT (harmless, see hf_backbone).
-    """
-    from transformers import CLIPTokenizer
-
-    encoder = getattr(oc_tokenizer, "encoder", None)
-    if type(oc_tokenizer).__name__ != "SimpleTokenizer" or len(encoder) != 49408:
-        return None
-    vocab = dict(encoder)
-    vocab["<|startoftext|>"] = vocab.pop("<start_of_text>")
-    vocab["<|endoftext|>"] = vocab.pop("<end_of_text>")
-    merges = [pair for pair, _ in sorted(oc_tokenizer.bpe_ranks.items(), key=lambda kv: kv[1])]
-    return CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=context_length)
-
-
-def save_open_clip_as_hf(backbone, out_dir, *, tokenizer: bool = True) -> Path:
-    """Write open_clip ``backbone`` as a ``save_pretrained`` HF CLIP directory; returns it.
-
-    Files: config.json + model.safetensors, preprocessor_config.json (the backbone's own eval
-    preprocessing) and, with ``tokenizer`` and open_clip's CLIP BPE tokenizer, the same
-    vocabulary as a ``CLIPTokenizer`` (tokenizer.json). Without tokenizer files,
-    ``load_backbone("hf:DIR")`` falls back to open_clip's tokenizer.
-    """
-    from transformers import CLIPModel
-
-    oc_model = getattr(backbone, "model", None)
-    if oc_model is None or not hasattr(backbone, "transform"):
-        raise ModelError(f"{type(backbone).__name__} is not an open_clip backbone")
-    settings = processor_settings_from_transform(backbone.transform)
-    config, state = open_clip_to_hf(oc_model)
-    model = CLIPModel(config)
-    model.load_state_dict(state, strict=True)
-    out = Path(out_dir).expanduser()
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
-    image_processor(settings).save_pretrained(out)
-    if tokenizer:
-        tok = clip_tokenizer(backbone._tokenizer.obj, config.text_config.max_position_embeddings)
-        if tok is None:
-            log.warning("%s: tokenizer is not open_clip's CLIP BPE; none written", out)
-        else:
-            tok.save_pretrained(out)
-    log.info("wrote HF CLIP directory %s", out)
-    return out
