@@ -42,7 +42,9 @@ def run_all():
 
 
 def test_every_bench_is_a_script_here():
-    assert {"run_all.py", "zeroshot.py", "study_time.py", "silhouette.py"} <= set(SCRIPTS)
+    assert {"run_all.py", "zeroshot.py", "study_time.py", "silhouette.py", "measures.py"} <= set(
+        SCRIPTS
+    )
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
@@ -154,7 +156,7 @@ def test_results_markdown(run_all):
     assert "| world:count | 500 | 0.5000 | 0.4980 | False | 1.000 | 1.000 | 1.000 |" in text
     assert "| 36 | 480.4 | 0.801 | 9.2 | 0 | 0.0 |" in text
     # verdict lines name how they were judged
-    assert "**met** (slowest speed-up 80x, max |diff| 4.0e-09)" in text
+    assert "**met** (slowest speed-up 80x, 410x at N=50000, max |diff| 4.0e-09)" in text
     assert "**NOT met** (accuracies DIFFERENT; total time ratio 0.667)" in text
     assert "**met** (480 s = 0.80 of the target; second invocation ran 0 runs in 9.2 s)" in text
     assert "**missing**: bench/finetune.py does not exist" in text
@@ -169,6 +171,9 @@ def test_verdicts_judge_the_numbers(run_all):
     assert run_all.judge(R("silhouette", "ok", slow))[0] is False
     inexact = [{"n": 10000, "speedup": 50.0, "max_abs_diff": 2e-6}]
     assert run_all.judge(R("silhouette", "ok", inexact))[0] is False
+    below_300 = [{"n": 50000, "speedup": 250.0, "max_abs_diff": 1e-9}]
+    assert run_all.judge(R("silhouette", "ok", below_300))[0] is False
+    assert run_all.judge(R("silhouette", "ok", [{**below_300[0], "speedup": 301.0}]))[0] is True
     assert run_all.judge(R("embeddings", "ok", [{"ratio": 1.19}]))[0] is True
     assert run_all.judge(R("embeddings", "ok", [{"ratio": 1.21}]))[0] is False
     study = {"first_s": 700.0, "ratio": 700 / 600, "second_s": 5.0, "second_run_now": 0}

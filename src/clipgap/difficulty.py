@@ -16,7 +16,9 @@ def measure_difficulty(
     cache: bool = True,
     progress: bool = True,
 ) -> dict:
-    """Silhouette (modality and class clusters), ACS, zero-shot accuracy and modality gap."""
+    """Every measure of :func:`~clipgap.metrics.task_difficulty`: silhouettes (modality and
+    class clusters), ACS, zero-shot accuracy, modality gap, IIMM, LogME, H-score, TransRate and
+    GBC, on one pass of zero-shot image embeddings (cached) and the class text embeddings."""
     images = encode_images(backbone, task, batch_size=batch_size, cache=cache, progress=progress)
     texts = class_text_features(backbone, task.class_names, task.templates)
     return task_difficulty(images.numpy(), texts.cpu().numpy(), task.labels)

@@ -18,15 +18,22 @@ from clipgap.cli.common import (
     table,
 )
 
-KEYS = [
-    "silhouette_modality",
-    "silhouette_class",
-    "acs",
-    "zero_shot_accuracy",
-    "modality_gap",
-    "n_images",
-    "n_classes",
-]
+# Every key of task_difficulty, with how to read it (science.md defines each).
+READING = {
+    "silhouette_modality": "high = image and text clouds apart (misaligned)",
+    "silhouette_class": "high = classes form tight clusters with their texts",
+    "acs": "high = images close to their class text",
+    "zero_shot_accuracy": "top-1 before fine-tuning",
+    "modality_gap": "|mean image - mean text|",
+    "iimm": "high = images crowded, near wrong texts (more to gain)",
+    "logme": "high = easier transfer (evidence per image)",
+    "hscore": "high = easier transfer (0 .. C-1)",
+    "transrate": "high = easier transfer (nats)",
+    "gbc": "high = easier transfer (-C(C-1) .. 0, spherical)",
+    "n_images": "",
+    "n_classes": "",
+}
+KEYS = list(READING)
 
 
 @commands.register("difficulty")
@@ -70,7 +77,8 @@ def run(args) -> int:
     say(
         args,
         f"model {backbone.spec} | dataset {args.dataset} ({args.split})",
-        table([{"measure": k, "value": out[k]} for k in KEYS]),
+        table([{"measure": k, "value": out[k], "reading": READING[k]} for k in KEYS]),
     )
+    # NaN (a measure undefined for this task, e.g. one class) is written as null: valid JSON.
     emit_json(args, {"model": backbone.spec, "dataset": args.dataset, "split": args.split, **out})
     return 0
