@@ -235,13 +235,48 @@ def finetune_shots_too_large(tmp):
              "--out", str(tmp / "ft"), "--shots", "50"], "after validation is held out")  # fmt: skip
 
 
+def batch_size_zero(tmp):
+    return (["difficulty", "--model", TINY_MODEL, "--dataset", "world:shape", "--batch-size", "0"],
+            "error: --batch-size: expected an integer >= 1, got 0")  # fmt: skip
+
+
+def unknown_device(tmp):
+    return (["finetune", "--model", TINY_MODEL, "--dataset", "world:shape", "--method", "lora",
+             "--device", "gpu"],
+            "--device: unknown device 'gpu'; choose from cpu, cuda, cuda:N, mps, auto")  # fmt: skip
+
+
+def absent_device(tmp):
+    return ["evaluate", "--checkpoint", "c", "--dataset", "d", "--device", "cuda:99"], (
+        "--device: 'cuda:99' is not available here"
+    )
+
+
+def missing_flag(tmp):
+    return ["difficulty", "--model", TINY_MODEL], (
+        "the following arguments are required: --dataset (see clipgap difficulty --help)"
+    )
+
+
+def dry_run_missing_weights(tmp):
+    text = STUDY.replace("model: world-tiny", f"model: {TINY_MODEL}\npretrained: w/missing.pt")
+    return _study(tmp, text) + ["--dry-run"], "pretrained: weights file w/missing.pt does not exist"
+
+
+def dry_run_absent_device(tmp):
+    return _study(tmp, STUDY + "device: cuda:99\n") + ["--dry-run"], (
+        "'cuda:99' is not available here"
+    )
+
+
 ROWS = [
     corrupt_image, empty_class, one_class, unknown_model, unknown_pretrained, unknown_dataset,
     unknown_world_task, unknown_style, unknown_method, lr_not_positive, non_finite_loss,
     missing_data, hostile_csv, csv_missing_column, csv_unknown_label, mismatched_checkpoint,
     not_safetensors, hf_not_clip, yaml_wrong_type, yaml_unknown_key, control_is_task,
     other_study_in_out, old_schema_dir, unknown_difficulty_split, shots_too_large, shots_zero,
-    shots_negative, finetune_shots_too_large,
+    shots_negative, finetune_shots_too_large, batch_size_zero, unknown_device, absent_device,
+    missing_flag, dry_run_missing_weights, dry_run_absent_device,
 ]  # fmt: skip
 
 

@@ -156,7 +156,7 @@ def test_list_models_and_datasets(capsys):
     code, out, _ = run_cli(capsys, "list", "models", "--json")
     assert code == 0 and {"clipgap-tiny", "ViT-B-32"} <= set(json.loads(out))
     code, out, _ = run_cli(capsys, "list", "datasets")
-    assert code == 0 and "folder" in out.splitlines()
+    assert code == 0 and "folder" in out.split()
 
 
 @pytest.mark.slow

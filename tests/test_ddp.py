@@ -246,9 +246,9 @@ def test_cli_unknown_device_is_one_line(image_folder, tmp_path, capsys):
     code = main([*argv, "--method", "bitfit", "--device", "gpu", "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert code == 2
-    assert err.strip().splitlines() == [
-        "error: --device (or device: in a study config): unknown device 'gpu'; expected auto, "
-        "cpu, cuda, cuda:N or mps"
+    assert err.strip().splitlines() == [  # checked while parsing (clipgap.cli.common)
+        "error: --device: unknown device 'gpu'; choose from cpu, cuda, cuda:N, mps, auto "
+        "(see clipgap finetune --help)"
     ]
 
 

@@ -1,8 +1,9 @@
 """The ``clipgap`` command line. Only this package prints.
 
 Each subcommand lives in its own module whose ``add_parser(subparsers)``, registered in
-:data:`clipgap.cli.commands.commands`, adds its parser and sets ``func``; expected failures
-(:class:`ClipgapError`) print one line and exit non-zero.
+:data:`clipgap.cli.commands.commands`, adds its parser (with the shared option groups of
+:mod:`clipgap.cli.common`) and sets ``func``. :func:`main` turns outcomes into the exit codes of
+:data:`EXIT_CODES`: expected failures (:class:`ClipgapError`) and usage errors print one line.
 """
 
 from __future__ import annotations
@@ -11,20 +12,36 @@ import argparse
 import logging
 import os
 import sys
+import traceback
 
+from clipgap.cli.common import Parser, add_output_args, settle
 from clipgap.errors import ClipgapError
+
+EXIT_CODES = {
+    0: "ok (also when stdout was closed early, e.g. piped into head)",
+    1: "some runs of a study failed (each wrote a failure record; the other runs are kept)",
+    2: "bad input: a usage error or an invalid file, key or value, as one line `error: ...`",
+    3: "internal error: a bug; one line asking you to report it (-v adds the traceback)",
+    130: "interrupted (Ctrl-C); finished results are kept, the same command resumes",
+}
+
+
+def exit_code_epilog() -> str:
+    lines = ["exit codes:"] + [f"  {code:<4} {text}" for code, text in EXIT_CODES.items()]
+    return "\n".join(lines)
 
 
 def build_parser() -> argparse.ArgumentParser:
     from clipgap import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="clipgap",
         description="How far is CLIP from your task, which PEFT method to use, and what did "
         "fine-tuning cost?",
+        epilog=exit_code_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"clipgap {__version__}")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
     parser.add_argument(
         "--threads",
         type=int,
@@ -33,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="torch threads for the whole command, world pretraining included (default: "
         "torch's own count; world pretraining uses 1)",
     )
+    add_output_args(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     from clipgap.cli.commands import commands
 
@@ -41,25 +59,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _configure_logging(verbosity: int) -> None:
+    # The console shows warnings (more with -v, errors only with -q); a study's run.log gets
+    # INFO through its own handler, so the level sits on this handler rather than on the loggers.
+    level = logging.WARNING - 10 * max(-2, min(verbosity, 2))
+    console = logging.StreamHandler()
+    console.setLevel(level)
+    console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[console])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    # The console shows warnings (more with -v); a study's run.log gets INFO through its own
-    # handler, so the level sits on this handler rather than on the loggers.
-    console = logging.StreamHandler()
-    console.setLevel(logging.WARNING - 10 * min(args.verbose, 2))
-    console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=logging.WARNING - 10 * min(args.verbose, 2), handlers=[console])
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version (0) or a usage error (2, one line printed)
+        return exc.code if isinstance(exc.code, int) else 2
+    settle(args)
+    _configure_logging(args.verbosity)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
     try:
-        if args.threads is None:
-            return int(args.func(args) or 0)
-        from clipgap.world.threads import command_threads
-
-        with command_threads(args.threads):
-            return int(args.func(args) or 0)
+        return _dispatch(args)
     except ClipgapError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -69,6 +91,30 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 130
-    except BrokenPipeError:
+    except BrokenPipeError:  # the reader of stdout stopped reading (| head): not a failure
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
+        return 0
+    except Exception as exc:  # anything else is a bug in clipgap
+        return _internal_error(exc, args.verbosity)
+
+
+def _dispatch(args) -> int:
+    if args.threads is None:
+        return int(args.func(args) or 0)
+    from clipgap.world.threads import command_threads
+
+    with command_threads(args.threads):
+        return int(args.func(args) or 0)
+
+
+def _internal_error(exc: Exception, verbosity: int) -> int:
+    if verbosity > 0:
+        traceback.print_exception(exc, file=sys.stderr)
+    first = (str(exc).splitlines() or [""])[0]
+    hint = "with the traceback above" if verbosity > 0 else "(-v shows the traceback)"
+    print(
+        f"error: internal error ({type(exc).__name__}: {first}); this is a bug in clipgap, "
+        f"please report it with the command line {hint}",
+        file=sys.stderr,
+    )
+    return 3

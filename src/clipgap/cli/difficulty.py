@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
-import math
-
 from clipgap.cli.commands import commands
-from clipgap.cli.common import add_data_args, add_model_args, data_options, table, write_json
+from clipgap.cli.common import (
+    add_batch_size_arg,
+    add_data_args,
+    add_device_arg,
+    add_json_arg,
+    add_model_args,
+    add_output_args,
+    add_task_args,
+    data_options,
+    emit_json,
+    pretrain_world_first,
+    say,
+    table,
+)
 
 # Every key of task_difficulty, with how to read it (science.md defines each).
 READING = {
@@ -29,6 +40,7 @@ KEYS = list(READING)
 def add_parser(sub) -> None:
     p = sub.add_parser("difficulty", help="measure task difficulty on zero-shot embeddings")
     add_model_args(p)
+    add_device_arg(p)
     p.add_argument(
         "--dataset", required=True, help="dataset spec, e.g. folder:ROOT or world:shapes"
     )
@@ -36,12 +48,14 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--templates", nargs="+", default=None, help='prompt templates, e.g. "a photo of a {c}."'
     )
-    p.add_argument("--batch-size", type=int, default=256)
+    add_batch_size_arg(p)
     p.add_argument(
         "--no-cache", action="store_true", help="do not read or write the embedding cache"
     )
-    p.add_argument("--json", default=None, metavar="OUT", help="also write the numbers to OUT")
+    add_json_arg(p, "the measures")
     add_data_args(p)
+    add_task_args(p)
+    add_output_args(p)
     p.set_defaults(func=run)
 
 
@@ -54,15 +68,17 @@ def run(args) -> int:
     if args.templates:
         task.templates = list(args.templates)
         task.__post_init__()
+    pretrain_world_first(args.model, args)
     backbone = load_backbone(args.model, args.pretrained, device=args.device)
-    result = measure_difficulty(backbone, task, batch_size=args.batch_size, cache=not args.no_cache)
+    result = measure_difficulty(
+        backbone, task, batch_size=args.batch_size, cache=not args.no_cache, progress=args.progress
+    )
     out = {k: result[k] for k in KEYS}
-    print(f"model {backbone.spec} | dataset {args.dataset} ({args.split})")
-    print(table([{"measure": k, "value": out[k], "reading": READING[k]} for k in KEYS]))
-    if args.json:
-        # NaN (a measure undefined for this task, e.g. one class) is written as null: valid JSON.
-        numbers = {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in out.items()}
-        meta = {"model": backbone.spec, "dataset": args.dataset, "split": args.split}
-        write_json(args.json, {**meta, **numbers})
-        print(f"wrote {args.json}")
+    say(
+        args,
+        f"model {backbone.spec} | dataset {args.dataset} ({args.split})",
+        table([{"measure": k, "value": out[k], "reading": READING[k]} for k in KEYS]),
+    )
+    # NaN (a measure undefined for this task, e.g. one class) is written as null: valid JSON.
+    emit_json(args, {"model": backbone.spec, "dataset": args.dataset, "split": args.split, **out})
     return 0

@@ -5,7 +5,21 @@ optionally along the interpolation between the zero-shot model and the checkpoin
 from __future__ import annotations
 
 from clipgap.cli.commands import commands
-from clipgap.cli.common import add_data_args, data_options, table, write_json
+from clipgap.cli.common import (
+    add_batch_size_arg,
+    add_data_args,
+    add_device_arg,
+    add_json_arg,
+    add_model_args,
+    add_output_args,
+    add_task_args,
+    checkpoint_base,
+    data_options,
+    emit_json,
+    pretrain_world_first,
+    say,
+    table,
+)
 
 
 @commands.register("evaluate")
@@ -31,14 +45,13 @@ def add_parser(sub) -> None:
         help="comma-separated interpolation weights in [0, 1] (0 = zero-shot, 1 = the "
         "checkpoint), e.g. 0,0.25,0.5,0.75,1",
     )
-    p.add_argument(
-        "--model", default=None, help="base model (default: the one the checkpoint names)"
-    )
-    p.add_argument("--pretrained", default=None)
-    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:1, mps")
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--json", default=None, metavar="OUT", help="also write the numbers to OUT")
+    add_model_args(p, required=False)
+    add_device_arg(p)
+    add_batch_size_arg(p)
+    add_json_arg(p, "the accuracies")
     add_data_args(p)
+    add_task_args(p)
+    add_output_args(p)
     p.set_defaults(func=run)
 
 
@@ -47,6 +60,7 @@ def load_pair(args):
     from clipgap.backbones import load_backbone
     from clipgap.checkpoint import load_with_base
 
+    pretrain_world_first(args.model or checkpoint_base(args.checkpoint), args)
     base = None
     if args.model:
         base = load_backbone(args.model, args.pretrained, device=args.device)
@@ -74,23 +88,25 @@ def run(args) -> int:
         spec: load_task(spec, args.split, options=data_options(args))
         for spec in dict.fromkeys(args.dataset)
     }
-    zero_shot = {s: accuracy(original, t, batch_size=args.batch_size) for s, t in tasks.items()}
-    print(f"{describe(args, tuned)}, split {args.split}")
+    zero_shot = {
+        s: accuracy(original, t, batch_size=args.batch_size, progress=args.progress)
+        for s, t in tasks.items()
+    }
+    say(args, f"{describe(args, tuned)}, split {args.split}")
     out = {"checkpoint": args.checkpoint, "split": args.split, "method": tuned.method}
     out["checkpoint_alpha"] = model_alpha(tuned)
     if alphas is None:
         rows = []
         for spec, task in tasks.items():
-            zs, ft = zero_shot[spec], accuracy(tuned, task, batch_size=args.batch_size)
+            ft = accuracy(tuned, task, batch_size=args.batch_size, progress=args.progress)
+            zs = zero_shot[spec]
             rows.append({"dataset": spec, "zero_shot": zs, "finetuned": ft, "delta": ft - zs})
-        print(table(rows))
+        say(args, table(rows))
     else:
         rows = _sweep(args, base, tuned, tasks, alphas, zero_shot)
         out["alphas"] = alphas
     out["results"] = rows
-    if args.json:
-        write_json(args.json, out)
-        print(f"wrote {args.json}")
+    emit_json(args, out)
     return 0
 
 
@@ -99,16 +115,16 @@ def _sweep(args, base, tuned, tasks, alphas, zero_shot) -> list[dict]:
     from clipgap.interpolate import accuracy_along_alphas, model_alpha
 
     acc = accuracy_along_alphas(
-        tuned, base, tasks, alphas, batch_size=args.batch_size, progress=True
+        tuned, base, tasks, alphas, batch_size=args.batch_size, progress=args.progress
     )
     if model_alpha(tuned) is not None:
-        print(f"alphas are relative to this checkpoint (alpha 1 = the model at "
-              f"alpha={model_alpha(tuned):g} of its fine-tuning)")  # fmt: skip
+        say(args, f"alphas are relative to this checkpoint (alpha 1 = the model at "
+                  f"alpha={model_alpha(tuned):g} of its fine-tuning)")  # fmt: skip
     wide = [
         {"dataset": s, "zero_shot": zero_shot[s], **{f"alpha={a:g}": acc[s][a] for a in alphas}}
         for s in tasks
     ]
-    print(table(wide))
+    say(args, table(wide))
     return [
         {"dataset": s, "alpha": a, "accuracy": acc[s][a], "zero_shot": zero_shot[s],
          "delta": acc[s][a] - zero_shot[s]}

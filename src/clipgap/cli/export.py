@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 from clipgap.cli.commands import commands
+from clipgap.cli.common import (
+    add_device_arg,
+    add_output_args,
+    checkpoint_base,
+    pretrain_world_first,
+)
 from clipgap.export import FORMATS
 
 
@@ -21,13 +27,15 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--format", required=True, choices=FORMATS, help="what to write")
     p.add_argument("--out", required=True, help="output folder (new or empty)")
-    p.add_argument("--device", default="cpu", help="torch device to rebuild the model on")
+    add_device_arg(p)
+    add_output_args(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     from clipgap.export import export_checkpoint
 
+    pretrain_world_first(checkpoint_base(args.checkpoint), args)
     manifest = export_checkpoint(args.checkpoint, args.format, args.out, device=args.device)
     print(
         f"exported {manifest['method']} checkpoint {args.checkpoint} as {args.format} to "

@@ -13,7 +13,21 @@ from __future__ import annotations
 from pathlib import Path
 
 from clipgap.cli.commands import commands
-from clipgap.cli.common import add_data_args, add_model_args, data_options, write_json
+from clipgap.cli.common import (
+    add_batch_size_arg,
+    add_data_args,
+    add_device_arg,
+    add_json_arg,
+    add_model_args,
+    add_output_args,
+    add_seed_arg,
+    add_task_args,
+    data_options,
+    emit_json,
+    pretrain_world_first,
+    say,
+    write_json,
+)
 from clipgap.errors import ConfigError
 
 
@@ -21,11 +35,12 @@ from clipgap.errors import ConfigError
 def add_parser(sub) -> None:
     p = sub.add_parser("finetune", help="fine-tune a model on a task with one PEFT method")
     add_model_args(p)
+    add_device_arg(p)
     p.add_argument("--dataset", required=True, help="dataset spec, e.g. world:shape")
     p.add_argument("--method", required=True, help="method name (`clipgap list methods`)")
     p.add_argument("--preset", default="tuned", help="training preset: tuned (default) or paper")
     p.add_argument("--out", default=None, help="output directory (default: named by a hash)")
-    p.add_argument("--seed", type=int, default=None, help="training seed (default 0)")
+    add_seed_arg(p, default="the preset's, 0")
     p.add_argument(
         "--shots",
         default=None,
@@ -38,7 +53,8 @@ def add_parser(sub) -> None:
         choices=["train", "test"],
         help="measure the task's difficulty on the training portion (default) or the test split",
     )
-    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    add_batch_size_arg(p, default=None, what="the preset's train.eval_batch_size")
+    add_json_arg(p, "metrics.json")
     p.add_argument(
         "overrides",
         nargs="*",
@@ -46,6 +62,8 @@ def add_parser(sub) -> None:
         help="overrides such as train.lr=1e-4 train.epochs=5 method.rank=8",
     )
     add_data_args(p)
+    add_task_args(p)
+    add_output_args(p)
     p.set_defaults(func=run)
 
 
@@ -87,6 +105,8 @@ def resolve(args):
     kwargs = {**preset(args.preset, args.method), **train_over}
     if args.seed is not None:
         kwargs["seed"] = args.seed
+    if args.batch_size is not None:
+        kwargs["eval_batch_size"] = args.batch_size
     if args.shots is not None:
         kwargs["shots"] = parse_shots_flag(args.shots)
     train = to_dict(from_dict(TrainConfig, kwargs, where="train"))
@@ -109,6 +129,7 @@ def run(args) -> int:
     from clipgap.training import is_main_process
 
     spec = resolve(args)
+    pretrain_world_first(spec.model, args)
     out = Path(args.out) if args.out else Path("finetune-out") / spec.dirname
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -120,7 +141,7 @@ def run(args) -> int:
         device=spec.device,
         options=data_options(args),
         batch_size=spec.eval["batch_size"],
-        progress=not args.no_progress,
+        progress=args.progress,
         keep_base=False,  # one run: fine-tune the loaded model in place
     )
     if not is_main_process():  # torchrun rank > 0: trains its shards; rank 0 writes
@@ -133,18 +154,18 @@ def run(args) -> int:
     metrics = metrics_of(record, model_spec=ctx.backbone.spec)
     write_json(str(out / "metrics.json"), metrics)
     write_record(out, record)
-    print(
+    shots = "" if spec.shots is None else f", {spec.shots} images per class"
+    say(
+        args,
         f"{args.method} on {args.dataset} ({metrics['model']}): "
         f"{metrics['trainable_params']:,} trainable parameters, {metrics['seconds']:.1f} s, "
-        f"peak memory {metrics['peak_memory_mb']:.0f} MB"
-    )
-    shots = "" if spec.shots is None else f", {spec.shots} images per class"
-    print(
+        f"peak memory {metrics['peak_memory_mb']:.0f} MB",
         f"ID test accuracy: zero-shot {metrics['zero_shot_accuracy']:.4f} -> fine-tuned "
         f"{metrics['finetuned_accuracy']:.4f} ({metrics['delta_id']:+.4f}); best epoch "
-        f"{metrics['best_epoch']} (validation {_pct(metrics['val_accuracy'])}){shots}"
+        f"{metrics['best_epoch']} (validation {_pct(metrics['val_accuracy'])}){shots}",
+        f"wrote {out}/checkpoint.safetensors, record.json, metrics.json, train.log",
     )
-    print(f"wrote {out}/checkpoint.safetensors, record.json, metrics.json, train.log")
+    emit_json(args, {"out": str(out), **metrics})
     return 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from clipgap.cli.commands import commands
+from clipgap.cli.common import add_device_arg, add_model_args, add_output_args
 
 
 @commands.register("interpolate")
@@ -21,11 +22,9 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--alpha", required=True, help="interpolation weight in [0, 1]")
     p.add_argument("--out", required=True, help="output directory")
-    p.add_argument(
-        "--model", default=None, help="base model (default: the one the checkpoint names)"
-    )
-    p.add_argument("--pretrained", default=None)
-    p.add_argument("--device", default="cpu")
+    add_model_args(p, required=False)
+    add_device_arg(p)
+    add_output_args(p)
     p.set_defaults(func=run)
 
 

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
-import json
 import math
 
 from clipgap.cli.commands import commands
-from clipgap.cli.common import add_data_args, add_model_args, data_options, table, write_json
+from clipgap.cli.common import (
+    add_batch_size_arg,
+    add_data_args,
+    add_device_arg,
+    add_json_arg,
+    add_model_args,
+    add_output_args,
+    add_task_args,
+    data_options,
+    emit_json,
+    pretrain_world_first,
+    say,
+    table,
+)
 
 
 @commands.register("recommend")
@@ -16,6 +28,7 @@ def add_parser(sub) -> None:
         help="predict each method's dID, dDG and CF on a new task from a study, and rank them",
     )
     add_model_args(p)
+    add_device_arg(p)
     p.add_argument("--dataset", required=True, help="the new task's spec, e.g. world:shape")
     p.add_argument(
         "--from", dest="study", required=True, metavar="STUDY_DIR", help="a study's output dir"
@@ -30,15 +43,14 @@ def add_parser(sub) -> None:
         "with the lowest leave-one-task-out error on the study)",
     )  # fmt: skip
     p.add_argument("--preset", default=None, help="the study's preset (needed if it has several)")
-    p.add_argument(
-        "--json", nargs="?", const="-", default=None, metavar="FILE",
-        help="write the result as JSON to FILE (to stdout, and nothing else, without FILE)",
-    )  # fmt: skip
-    p.add_argument("--batch-size", type=int, default=256)
+    add_json_arg(p, "the recommendation")
+    add_batch_size_arg(p)
     p.add_argument(
         "--no-cache", action="store_true", help="do not read or write the embedding cache"
     )
     add_data_args(p)
+    add_task_args(p)
+    add_output_args(p)
     p.set_defaults(func=run)
 
 
@@ -63,32 +75,16 @@ def run(args) -> int:
         )
     study_tasks(study)
     task = load_task(args.dataset, study.split, options=data_options(args))
+    pretrain_world_first(args.model, args)
     backbone = load_backbone(args.model, args.pretrained, device=args.device)
     rec = recommend(
         backbone, task, records, objective=objective, measure=args.measure,
         preset=study.preset, batch_size=args.batch_size, cache=not args.no_cache,
-        progress=args.json != "-",
+        progress=args.progress,
     )  # fmt: skip
-    data = {"dataset": args.dataset, "study": str(args.study), **rec.to_dict()}
-    if args.json == "-":
-        print(json.dumps(_finite(data), indent=2, sort_keys=True))
-        return 0
-    print(render(rec, dataset=args.dataset, study=args.study))
-    if args.json:
-        write_json(args.json, _finite(data))
-        print(f"wrote {args.json}")
+    say(args, render(rec, dataset=args.dataset, study=args.study))
+    emit_json(args, {"dataset": args.dataset, "study": str(args.study), **rec.to_dict()})
     return 0
-
-
-def _finite(value):
-    """NaN -> null, so the JSON is standard."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
 
 
 def _interval(p) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from clipgap.cli.commands import commands
+from clipgap.cli.common import add_output_args
 
 
 @commands.register("report")
@@ -24,6 +25,7 @@ def add_parser(sub) -> None:
         default=4,
         help="fewest tasks for the correlation claims 1 and 2 (default 4)",
     )
+    add_output_args(p)
     p.set_defaults(func=run)
 
 

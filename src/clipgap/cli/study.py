@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
+import os
+import sys
+from pathlib import Path
+
 import numpy as np
 
 from clipgap.cli.commands import commands
-from clipgap.cli.common import table
+from clipgap.cli.common import (
+    add_batch_size_arg,
+    add_data_args,
+    add_device_arg,
+    add_json_arg,
+    add_output_args,
+    add_seed_arg,
+    device_problem,
+    emit_json,
+    pretrain_world_first,
+    say,
+    table,
+)
 
 
 @commands.register("study")
@@ -26,7 +42,12 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--dry-run", action="store_true", help="list the runs and the data they need; run nothing"
     )
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_device_arg(p, default=None, what="the config's device")
+    add_seed_arg(p, default="the config's seeds; SEED runs seeds=[SEED]")
+    add_batch_size_arg(p, default=None, what="the config's eval.batch_size")
+    add_data_args(p, config=True)
+    add_json_arg(p, "the summary (the dry run: the plan)")
+    add_output_args(p)
     p.add_argument(
         "--executor",
         choices=["local", "ray"],
@@ -66,28 +87,39 @@ def run(args) -> int:
     if args.status is not None:
         return status(args.status)
     shard = None if args.shard is None else parse_shard(args.shard)
-    cfg = with_executor(load_study_config(args.config, args.overrides, out=args.out), args)
+    cfg = load_study_config(args.config, args.overrides, out=args.out)
+    cfg = with_executor(with_flags(cfg, args), args)
     if args.dry_run:
-        return dry_run(cfg, plan_runs(cfg))
-    outcome = run_study(cfg, add=args.add, shard=shard, progress=not args.no_progress)
+        return dry_run(args, cfg, plan_runs(cfg))
+    pretrain_world_first(cfg.model, args)
+    outcome = run_study(cfg, add=args.add, shard=shard, progress=args.progress)
+    rows = summary_rows(outcome.records)
+    report = outcome.out_dir / "report" / "report.html"
     part = "" if shard is None else f" (shard {shard[0]}/{shard[1]})"
-    print(
-        f"study {outcome.out_dir}{part}: {outcome.planned} runs, {outcome.skipped} already done, "
-        f"{outcome.completed} run now, {len(outcome.failed)} failed, "
-        f"{outcome.elsewhere} by other workers"
-    )
-    print(summary_table(outcome.records))
-    for line in outcome.failed:
-        print(f"failed: {line}")
     if outcome.report_built:
-        print(f"report: {outcome.out_dir / 'report' / 'report.html'}")
+        report_line = f"report: {report}"
     else:
         counts = outcome.status.counts()
-        print(
+        report_line = (
             f"report: not built yet ({counts['running']} runs running on other workers, "
             f"{counts['pending']} pending); the last worker to finish builds it "
             f"(see clipgap study --status {outcome.out_dir})"
         )
+    say(
+        args,
+        f"study {outcome.out_dir}{part}: {outcome.planned} runs, {outcome.skipped} already done, "
+        f"{outcome.completed} run now, {len(outcome.failed)} failed, "
+        f"{outcome.elsewhere} by other workers",
+        table(rows) if rows else "(no complete runs)",
+        *(f"failed: {line}" for line in outcome.failed),
+        report_line,
+    )
+    emit_json(args, {
+        "out": str(outcome.out_dir), "planned": outcome.planned, "skipped": outcome.skipped,
+        "completed": outcome.completed, "failed": list(outcome.failed),
+        "elsewhere": outcome.elsewhere, "summary": rows,
+        "report": str(report) if outcome.report_built else None,
+    })  # fmt: skip
     return 1 if outcome.failed else 0
 
 
@@ -121,6 +153,24 @@ def status(out: str) -> int:
     return 0
 
 
+def with_flags(cfg, args):
+    """The config with --device, --seed, --batch-size, --data-root and --download applied (each
+    only when given), validated again."""
+    from dataclasses import replace
+
+    data = {"data_root": args.data_root, "download": args.download}
+    data = {k: v for k, v in data.items() if v is not None}
+    if data:
+        cfg = replace(cfg, data=replace(cfg.data, **data))
+    if args.batch_size is not None:
+        cfg = replace(cfg, eval=replace(cfg.eval, batch_size=args.batch_size))
+    if args.device is not None:
+        cfg = replace(cfg, device=args.device)
+    if args.seed is not None:
+        cfg = replace(cfg, seeds=[args.seed])
+    return cfg
+
+
 def _avg(values) -> float:
     values = [v for v in values if v is not None]
     return float(np.mean(values)) if values else float("nan")
@@ -128,6 +178,12 @@ def _avg(values) -> float:
 
 def summary_table(records) -> str:
     """Mean dID, dDG and CF per method (and per shots, when the study has several)."""
+    rows = summary_rows(records)
+    return table(rows) if rows else "(no complete runs)"
+
+
+def summary_rows(records) -> list[dict]:
+    """One row per method (and shots, when the study has several): runs, mean dID, dDG, CF."""
     from clipgap.study.config import shots_label
 
     done = [r for r in records if r.complete]
@@ -151,21 +207,16 @@ def summary_table(records) -> str:
             CF=_avg(r.cf_mean for r in rs),
         )
         rows.append(row)
-    return table(rows) if rows else "(no complete runs)"
+    return rows
 
 
-def dry_run(cfg, runs) -> int:
+def dry_run(args, cfg, runs) -> int:
+    """List the runs and the data they need; check the weights file and the device (exit 2,
+    one line each, when they are missing). Runs nothing, downloads nothing."""
     from clipgap.study.config import shots_label
     from clipgap.study.describe import describe_data
 
     shots = ", ".join(shots_label(k) for k in cfg.shots)
-    print(
-        f"study: model {cfg.model}"
-        + (f" ({cfg.pretrained})" if cfg.pretrained else "")
-        + f", {len(cfg.tasks)} tasks x {len(cfg.methods)} methods x {len(cfg.shots)} shots "
-        f"({shots}) x {len(cfg.seeds)} seeds = {len(runs)} runs, preset {cfg.preset}, "
-        f"difficulty on the {cfg.difficulty.split} split, out {cfg.out}"
-    )
     rows = [
         {
             "run": r.dirname,
@@ -178,10 +229,37 @@ def dry_run(cfg, runs) -> int:
         }
         for r in runs
     ]
-    print(table(rows))
     specs = sorted({s for r in runs for s in (r.task, *r.dg, *r.controls)})
-    print(f"\ndata needed ({len(specs)} datasets, test splits; train splits for trained tasks):")
-    for spec in specs:
-        row = describe_data(spec, cfg)
-        print(f"  {row['dataset']}: {row['status']}")
-    return 0
+    data = [describe_data(spec, cfg) for spec in specs]
+    problems = [p for p in (weights_problem(cfg.pretrained), device_problem(cfg.device)) if p]
+    say(
+        args,
+        f"study: model {cfg.model}"
+        + (f" ({cfg.pretrained})" if cfg.pretrained else "")
+        + f", {len(cfg.tasks)} tasks x {len(cfg.methods)} methods x {len(cfg.shots)} shots "
+        f"({shots}) x {len(cfg.seeds)} seeds = {len(runs)} runs, preset {cfg.preset}, "
+        f"difficulty on the {cfg.difficulty.split} split, device {cfg.device}, out {cfg.out}",
+        table(rows),
+        f"\ndata needed ({len(specs)} datasets, test splits; train splits for trained tasks):",
+        *(f"  {row['dataset']}: {row['status']}" for row in data),
+    )
+    emit_json(args, {"model": cfg.model, "pretrained": cfg.pretrained, "device": cfg.device,
+                     "out": cfg.out, "runs": rows, "data": data, "problems": problems})  # fmt: skip
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    return 2 if problems else 0
+
+
+WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin", ".ckpt")
+
+
+def weights_problem(pretrained: str | None) -> str | None:
+    """Why ``pretrained`` names a weights file that is not there (one line), else None; a
+    pretrained tag (no path separator, no weights suffix) is not checked: it downloads."""
+    if not pretrained:
+        return None
+    path = Path(pretrained).expanduser()
+    looks_like_path = path.suffix in WEIGHT_SUFFIXES or "/" in pretrained or os.sep in pretrained
+    if looks_like_path and not path.is_file():
+        return f"pretrained: weights file {pretrained} does not exist"
+    return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from clipgap.cli.commands import commands
+from clipgap.cli.common import add_output_args
 from clipgap.errors import ConfigError
 
 
@@ -16,13 +17,13 @@ def add_parser(sub) -> None:
         description="The embedded world is a procedurally generated image world with a tiny "
         "CLIP pretrained on it, so a whole study runs offline.",
     )
+    add_output_args(p)
     wsub = p.add_subparsers(dest="world_command", metavar="WORLD_COMMAND")
     pre = wsub.add_parser("pretrain", help="pretrain a world CLIP (or reuse its cached weights)")
     pre.add_argument(
         "--model", default="world", help="world (default, used by `make study`) or world-tiny"
     )
     pre.add_argument("--force", action="store_true", help="pretrain again even if cached")
-    pre.add_argument("--no-progress", action="store_true", help="no progress bar")
     pre.add_argument(
         "--threads",
         dest="pretrain_threads",
@@ -32,6 +33,7 @@ def add_parser(sub) -> None:
         help="torch threads (default 1: the same weights whatever the machine's load; another "
         "count is cached under its own key)",
     )
+    add_output_args(pre)
     pre.set_defaults(func=run_pretrain)
 
     sam = wsub.add_parser("sample", help="write a labelled grid of a task's images")
@@ -43,9 +45,11 @@ def add_parser(sub) -> None:
     sam.add_argument("--per-class", type=int, default=4, help="examples per class and style")
     sam.add_argument("--scale", type=int, default=3, help="pixel magnification (default 3)")
     sam.add_argument("--out", required=True, help="PNG file to write")
+    add_output_args(sam)
     sam.set_defaults(func=run_sample)
 
     lst = wsub.add_parser("tasks", help="list the world's tasks, classes and styles")
+    add_output_args(lst)
     lst.set_defaults(func=run_tasks)
     p.set_defaults(func=lambda args: p.print_help() or 2)
 
@@ -55,7 +59,7 @@ def run_pretrain(args) -> int:
     from clipgap.world.threads import command_threads
 
     with command_threads(args.pretrain_threads):
-        ckpt = ensure_checkpoint(args.model, force=args.force, progress=not args.no_progress)
+        ckpt = ensure_checkpoint(args.model, force=args.force, progress=args.progress)
     info = ckpt.info
     verb = "pretrained" if ckpt.trained else "reused cached"
     print(f"{verb} {args.model}: {ckpt.path}")

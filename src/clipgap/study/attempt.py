@@ -84,6 +84,7 @@ class StudyJob:
 
     cfg: StudyConfig
     out: Path
+    progress: bool = False  # per-run step bars (the trainer's epoch bar with ETA)
 
     def context(self) -> RunContext:
         """The study's run context, one per process (models and tasks stay loaded)."""
@@ -91,7 +92,7 @@ class StudyJob:
 
         key = (str(Path(self.out).resolve()), digest(self.cfg.identity()))
         if key not in _CONTEXTS:
-            _CONTEXTS[key] = RunContext.for_study(self.cfg, Path(self.out))
+            _CONTEXTS[key] = RunContext.for_study(self.cfg, Path(self.out), progress=self.progress)
         return _CONTEXTS[key]
 
     def run_dir(self, name: str) -> Path:

@@ -162,7 +162,7 @@ def run_study(
     planned = plan_runs(cfg)
     runs = shard_runs(planned, shard)
     finished_records(out)  # refuses a directory with records of another schema
-    job = StudyJob(cfg, out)
+    job = StudyJob(cfg, out, progress=progress)
     for run in runs:
         check_run_shots(run, job.context())
     executor = executor or make_executor(cfg)

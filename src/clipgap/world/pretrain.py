@@ -149,7 +149,7 @@ def pretrain(
         opt = _optimizer(net, cfg)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, cfg))
         net.train()
-        bar = tqdm(range(cfg.steps), desc=desc, unit="step", disable=not progress)
+        bar = tqdm(range(cfg.steps), desc=desc, unit="step", disable=not progress or None)
         for step in bar:
             batch = pretrain_batch(world, cfg.seed, step, cfg.batch_size)
             try:
