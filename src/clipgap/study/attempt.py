@@ -132,7 +132,7 @@ class StudyJob:
         with run_log(run_dir / "run.log"), torch_threads(self.cfg.resources.cpus_per_run):
             log.info("run %s started: %s", run.dirname, owner)
             try:
-                record = execute_run(run, ctx)
+                record = execute_run(run, ctx, run_dir=run_dir)
             except RUN_ERRORS as exc:
                 log.error("run %s failed: %s", run.dirname, exc)
                 record = failure_record(run, exc)

@@ -170,9 +170,14 @@ class StudyConfig:
     resources: ResourcesConfig = field(default_factory=ResourcesConfig)
     ray: RayConfig = field(default_factory=RayConfig)
     locks: LockConfig = field(default_factory=LockConfig)
+    # where each run's metrics also go (clipgap.tracking); None = TensorBoard when installed
+    tracking: list[str] | None = None
 
     def __post_init__(self) -> None:
+        from clipgap.tracking import tracking_kinds
+
         check_executor_name(self.executor)
+        self.tracking = list(tracking_kinds(self.tracking, where="tracking"))
         if not self.tasks:
             raise ConfigError("tasks: a study needs at least one task")
         names = [t.name for t in self.tasks]
@@ -213,7 +218,7 @@ class StudyConfig:
         from clipgap.config import to_dict
 
         data = to_dict(self)
-        for key in ("out", *EXECUTION_KEYS):
+        for key in ("out", "tracking", *EXECUTION_KEYS):
             data.pop(key)
         data["eval"] = self.eval.identity()
         return data

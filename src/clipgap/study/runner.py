@@ -15,6 +15,7 @@ from clipgap.record import AlphaPoint, RunRecord, Scores
 from clipgap.study.config import DEFAULT_ALPHAS
 from clipgap.study.context import RunContext
 from clipgap.study.plan import RunSpec
+from clipgap.tracking import track_run
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,11 @@ def versions() -> dict:
 
 
 def execute_run(
-    run: RunSpec, ctx: RunContext, *, checkpoint: Path | None = None
+    run: RunSpec,
+    ctx: RunContext,
+    *,
+    checkpoint: Path | None = None,
+    run_dir: Path | None = None,
 ) -> RunRecord | None:
     """Fine-tune and evaluate one run; returns its complete record (None on the ranks > 0 of a
     ``torchrun`` launch, which only train their part of each batch: see
@@ -51,7 +56,8 @@ def execute_run(
     Zero-shot accuracies (ID, DG, controls) are on test splits; difficulty is measured where
     ``run.difficulty`` says (the training portion by default). With ``eval.alphas`` other than
     ``[1]``, the model interpolated at each alpha is scored too (:func:`interpolation_points`).
-    ``checkpoint``: also save the fine-tuned model there. Raises the trainer's and loaders'
+    ``checkpoint``: also save the fine-tuned model there. ``run_dir``: where the trackers of
+    ``ctx.tracking`` (TensorBoard, W&B) write; none without it. Raises the trainer's and loaders'
     errors (a study turns them into a failure record).
     """
     from clipgap.training import finetune, is_main_process
@@ -68,6 +74,16 @@ def execute_run(
         dg={d: ctx.zero_shot_accuracy(d) for d in run.dg},
         control={c: ctx.zero_shot_accuracy(c) for c in run.controls},
     )
+    kinds = ctx.tracking if run_dir is not None else ()
+    with track_run(kinds, run_dir, run.config()) as tracker:
+        record = _train_and_score(run, ctx, difficulty, zero_shot, checkpoint, [tracker])
+        tracker.log_record(record)
+    return record
+
+
+def _train_and_score(run, ctx, difficulty, zero_shot, checkpoint, callbacks) -> RunRecord:
+    from clipgap.training import finetune
+
     result = finetune(
         ctx.backbone,  # a deep copy is trained unless the context gives up its base model
         ctx.task(run.task, "train"),
@@ -76,6 +92,7 @@ def execute_run(
         train=run.train_config(),
         progress=ctx.progress,
         copy=ctx.keep_base,
+        callbacks=callbacks,
     )
     start = time.perf_counter()
     finetuned = _scores(result.model, run, ctx)
