@@ -223,11 +223,12 @@ def test_expected_error_is_exit_2_and_interrupt_130(capsys, monkeypatch):
 
 def test_failed_runs_exit_1_with_the_json_summary(tmp_path, capsys, monkeypatch):
     outcome = SimpleNamespace(out_dir=tmp_path, planned=2, skipped=0, completed=1,
-                              failed=["run-b: boom"], records=[])  # fmt: skip
+                              failed=["run-b: boom"], records=[], elsewhere=0,
+                              report_built=True)  # fmt: skip
     seen = {}
 
-    def fake_run_study(cfg, *, add, progress):
-        seen.update(cfg=cfg, progress=progress)
+    def fake_run_study(cfg, *, add, shard, progress):
+        seen.update(cfg=cfg, progress=progress, shard=shard)
         return outcome
 
     monkeypatch.setattr("clipgap.study.run_study", fake_run_study)
@@ -257,7 +258,7 @@ def test_study_flags_override_the_config(tmp_path):
 
 
 def test_study_run_context_gets_the_progress_flag(tmp_path, monkeypatch):
-    from clipgap.study import grid, load_study_config
+    from clipgap.study import attempt, grid, load_study_config
 
     class Stop(Exception):
         pass
@@ -265,7 +266,8 @@ def test_study_run_context_gets_the_progress_flag(tmp_path, monkeypatch):
     def for_study(cfg, out, *, progress=False):
         raise Stop(progress)
 
-    monkeypatch.setattr(grid.RunContext, "for_study", staticmethod(for_study))
+    monkeypatch.setattr(attempt.RunContext, "for_study", staticmethod(for_study))
+    monkeypatch.setattr(attempt, "_CONTEXTS", {})  # one context per process: start afresh
     cfg = load_study_config(None, ["model=clipgap-tiny"], out=str(tmp_path))
     for progress in (True, False):
         with pytest.raises(Stop) as stop:
