@@ -398,7 +398,11 @@ def fake_runs(monkeypatch):
         return _complete(run)
 
     monkeypatch.setattr("clipgap.study.attempt.execute_run", execute)
-    return calls
+    import torch
+
+    threads = torch.get_num_threads()  # process-wide: workers in threads set it in turn
+    yield calls
+    torch.set_num_threads(threads)
 
 
 WORKERS = 3

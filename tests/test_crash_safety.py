@@ -117,14 +117,15 @@ def test_a_worker_killed_mid_run_leaves_its_run_to_the_other(study, tmp_path):
         while killed is None and time.monotonic() < deadline and victim.poll() is None:
             owners = sorted((out / "locks").glob("*.owner")) if (out / "locks").is_dir() else []
             for path in owners:
-                owner = read_owner(path)
-                if owner is not None and owner.pid == victim.pid:
-                    victim.send_signal(signal.SIGKILL)
+                owner, name = read_owner(path), path.name[: -len(".owner")]
+                started = [e["pid"] for e in read_history(out, name) if e["event"] == "start"]
+                if owner is not None and owner.pid == victim.pid and victim.pid in started:
+                    victim.send_signal(signal.SIGKILL)  # it holds the run and is training it
                     victim.wait(timeout=30)
-                    killed = path.name[: -len(".owner")]
+                    killed = name
                     break
             time.sleep(0.02)
-        assert killed is not None, "the worker was never seen holding a run"
+        assert killed is not None, "the worker was never seen running a run"
         assert other.wait(timeout=600) == 0, other.stderr.read()
     finally:
         for proc in (victim, other):

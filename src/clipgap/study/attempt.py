@@ -160,7 +160,8 @@ class StudyJob:
 
 @contextmanager
 def torch_threads(n: int | None) -> Iterator[None]:
-    """Run the block with ``n`` torch threads (None: leave torch's setting)."""
+    """Run the block with ``n`` torch threads (None: leave torch's setting). The setting is
+    the process's: one run at a time per process, as every executor runs them."""
     if n is None:
         yield
         return
