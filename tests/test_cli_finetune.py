@@ -11,6 +11,7 @@ from clipgap.checkpoint import load_checkpoint, read_checkpoint
 from clipgap.cli import main
 from clipgap.data import load_task
 from clipgap.record import SCHEMA_VERSION, read_record
+from clipgap.tracking import default_tracking
 from clipgap.training import accuracy, zero_shot_model
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -45,13 +46,14 @@ def test_finetune_writes_checkpoint_metrics_and_log(image_folder, tmp_path, caps
         "method.rank=2",
     )
     assert code == 0, err
+    tracked = {"tb"} if default_tracking() else set()  # TensorBoard events when installed
     assert {p.name for p in out.iterdir()} == {
         "checkpoint.safetensors",
         "metrics.json",
         "record.json",
         "DONE",
         "train.log",
-    }
+    } | tracked
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["trainable_params"] == 2 * 2 * 2 * (2 * 64) + 2 * 2 * 2 * (2 * 32)
     assert metrics["train"]["lr"] == 1e-3 and metrics["train"]["seed"] == 1

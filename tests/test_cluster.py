@@ -391,7 +391,7 @@ def fake_runs(monkeypatch):
     calls = Counter()
     lock = threading.Lock()
 
-    def execute(run, ctx):
+    def execute(run, ctx, **kwargs):
         with lock:
             calls[run.dirname] += 1
         time.sleep(0.02)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Generic, TypeVar
 
@@ -53,7 +54,10 @@ class Registry(Generic[T]):
         self.plugins = tuple(plugins)
         self._items: dict[str, T] = {}
         self._loaded = not self.plugins
-        self._loading = False
+        # re-entrant: a plugin module may look the registry up while it is being imported; other
+        # threads wait until every plugin is in (never see a half-filled registry)
+        self._lock = threading.RLock()
+        self._importing = False
 
     def register(self, name: str) -> Callable[[T], T]:
         """Decorator: register ``obj`` under ``name`` and set ``obj.name = name``."""
@@ -70,14 +74,17 @@ class Registry(Generic[T]):
         return decorator
 
     def _ensure(self) -> None:
-        if self._loaded or self._loading:
+        if self._loaded:
             return
-        self._loading = True  # a plugin module may look itself up while it is imported
-        try:
-            load_plugins(self.plugins)
-        finally:
-            self._loading = False
-        self._loaded = True
+        with self._lock:
+            if self._loaded or self._importing:
+                return
+            self._importing = True
+            try:
+                load_plugins(self.plugins)
+                self._loaded = True
+            finally:
+                self._importing = False
 
     def get(self, name: str) -> T:
         self._ensure()
