@@ -222,21 +222,23 @@ def test_expected_error_is_exit_2_and_interrupt_130(capsys, monkeypatch):
 
 
 def test_failed_runs_exit_1_with_the_json_summary(tmp_path, capsys, monkeypatch):
-    outcome = SimpleNamespace(out_dir=tmp_path, planned=2, skipped=0, completed=1,
-                              failed=["run-b: boom"], records=[])  # fmt: skip
+    outcome = SimpleNamespace(out_dir=tmp_path, planned=2, skipped=0, completed=1, elsewhere=0,
+                              failed=["run-b: boom"], records=[], report_built=True)  # fmt: skip
     seen = {}
 
-    def fake_run_study(cfg, *, add, progress):
-        seen.update(cfg=cfg, progress=progress)
+    def fake_run_study(cfg, *, add, shard, progress):
+        seen.update(cfg=cfg, progress=progress, shard=shard)
         return outcome
 
     monkeypatch.setattr("clipgap.study.run_study", fake_run_study)
-    argv = ["study", "--out", str(tmp_path), "--seed", "5", "model=clipgap-tiny", "--json"]
+    argv = ["study", "--out", str(tmp_path), "--seed", "5", "--shard", "1/3", "model=clipgap-tiny",
+            "--json"]  # fmt: skip
     code, out, _ = run_cli(capsys, *argv)
     assert code == 1
     summary = json.loads(out)  # stdout holds the JSON and nothing else
     assert summary["failed"] == ["run-b: boom"] and summary["planned"] == 2
     assert summary["report"] == str(tmp_path / "report" / "report.html")
+    assert summary["shard"] == [1, 3] and seen["shard"] == (1, 3)
     assert seen["cfg"].seeds == [5] and seen["progress"] is False  # stderr is not a terminal
 
 
@@ -256,8 +258,9 @@ def test_study_flags_override_the_config(tmp_path):
     assert with_flags(cfg, parse(["study"])) == cfg
 
 
-def test_study_run_context_gets_the_progress_flag(tmp_path, monkeypatch):
+def test_study_runs_get_progress_bars_only_on_a_terminal(tmp_path, monkeypatch):
     from clipgap.study import grid, load_study_config
+    from clipgap.study.context import RunContext
 
     class Stop(Exception):
         pass
@@ -265,12 +268,14 @@ def test_study_run_context_gets_the_progress_flag(tmp_path, monkeypatch):
     def for_study(cfg, out, *, progress=False):
         raise Stop(progress)
 
-    monkeypatch.setattr(grid.RunContext, "for_study", staticmethod(for_study))
-    cfg = load_study_config(None, ["model=clipgap-tiny"], out=str(tmp_path))
-    for progress in (True, False):
+    monkeypatch.setattr(RunContext, "for_study", staticmethod(for_study))
+    cases = [(True, Terminal(), True), (True, io.StringIO(), False), (False, Terminal(), False)]
+    for i, (progress, stderr, expected) in enumerate(cases):
+        monkeypatch.setattr("sys.stderr", stderr)
+        cfg = load_study_config(None, ["model=clipgap-tiny"], out=str(tmp_path / str(i)))
         with pytest.raises(Stop) as stop:
             grid.run_study(cfg, progress=progress)
-        assert stop.value.args == (progress,)
+        assert stop.value.args == (expected,)
 
 
 def _study_yaml(tmp_path, **fields) -> str:

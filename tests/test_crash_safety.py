@@ -93,3 +93,59 @@ def test_killed_study_resumes_to_the_records_of_an_uninterrupted_run(study, tmp_
     for name, d in resumed.items():
         a, b = read_record(d), read_record(clean / "runs" / name)
         assert a.comparable() == b.comparable(), f"{name} differs from the uninterrupted run"
+
+
+def _worker(cfg: Path, out: Path, cache: Path) -> subprocess.Popen:
+    env = {**os.environ, "CLIPGAP_CACHE": str(cache), "HF_HUB_OFFLINE": "1"}
+    cmd = [sys.executable, "-m", "clipgap", "study", "--config", str(cfg), "--out", str(out),
+           "--no-progress"]  # fmt: skip
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.slow  # fast variant: test_cluster.py::test_a_run_left_by_a_killed_worker_is_redone_by_the_next_fast
+def test_a_worker_killed_mid_run_leaves_its_run_to_the_other(study, tmp_path):
+    """Two workers on one directory; one is SIGKILLed while it holds a run. The other (or, if it
+    had ended, a re-run) redoes that run; the records equal an uninterrupted run's."""
+    from clipgap.study.locks import read_history, read_owner
+
+    cfg, cache = study
+    out = tmp_path / "shared"
+    victim, other = _worker(cfg, out, cache), _worker(cfg, out, cache)
+    killed = None
+    deadline = time.monotonic() + 240
+    try:
+        while killed is None and time.monotonic() < deadline and victim.poll() is None:
+            owners = sorted((out / "locks").glob("*.owner")) if (out / "locks").is_dir() else []
+            for path in owners:
+                owner = read_owner(path)
+                if owner is not None and owner.pid == victim.pid:
+                    victim.send_signal(signal.SIGKILL)
+                    victim.wait(timeout=30)
+                    killed = path.name[: -len(".owner")]
+                    break
+            time.sleep(0.02)
+        assert killed is not None, "the worker was never seen holding a run"
+        assert other.wait(timeout=600) == 0, other.stderr.read()
+    finally:
+        for proc in (victim, other):
+            if proc.poll() is None:
+                proc.kill()
+    assert main(["study", "--config", str(cfg), "--out", str(out), "--no-progress"]) == 0
+
+    events = [(e["event"], e["pid"]) for e in read_history(out, killed)]
+    assert events[:2] == [("claim", victim.pid), ("start", victim.pid)]
+    assert [e for e, _ in events].count("recovered") == 1
+    assert [e for e, _ in events].count("complete") == 1
+    assert [e for e, _ in events].count("start") == 2  # the killed try, and the redo
+    runs = sorted((out / "runs").iterdir())
+    assert len(runs) == 2 * 4
+    for d in runs:
+        starts = [e for e in read_history(out, d.name) if e["event"] == "start"]
+        assert len(starts) == (2 if d.name == killed else 1), d.name
+        assert (d / "DONE").read_text().strip() == "complete"
+
+    clean = tmp_path / "clean"
+    assert main(["study", "--config", str(cfg), "--out", str(clean), "--no-progress"]) == 0
+    for d in runs:
+        a, b = read_record(d), read_record(clean / "runs" / d.name)
+        assert a.comparable() == b.comparable(), f"{d.name} differs from the uninterrupted run"

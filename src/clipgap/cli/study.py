@@ -46,8 +46,34 @@ def add_parser(sub) -> None:
     add_seed_arg(p, default="the config's seeds; SEED runs seeds=[SEED]")
     add_batch_size_arg(p, default=None, what="the config's eval.batch_size")
     add_data_args(p, config=True)
-    add_json_arg(p, "the summary (the dry run: the plan)")
+    add_json_arg(p, "the summary; with --dry-run the plan, with --status the runs")
     add_output_args(p)
+    p.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        default=None,
+        help="where runs execute (default: the config's `executor`, local)",
+    )
+    p.add_argument(
+        "--ray-address",
+        default=None,
+        metavar="ADDR",
+        help="Ray cluster to join: auto (the one this machine belongs to) or HOST:PORT; "
+        "default: start a local Ray instance",
+    )
+    p.add_argument(
+        "--shard",
+        default=None,
+        metavar="I/N",
+        help="run only every N-th run of the grid from the I-th (0 <= I < N), e.g. "
+        "$SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT",
+    )
+    p.add_argument(
+        "--status",
+        default=None,
+        metavar="DIR",
+        help="print the runs of study directory DIR: done, running (by whom), failed, pending",
+    )
     p.add_argument(
         "overrides", nargs="*", metavar="key=value", help="dotted overrides, e.g. train.epochs=2"
     )
@@ -56,28 +82,61 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from clipgap.study import load_study_config, plan_runs, run_study
+    from clipgap.study.grid import parse_shard
 
-    cfg = with_flags(load_study_config(args.config, args.overrides, out=args.out), args)
+    if args.status is not None:
+        return status(args, args.status)
+    shard = None if args.shard is None else parse_shard(args.shard)
+    cfg = load_study_config(args.config, args.overrides, out=args.out)
+    cfg = with_flags(with_executor(cfg, args), args)
     if args.dry_run:
         return dry_run(args, cfg, plan_runs(cfg))
     pretrain_world_first(cfg.model, args)
-    outcome = run_study(cfg, add=args.add, progress=args.progress)
-    rows = summary_rows(outcome.records)
+    outcome = run_study(cfg, add=args.add, shard=shard, progress=args.progress)
+    say(args, *summary_lines(outcome, shard))
     report = outcome.out_dir / "report" / "report.html"
-    say(
-        args,
-        f"study {outcome.out_dir}: {outcome.planned} runs, {outcome.skipped} already done, "
-        f"{outcome.completed} run now, {len(outcome.failed)} failed",
-        table(rows) if rows else "(no complete runs)",
-        *(f"failed: {line}" for line in outcome.failed),
-        f"report: {report}",
-    )
     emit_json(args, {
-        "out": str(outcome.out_dir), "planned": outcome.planned, "skipped": outcome.skipped,
-        "completed": outcome.completed, "failed": list(outcome.failed), "summary": rows,
-        "report": str(report),
+        "out": str(outcome.out_dir), "shard": None if shard is None else list(shard),
+        "planned": outcome.planned, "skipped": outcome.skipped, "completed": outcome.completed,
+        "failed": list(outcome.failed), "elsewhere": outcome.elsewhere,
+        "summary": summary_rows(outcome.records),
+        "report": str(report) if outcome.report_built else None,
     })  # fmt: skip
     return 1 if outcome.failed else 0
+
+
+def summary_lines(outcome, shard) -> list[str]:
+    """What a finished ``clipgap study`` prints: counts, means per method, failures, report."""
+    part = "" if shard is None else f" (shard {shard[0]}/{shard[1]})"
+    lines = [
+        f"study {outcome.out_dir}{part}: {outcome.planned} runs, {outcome.skipped} already done, "
+        f"{outcome.completed} run now, {len(outcome.failed)} failed, "
+        f"{outcome.elsewhere} by other workers",
+        summary_table(outcome.records),
+        *(f"failed: {line}" for line in outcome.failed),
+    ]
+    if outcome.report_built:
+        return [*lines, f"report: {outcome.out_dir / 'report' / 'report.html'}"]
+    counts = outcome.status.counts()
+    return [
+        *lines,
+        f"report: not built yet ({counts['running']} runs running on other workers, "
+        f"{counts['pending']} pending); the last worker to finish builds it "
+        f"(see clipgap study --status {outcome.out_dir})",
+    ]
+
+
+def with_executor(cfg, args):
+    """The config with the command line's --executor / --ray-address, validated again."""
+    from dataclasses import replace
+
+    if args.ray_address is not None:
+        cfg = replace(cfg, ray=replace(cfg.ray, address=args.ray_address))
+        if args.executor is None:
+            args.executor = "ray"
+    if args.executor is not None:
+        cfg = replace(cfg, executor=args.executor)
+    return cfg
 
 
 def with_flags(cfg, args):
@@ -96,6 +155,27 @@ def with_flags(cfg, args):
     if args.seed is not None:
         cfg = replace(cfg, seeds=[args.seed])
     return cfg
+
+
+def status(args, out: str) -> int:
+    """``clipgap study --status DIR``: counts, then the runs that are not done."""
+    from clipgap.study.status import directory_status
+
+    st = directory_status(out)
+    counts = st.counts()
+    lines = [
+        f"study {out}: {len(st.runs)} runs: " + ", ".join(f"{n} {s}" for s, n in counts.items())
+    ]
+    lines += [f"running  {r.name}  {r.owner.describe()}" for r in st.of("running")]
+    lines += [f"failed   {r.name}  {r.error}" for r in st.of("failed")]
+    for r in st.of("pending"):
+        left = "" if r.owner is None else f"  (left by a dead worker: {r.owner.describe()})"
+        lines.append(f"pending  {r.name}{left}")
+    say(args, *lines)
+    runs = [{"name": r.name, "state": r.state, "owner": r.owner.describe() if r.owner else None,
+             "error": r.error} for r in st.runs]  # fmt: skip
+    emit_json(args, {"out": str(out), "counts": counts, "runs": runs})
+    return 0
 
 
 def _avg(values) -> float:

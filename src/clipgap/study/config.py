@@ -10,6 +10,13 @@ from typing import Any
 from clipgap.config import apply_overrides, from_dict, load_yaml
 from clipgap.errors import ConfigError
 from clipgap.record import DIFFICULTY_SPLITS, PAPER_METHODS
+from clipgap.study.execution import (
+    EXECUTION_KEYS,
+    LockConfig,
+    RayConfig,
+    ResourcesConfig,
+    check_executor_name,
+)
 
 DEFAULT_METHODS = [*PAPER_METHODS, "linear_probe"]
 # A value of the shots axis: k images per class, or ``all`` (the full training portion).
@@ -119,8 +126,14 @@ class StudyConfig:
     difficulty: DifficultyConfig = field(default_factory=DifficultyConfig)
     data: DataConfig = field(default_factory=DataConfig)
     out: str = "study-out"
+    # how runs execute (clipgap.study.execution), not what they compute
+    executor: str = "local"
+    resources: ResourcesConfig = field(default_factory=ResourcesConfig)
+    ray: RayConfig = field(default_factory=RayConfig)
+    locks: LockConfig = field(default_factory=LockConfig)
 
     def __post_init__(self) -> None:
+        check_executor_name(self.executor)
         if not self.tasks:
             raise ConfigError("tasks: a study needs at least one task")
         names = [t.name for t in self.tasks]
@@ -157,11 +170,12 @@ class StudyConfig:
         return [t.name for t in self.tasks if t.name != entry.name]
 
     def identity(self) -> dict:
-        """What makes two studies the same study (everything but where it is written)."""
+        """What makes two studies the same study (everything but where and how it runs)."""
         from clipgap.config import to_dict
 
         data = to_dict(self)
-        data.pop("out")
+        for key in ("out", *EXECUTION_KEYS):
+            data.pop(key)
         return data
 
 

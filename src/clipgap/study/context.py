@@ -1,9 +1,10 @@
 """What runs share: the base model, loaded tasks, and the original model's numbers.
 
 Zero-shot test accuracy of every task spec, and the difficulty of every trained task, are
-computed once and, for a study, kept in ``STUDY_DIR/zero_shot.json`` (written atomically), so a
-resumed study does not recompute them. Entries are keyed by what they were measured on (model,
-spec, split, test cap, validation hold-out) and checked against the base model's fingerprint.
+computed once and, for a study, kept in ``STUDY_DIR/zero_shot.json`` (written atomically under a
+lock its workers share), so a resumed study does not recompute them. Entries are keyed by what
+they were measured on (model, spec, split, test cap, validation hold-out) and checked against
+the base model's fingerprint.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import numpy as np
 
 from clipgap.backbones import Backbone, load_backbone
 from clipgap.data import DataOptions, Task, load_task
-from clipgap.paths import atomic_write_text
 from clipgap.record import Difficulty
 
 log = logging.getLogger(__name__)
@@ -121,11 +121,13 @@ class RunContext:
         key = f"{key}|{self.model}|{self.pretrained}"
         entry = self._cache.get(key)
         if entry is None or entry.get("fingerprint") != self.base_fingerprint:
-            entry = {"fingerprint": self.base_fingerprint, "value": compute()}
+            if self._cache_path is None:
+                entry = {"fingerprint": self.base_fingerprint, "value": compute()}
+            else:  # shared by a study's workers: computed once, merged under the file's lock
+                from clipgap.study.shared import shared_json_entry
+
+                entry = shared_json_entry(self._cache_path, key, self.base_fingerprint, compute)
             self._cache[key] = entry
-            if self._cache_path is not None:
-                text = json.dumps(self._cache, indent=1, sort_keys=True)
-                atomic_write_text(self._cache_path, text)
         return entry["value"]
 
     def zero_shot_accuracy(self, spec: str) -> float:
