@@ -17,7 +17,7 @@ from clipgap.cli import EXIT_CODES, build_parser, main
 from clipgap.cli.common import settle
 from clipgap.cli.flagtable import COMMON_FLAGS, commands, flag_table, meaning, option
 from clipgap.cli.flagtable import replace_section as replace_flag_section
-from clipgap.errors import DataError
+from clipgap.errors import ConfigError, DataError
 
 from .conftest import TINY_MODEL, make_image_folder
 
@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CMDS = commands()
 JSON_COMMANDS = ["difficulty", "finetune", "evaluate", "recommend", "study", "list"]
 DATA_COMMANDS = ["difficulty", "finetune", "evaluate", "recommend", "study"]
-SEED_COMMANDS = ["finetune", "study"]
+SEED_COMMANDS = ["finetune", "study"]  # the commands that train: also --tracking
 
 
 class Terminal(io.StringIO):
@@ -91,7 +91,7 @@ def test_flags_where_the_issue_asks_for_them():
         for flag in ("--data-root", "--download", "--device"):
             assert option(CMDS[name], flag), (name, flag)
     for name in SEED_COMMANDS:
-        assert option(CMDS[name], "--seed"), name
+        assert option(CMDS[name], "--seed") and option(CMDS[name], "--tracking"), name
 
 
 @pytest.mark.parametrize("flag", [f for fs in COMMON_FLAGS for f in fs.split("/")])
@@ -251,16 +251,18 @@ def test_study_flags_override_the_config(tmp_path):
 
     cfg = load_study_config(None, ["model=clipgap-tiny", "data.download=false"])
     argv = ["study", "--data-root", str(tmp_path), "--download", "--device", "cpu", "--seed",
-            "7", "--batch-size", "9"]  # fmt: skip
+            "7", "--batch-size", "9", "--tracking", "none"]  # fmt: skip
     new = with_flags(cfg, parse(argv))
     assert new.data.data_root == str(tmp_path) and new.data.download is True
     assert (new.device, new.seeds, new.eval.batch_size) == ("cpu", [7], 9)
+    assert new.tracking == []
+    with pytest.raises(ConfigError, match="^--tracking: unknown tracker 'tensorbord'"):
+        with_flags(cfg, parse(["study", "--tracking", "tensorbord"]))
     assert with_flags(cfg, parse(["study"])) == cfg
 
 
 def test_study_runs_get_progress_bars_only_on_a_terminal(tmp_path, monkeypatch):
-    from clipgap.study import grid, load_study_config
-    from clipgap.study.context import RunContext
+    from clipgap.study import attempt, grid, load_study_config
 
     class Stop(Exception):
         pass
@@ -268,7 +270,8 @@ def test_study_runs_get_progress_bars_only_on_a_terminal(tmp_path, monkeypatch):
     def for_study(cfg, out, *, progress=False):
         raise Stop(progress)
 
-    monkeypatch.setattr(RunContext, "for_study", staticmethod(for_study))
+    monkeypatch.setattr(attempt.RunContext, "for_study", staticmethod(for_study))
+    monkeypatch.setattr(attempt, "_CONTEXTS", {})  # one context per process: start afresh
     cases = [(True, Terminal(), True), (True, io.StringIO(), False), (False, Terminal(), False)]
     for i, (progress, stderr, expected) in enumerate(cases):
         monkeypatch.setattr("sys.stderr", stderr)

@@ -249,7 +249,7 @@ def test_html_is_self_contained(golden):
     assert "http" not in page and "<link" not in page and "<script src" not in page
     assert page.count("<script>") == 1  # the inline table sorter
     sources = re.findall(r'src="([^"]*)"', page)
-    assert len(sources) == 4
+    assert len(sources) == 5
     assert all(s.startswith("data:image/png;base64,") for s in sources)
     assert page.count('<div class="claim') == 6
     assert "<table>" in page and "world:textures" in page
@@ -262,6 +262,7 @@ def test_figures_are_png(golden):
         "difficulty_vs_delta_id.png",
         "forgetting_by_method.png",
         "forgetting_heatmap.png",
+        "measure_ranking.png",
     ]
     for fig in figures:
         data = fig.read_bytes()

@@ -144,9 +144,10 @@ def accuracy_along_alphas(
     Returns ``{task: {alpha: accuracy}}`` with accuracies in [0, 1] (the task's own class names
     and prompts), tasks keyed by the mapping's keys or by ``task.name``, alphas in the given
     order. Equal to :func:`clipgap.training.accuracy` of :func:`interpolate` at every alpha.
-    Each task's images are prepared once for all alphas: with a frozen image tower (linear
-    probe, CLIP-Adapter, text-only LoRA) as raw image embeddings of the base model (disk
-    cache), otherwise as preprocessed pixels (in memory up to ``pixel_cache_mb``).
+    Each alpha's model is built once (all of them are held at once) and each task's images are
+    prepared once for all alphas: with a frozen image tower (linear probe, CLIP-Adapter,
+    text-only LoRA) as raw image embeddings of the base model (disk cache), otherwise as
+    preprocessed pixels (in memory up to ``pixel_cache_mb``).
     """
     alphas = [check_alpha(a, where="alphas") for a in alphas]
     if not alphas:
@@ -154,6 +155,7 @@ def accuracy_along_alphas(
     keyed = _keyed(tasks)
     _check_pair(finetuned, base)
     embedded = finetuned.image_tower_frozen
+    models = {a: _interpolated(finetuned, base, a) for a in dict.fromkeys(alphas)}
     out: dict[str, dict[float, float]] = {}
     for key, task in keyed.items():
         if len(task) == 0:
@@ -167,6 +169,6 @@ def accuracy_along_alphas(
             num_workers=num_workers,
             progress=progress,
         )
-        out[key] = {a: split_accuracy(_interpolated(finetuned, base, a), data) for a in alphas}
+        out[key] = {a: split_accuracy(models[a], data) for a in alphas}
         log.info("%s along alpha: %s", key, out[key])
     return out

@@ -22,6 +22,7 @@ from clipgap.cli.common import (
     add_output_args,
     add_seed_arg,
     add_task_args,
+    add_tracking_arg,
     data_options,
     emit_json,
     pretrain_world_first,
@@ -54,6 +55,7 @@ def add_parser(sub) -> None:
         help="measure the task's difficulty on the training portion (default) or the test split",
     )
     add_batch_size_arg(p, default=None, what="the preset's train.eval_batch_size")
+    add_tracking_arg(p, default="tensorboard when installed; files under --out")
     add_json_arg(p, "metrics.json")
     p.add_argument(
         "overrides",
@@ -126,6 +128,7 @@ def resolve(args):
 def run(args) -> int:
     from clipgap.record import write_record
     from clipgap.study import RunContext, execute_run, run_log
+    from clipgap.tracking import tracking_kinds
     from clipgap.training import is_main_process
 
     spec = resolve(args)
@@ -143,13 +146,13 @@ def run(args) -> int:
         batch_size=spec.eval["batch_size"],
         progress=args.progress,
         keep_base=False,  # one run: fine-tune the loaded model in place
-    )
+    ).with_tracking(tracking_kinds(args.tracking, where="--tracking"))
     if not is_main_process():  # torchrun rank > 0: trains its shards; rank 0 writes
         execute_run(spec, ctx)
         return 0
     with run_log(out / "train.log") as log:
         log.info("finetune %s: %s", spec.dirname, spec.config())
-        record = execute_run(spec, ctx, checkpoint=out / "checkpoint.safetensors")
+        record = execute_run(spec, ctx, checkpoint=out / "checkpoint.safetensors", run_dir=out)
         log.info("ID test accuracy zero-shot %.4f -> fine-tuned %.4f", *_ids(record))
     metrics = metrics_of(record, model_spec=ctx.backbone.spec)
     write_json(str(out / "metrics.json"), metrics)

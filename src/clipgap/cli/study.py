@@ -16,6 +16,7 @@ from clipgap.cli.common import (
     add_json_arg,
     add_output_args,
     add_seed_arg,
+    add_tracking_arg,
     device_problem,
     emit_json,
     pretrain_world_first,
@@ -45,6 +46,7 @@ def add_parser(sub) -> None:
     add_device_arg(p, default=None, what="the config's device")
     add_seed_arg(p, default="the config's seeds; SEED runs seeds=[SEED]")
     add_batch_size_arg(p, default=None, what="the config's eval.batch_size")
+    add_tracking_arg(p, default="the config's tracking; files under each run's directory")
     add_data_args(p, config=True)
     add_json_arg(p, "the summary; with --dry-run the plan, with --status the runs")
     add_output_args(p)
@@ -140,9 +142,11 @@ def with_executor(cfg, args):
 
 
 def with_flags(cfg, args):
-    """The config with --device, --seed, --batch-size, --data-root and --download applied (each
-    only when given), validated again."""
+    """The config with --device, --seed, --batch-size, --tracking, --data-root and --download
+    applied (each only when given), validated again."""
     from dataclasses import replace
+
+    from clipgap.tracking import tracking_kinds
 
     data = {"data_root": args.data_root, "download": args.download}
     data = {k: v for k, v in data.items() if v is not None}
@@ -154,6 +158,8 @@ def with_flags(cfg, args):
         cfg = replace(cfg, device=args.device)
     if args.seed is not None:
         cfg = replace(cfg, seeds=[args.seed])
+    if args.tracking is not None:
+        cfg = replace(cfg, tracking=list(tracking_kinds(args.tracking, where="--tracking")))
     return cfg
 
 

@@ -9,7 +9,9 @@ import pandas as pd
 
 from clipgap.report import tables
 from clipgap.report.claims import Claim, ClaimOptions, evaluate_claims
+from clipgap.report.frontier import Frontier, frontier_analysis
 from clipgap.report.labels import OUTCOMES, order_arms
+from clipgap.report.measures import MeasureRanking, measure_rankings
 from clipgap.report.relations import relation_table
 from clipgap.report.scopes import claim_groups, paper_means, scope_name, shots_table
 from clipgap.report.study import Study
@@ -25,7 +27,9 @@ class Analysis:
     means over its five paper methods. ``relations``: difficulty vs outcome statistics per
     scope. ``forgetting``: CF per (task, arm, control task). ``shots``: outcomes against
     training images per class (empty without limited-data runs). ``claims``: the verdicts.
-    ``options``: what decided them.
+    ``options``: what decided them. ``measures``: which difficulty measure predicts which
+    outcome, per preset (:mod:`.measures`). ``frontier``: the gain-forgetting frontier along
+    interpolation (:mod:`.frontier`; None when no run was scored along alpha).
     """
 
     frame: pd.DataFrame
@@ -39,6 +43,8 @@ class Analysis:
     shots: pd.DataFrame
     claims: list[Claim]
     options: ClaimOptions
+    measures: list[MeasureRanking]
+    frontier: Frontier | None = None
 
     @property
     def alpha(self) -> float:
@@ -69,6 +75,8 @@ def analyse(study: Study, options: ClaimOptions | None = None) -> Analysis:
         shots=shots_table(cells),
         claims=evaluate_claims(cells, groups, means, relations, options, split=_split(difficulty)),
         options=options,
+        measures=measure_rankings(study),
+        frontier=frontier_analysis(study, frame, difficulty, groups, options),
     )
 
 

@@ -86,7 +86,7 @@ class StudyJob:
 
     cfg: StudyConfig
     out: Path
-    progress: bool = False
+    progress: bool = False  # per-run step bars (the trainer's epoch bar with ETA)
 
     def context(self) -> RunContext:
         """The study's run context, one per process (models and tasks stay loaded)."""
@@ -135,7 +135,7 @@ class StudyJob:
         with run_log(run_dir / "run.log"), torch_threads(self.cfg.resources.cpus_per_run):
             log.info("run %s started: %s", run.dirname, owner)
             try:
-                record = execute_run(run, ctx)
+                record = execute_run(run, ctx, run_dir=run_dir)
             except RUN_ERRORS as exc:
                 log.error("run %s failed: %s", run.dirname, exc)
                 record = failure_record(run, exc)

@@ -46,16 +46,55 @@ class TaskEntry:
             raise ConfigError(f"dg: task {self.name!r} lists itself as a shift domain")
 
 
+# Interpolation weights evaluated by default: only the fine-tuned model (alpha = 1) itself.
+DEFAULT_ALPHAS = (1.0,)
+
+
 @dataclass
 class EvalConfig:
+    """How runs are scored. ``alphas``: interpolation weights in [0, 1] between the zero-shot
+    (0) and the fine-tuned (1) model at which every run is also scored (ID, DG, controls and
+    the trainer's validation split, stored in the record's ``interpolation``); the default
+    ``[1]`` adds nothing (the fine-tuned model is always scored) and keeps run hashes as they
+    were."""
+
     batch_size: int = 256
     max_test_images: int | None = None
+    alphas: list[float] = field(default_factory=lambda: list(DEFAULT_ALPHAS))
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise ConfigError(f"eval.batch_size must be >= 1, got {self.batch_size}")
         if self.max_test_images is not None and self.max_test_images < 1:
             raise ConfigError(f"eval.max_test_images must be >= 1, got {self.max_test_images}")
+        self.alphas = check_alphas(self.alphas)
+
+    @property
+    def sweep(self) -> bool:
+        """Whether runs are scored along alpha (any alpha but the default ``[1]``)."""
+        return tuple(self.alphas) != DEFAULT_ALPHAS
+
+    def identity(self) -> dict:
+        """The block as it enters run hashes and the study identity: ``alphas`` only when it is
+        not the default, so studies without a sweep keep the hashes they always had."""
+        data = {"batch_size": self.batch_size, "max_test_images": self.max_test_images}
+        return {**data, "alphas": list(self.alphas)} if self.sweep else data
+
+
+def check_alphas(values) -> list[float]:
+    """``eval.alphas``: a non-empty list of distinct numbers in [0, 1], sorted ascending;
+    anything else is a one-line ConfigError naming the entry."""
+    from clipgap.interpolate import check_alpha
+
+    if not isinstance(values, (list, tuple)) or not values:
+        raise ConfigError(
+            f"eval.alphas: expected a non-empty list of numbers in [0, 1] (e.g. [0, 0.5, 1]), "
+            f"got {values!r}"
+        )
+    alphas = [check_alpha(v, where=f"eval.alphas[{i}]") for i, v in enumerate(values)]
+    if len(set(alphas)) != len(alphas):
+        raise ConfigError(f"eval.alphas: a value is listed more than once in {list(values)}")
+    return sorted(alphas)
 
 
 @dataclass
@@ -131,9 +170,14 @@ class StudyConfig:
     resources: ResourcesConfig = field(default_factory=ResourcesConfig)
     ray: RayConfig = field(default_factory=RayConfig)
     locks: LockConfig = field(default_factory=LockConfig)
+    # where each run's metrics also go (clipgap.tracking); None = TensorBoard when installed
+    tracking: list[str] | None = None
 
     def __post_init__(self) -> None:
+        from clipgap.tracking import tracking_kinds
+
         check_executor_name(self.executor)
+        self.tracking = list(tracking_kinds(self.tracking, where="tracking"))
         if not self.tasks:
             raise ConfigError("tasks: a study needs at least one task")
         names = [t.name for t in self.tasks]
@@ -174,8 +218,9 @@ class StudyConfig:
         from clipgap.config import to_dict
 
         data = to_dict(self)
-        for key in ("out", *EXECUTION_KEYS):
+        for key in ("out", "tracking", *EXECUTION_KEYS):
             data.pop(key)
+        data["eval"] = self.eval.identity()
         return data
 
 

@@ -48,9 +48,15 @@ class RunContext:
         self.options = options
         self.batch_size, self.max_test_images = batch_size, max_test_images
         self.progress, self.keep_base = progress, keep_base
+        self.tracking: tuple[str, ...] = ()  # trackers each run writes to (clipgap.tracking)
         self._tasks: dict[tuple[str, str], Task] = {}
         self._cache_path = None if cache_path is None else Path(cache_path)
         self._cache: dict[str, dict] = self._read_cache()
+
+    def with_tracking(self, kinds) -> RunContext:
+        """This context, its runs tracked by ``kinds`` (e.g. ``("tensorboard",)``)."""
+        self.tracking = tuple(kinds or ())
+        return self
 
     @classmethod
     def for_study(cls, cfg, out_dir: Path, *, progress: bool = False) -> RunContext:
@@ -64,7 +70,7 @@ class RunContext:
             max_test_images=cfg.eval.max_test_images,
             cache_path=Path(out_dir) / "zero_shot.json",
             progress=progress,
-        )
+        ).with_tracking(cfg.tracking)
 
     @cached_property
     def backbone(self) -> Backbone:

@@ -127,8 +127,6 @@ def study_difficulty(cfg: StudyConfig) -> dict:
 
 def plan_runs(cfg: StudyConfig) -> list[RunSpec]:
     """Every (task, method, shots, seed) run of the study, in a stable order."""
-    from clipgap.config import to_dict
-
     difficulty = study_difficulty(cfg)
     options = {m: resolve_method_options(cfg, m) for m in cfg.methods}
     return [
@@ -144,7 +142,7 @@ def plan_runs(cfg: StudyConfig) -> list[RunSpec]:
             controls=tuple(cfg.controls_for(entry)),
             train=resolve_train(cfg, method, seed, shots),
             method_options=options[method],
-            eval=to_dict(cfg.eval),
+            eval=cfg.eval.identity(),
             difficulty=difficulty,
         )
         for entry in cfg.tasks

@@ -11,13 +11,21 @@ import platform
 import time
 from pathlib import Path
 
-from clipgap.record import RunRecord, Scores
+from clipgap.record import AlphaPoint, RunRecord, Scores
+from clipgap.study.config import DEFAULT_ALPHAS
 from clipgap.study.context import RunContext
 from clipgap.study.plan import RunSpec
+from clipgap.tracking import track_run
 
 log = logging.getLogger(__name__)
 
-__all__ = ["check_label_spaces", "check_run_shots", "execute_run", "failure_record"]
+__all__ = [
+    "check_label_spaces",
+    "check_run_shots",
+    "execute_run",
+    "failure_record",
+    "interpolation_points",
+]
 
 
 def versions() -> dict:
@@ -35,16 +43,22 @@ def versions() -> dict:
 
 
 def execute_run(
-    run: RunSpec, ctx: RunContext, *, checkpoint: Path | None = None
+    run: RunSpec,
+    ctx: RunContext,
+    *,
+    checkpoint: Path | None = None,
+    run_dir: Path | None = None,
 ) -> RunRecord | None:
     """Fine-tune and evaluate one run; returns its complete record (None on the ranks > 0 of a
     ``torchrun`` launch, which only train their part of each batch: see
     :mod:`clipgap.training.distributed`).
 
     Zero-shot accuracies (ID, DG, controls) are on test splits; difficulty is measured where
-    ``run.difficulty`` says (the training portion by default). ``checkpoint``: also save the
-    fine-tuned model there. Raises the trainer's and loaders' errors (a study turns them into a
-    failure record).
+    ``run.difficulty`` says (the training portion by default). With ``eval.alphas`` other than
+    ``[1]``, the model interpolated at each alpha is scored too (:func:`interpolation_points`).
+    ``checkpoint``: also save the fine-tuned model there. ``run_dir``: where the trackers of
+    ``ctx.tracking`` (TensorBoard, W&B) write; none without it. Raises the trainer's and loaders'
+    errors (a study turns them into a failure record).
     """
     from clipgap.training import finetune, is_main_process
 
@@ -60,6 +74,16 @@ def execute_run(
         dg={d: ctx.zero_shot_accuracy(d) for d in run.dg},
         control={c: ctx.zero_shot_accuracy(c) for c in run.controls},
     )
+    kinds = ctx.tracking if run_dir is not None else ()
+    with track_run(kinds, run_dir, run.config()) as tracker:
+        record = _train_and_score(run, ctx, difficulty, zero_shot, checkpoint, [tracker])
+        tracker.log_record(record)
+    return record
+
+
+def _train_and_score(run, ctx, difficulty, zero_shot, checkpoint, callbacks) -> RunRecord:
+    from clipgap.training import finetune
+
     result = finetune(
         ctx.backbone,  # a deep copy is trained unless the context gives up its base model
         ctx.task(run.task, "train"),
@@ -68,9 +92,12 @@ def execute_run(
         train=run.train_config(),
         progress=ctx.progress,
         copy=ctx.keep_base,
+        callbacks=callbacks,
     )
     start = time.perf_counter()
     finetuned = _scores(result.model, run, ctx)
+    at_one = AlphaPoint(1.0, finetuned, _float_or_none(result.val_accuracy))
+    interpolation = interpolation_points(result.model, run, ctx, at_one=at_one)
     eval_seconds = time.perf_counter() - start
     if checkpoint is not None:
         from clipgap.checkpoint import save_checkpoint
@@ -88,6 +115,7 @@ def execute_run(
         val_accuracy=_float_or_none(result.val_accuracy),
         val_accuracy_start=_float_or_none(result.val_accuracy_start),
         history=tuple(result.history),
+        interpolation=interpolation,
         seconds=float(result.seconds),
         eval_seconds=eval_seconds,
         peak_memory_mb=float(result.peak_memory_mb),
@@ -109,6 +137,73 @@ def _scores(model, run: RunSpec, ctx: RunContext) -> Scores:
         dg={d: acc(d) for d in run.dg},
         control={c: acc(c) for c in run.controls},
     )
+
+
+def run_alphas(run: RunSpec) -> tuple[float, ...]:
+    """The run's interpolation weights (``eval.alphas``; ``(1.0,)`` when the run has none)."""
+    return tuple(run.eval.get("alphas") or DEFAULT_ALPHAS)
+
+
+def interpolation_points(
+    model, run: RunSpec, ctx: RunContext, *, at_one: AlphaPoint
+) -> tuple[AlphaPoint, ...]:
+    """The fine-tuned ``model`` interpolated at each of the run's alphas, scored on the task's
+    test split, its DG domains and control tasks, and on the trainer's validation split of the
+    run (the images that chose the epoch: ``training_splits`` of the run's train config), with
+    :func:`clipgap.interpolate.accuracy_along_alphas` (each alpha's model built once, each
+    split prepared once, raw embeddings from the cache with a frozen image tower).
+
+    ``at_one`` is the point at alpha = 1, the fine-tuned model itself, already scored (its test
+    scores and the trainer's validation accuracy of the kept epoch): interpolation at alpha = 1
+    gives that model bit for bit (tests/test_interpolate.py), so it is not scored again.
+    ``()`` for the default alphas ``[1]``. Validation accuracy is None when the run holds out
+    no validation split (``train.val_fraction=0``).
+    """
+    alphas = run_alphas(run)
+    if alphas == DEFAULT_ALPHAS:
+        return ()
+    others = [a for a in alphas if a != 1.0]
+    start = time.perf_counter()
+    measured = _along_alphas(model, run, ctx, others) if others else {}
+    log.info("scored alphas %s in %.1f s", others, time.perf_counter() - start)
+    return tuple(at_one if a == 1.0 else measured[a] for a in alphas)
+
+
+def _along_alphas(model, run: RunSpec, ctx: RunContext, alphas: list[float]) -> dict:
+    """{alpha: AlphaPoint} scored with :func:`clipgap.interpolate.accuracy_along_alphas`."""
+    from clipgap.errors import ConfigError
+    from clipgap.interpolate import accuracy_along_alphas
+    from clipgap.training import training_splits
+
+    if not ctx.keep_base:
+        raise ConfigError(
+            "eval.alphas: interpolation needs the untouched base model, but this run "
+            "fine-tunes it in place"
+        )
+    specs = dict.fromkeys((run.task, *run.dg, *run.controls))
+    tasks = {f"test|{spec}": ctx.task(spec, "test") for spec in specs}
+    _, val_task = training_splits(ctx.task(run.task, "train"), run.train_config())
+    if val_task is not None:
+        tasks["val"] = val_task
+    acc = accuracy_along_alphas(
+        model, ctx.backbone, tasks, alphas, batch_size=run.eval["batch_size"]
+    )
+
+    def test(spec: str, alpha: float) -> float:
+        return float(acc[f"test|{spec}"][alpha])
+
+    return {
+        a: AlphaPoint(
+            alpha=a,
+            scores=Scores(
+                id=test(run.task, a),
+                dg={d: test(d, a) for d in run.dg},
+                control={c: test(c, a) for c in run.controls},
+            ),
+            val_accuracy=None if val_task is None else float(acc["val"][a]),
+        )
+        for a in alphas
+    }
 
 
 def _float_or_none(value) -> float | None:

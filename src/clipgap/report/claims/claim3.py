@@ -42,18 +42,32 @@ SYMBOL = {"delta_id": "dID", "delta_dg": "dDG", "cf_mean": "CF"}
 
 
 def claim_methods(
-    cells: pd.DataFrame, groups: dict[str, dict[str, str]], opts: ClaimOptions
+    cells: pd.DataFrame,
+    groups: dict[str, dict[str, str]],
+    opts: ClaimOptions,
+    *,
+    setting: str = "",
 ) -> list[Claim]:
-    """Claims 3a-3d for each claim group of the study."""
+    """Claims 3a-3d for each claim group of the study.
+
+    ``cells``: per (task, arm), the seed means of dID, dDG and CF (``delta_id``, ``delta_dg``,
+    ``cf_mean``) and ``n_seeds``: the fine-tuned models' (alpha = 1, the paper's setting), or
+    the outcomes at another point of each run, e.g. its selected interpolation weight
+    (:mod:`clipgap.report.frontier`). ``setting`` names that point in each claim's key
+    (``3a (selected α)``); empty for alpha = 1.
+    """
     claims = []
     for group, arms in groups.items():
-        claims.extend(_claims_for(cells, arms, group, opts))
+        claims.extend(_claims_for(cells, arms, group, opts, setting))
     return claims
 
 
-def _claims_for(cells, arms: dict[str, str], group: str, opts: ClaimOptions) -> list[Claim]:
+def _claims_for(
+    cells, arms: dict[str, str], group: str, opts: ClaimOptions, setting: str = ""
+) -> list[Claim]:
     def verdict(key: str, status: Status, evidence: list[str]) -> Claim:
-        return Claim(keyed(key, group), STATEMENTS[key], status, evidence)
+        name = keyed(key, group) + (f" ({setting})" if setting else "")
+        return Claim(name, STATEMENTS[key], status, evidence)
 
     missing = missing_methods(arms)
     if missing:

@@ -255,6 +255,8 @@ def _heatmap(ax, table: pd.DataFrame, limit: float, fontsize: int = 8):
 
 def make_plots(analysis: Analysis, out: Path) -> list[Plot]:
     """Every figure the study's data allow, written into ``out``; stale ones are removed."""
+    from clipgap.report.render.frontier_plot import plot_frontier
+    from clipgap.report.render.measures import plot_measures
     from clipgap.report.render.shots_plot import plot_shots
 
     plots = [
@@ -262,6 +264,8 @@ def make_plots(analysis: Analysis, out: Path) -> list[Plot]:
         plot_tradeoff(analysis.cells, analysis.methods, out),
         *plot_forgetting(analysis.forgetting, out),
         plot_shots(analysis.shots, out),
+        *plot_measures(analysis.measures, out),
+        *plot_frontier(analysis.frontier, out),
     ]
     plots = [p for p in plots if p is not None]
     drawn = {p.name for p in plots}

@@ -8,6 +8,8 @@ from clipgap.report.analysis import Analysis
 from clipgap.report.formatting import MISSING, integer, mean_pm, num
 from clipgap.report.labels import MEASURE_NAMES, OUTCOME_NAMES, OUTCOMES, method_label, order_arms
 from clipgap.report.render.blocks import Block, Bullets, Heading, Image, Paragraph, Table, Verdict
+from clipgap.report.render.frontier import frontier_section
+from clipgap.report.render.measures import measures_section
 from clipgap.report.render.plots import Plot
 from clipgap.report.render.runs import accuracy_section, runs_section
 from clipgap.report.render.shots import shots_section
@@ -44,6 +46,8 @@ def document(study: Study, analysis: Analysis, plots: list[Plot], *, figures: st
     blocks += accuracy_section(analysis.frame)
     blocks += shots_section(analysis.shots)
     blocks += statistics_section(analysis.relations, analysis.alpha)
+    blocks += measures_section(analysis.measures)
+    blocks += frontier_section(analysis.frontier, analysis.claims)
     blocks.append(Heading("Figures"))
     blocks += [Image(f"{figures}/{p.name}", p.title, p.caption) for p in plots]
     if not plots:

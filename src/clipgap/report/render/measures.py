@@ -1,0 +1,167 @@
+"""The measure-ranking section and figure: which difficulty measure predicted each outcome best
+on this study (:func:`clipgap.predict.compare_measures`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from clipgap.predict import MeasureComparison, ranking_rows, save_measure_ranking
+from clipgap.predict.table import OUTCOME_LABELS
+from clipgap.predict.tables import unavailable_rows
+from clipgap.report.formatting import num
+from clipgap.report.measures import MeasureRanking
+from clipgap.report.render.blocks import Block, Bullets, Heading, Paragraph, Table
+from clipgap.report.render.plots import DPI, Plot
+
+INTRO = (
+    "For every difficulty measure, outcome and method, a least-squares line of the outcome on "
+    "the measure over tasks (per-task seed means, full-data runs) is judged by its "
+    "leave-one-task-out (LOTO) error: each task's outcome predicted by the line fitted on the "
+    "other tasks, mean absolute error over tasks (lower is better). Measures are ranked per "
+    "outcome by that error averaged over methods; **baseline** is the same error of a "
+    "predictor that ignores difficulty (each method's mean outcome over the other tasks). "
+    "R², Spearman ρ, Kendall τ and weighted τ (hyperbolic weights, as in arXiv 2407.15731) "
+    "are in-sample, averaged over methods. **dID/(1-zs)** is the normalised gain: the share "
+    "of the zero-shot error on the task that fine-tuning removed."
+)
+HEAD = ["rank", "measure", "LOTO error", "baseline", "beats baseline", "R²", "Spearman ρ"]
+HEAD += ["Kendall τ", "weighted τ", "methods", "tasks"]
+FIGURE = "measure_ranking"
+
+
+def figure_name(ranking: MeasureRanking, several: bool) -> str:
+    return f"{FIGURE}_{ranking.preset}.png" if several else f"{FIGURE}.png"
+
+
+def measures_section(rankings: list[MeasureRanking]) -> list[Block]:
+    """The section: the method, one plain sentence per outcome saying which measure predicted
+    it best and by how much, and one ranking table per outcome (per preset)."""
+    blocks: list[Block] = [
+        Heading("Which difficulty measure predicts the outcomes"),
+        Paragraph(INTRO),
+    ]
+    several = len(rankings) > 1
+    for ranking in rankings:
+        if several:
+            blocks.append(Heading(f"Preset {ranking.preset}", 3))
+        blocks += _ranking_blocks(ranking, several)
+    return blocks
+
+
+def _ranking_blocks(ranking: MeasureRanking, several: bool) -> list[Block]:
+    comparison = ranking.comparison
+    if comparison is None:
+        return [Paragraph(f"Not computed: {ranking.why}.")]
+    outcomes = comparison.outcomes()
+    lead = (
+        f"On this study (model `{comparison.model}`, preset `{comparison.preset}`, "
+        f"{comparison.n_tasks} tasks; errors averaged over methods):"
+    )
+    if not outcomes:
+        lead = f"{lead} no measure could be scored against any outcome."
+    blocks: list[Block] = [Paragraph(lead)]
+    if outcomes:
+        blocks.append(Bullets([best_sentence(comparison, o) for o in outcomes]))
+    rows = ranking_rows(comparison)
+    level = 4 if several else 3
+    for outcome in outcomes:
+        label = OUTCOME_LABELS[outcome]
+        mine = [r for r in rows if r["outcome"] == label]
+        blocks += [Heading(f"Predicting {label}", level), Table(HEAD, [_row(r) for r in mine])]
+    extra = _left_out(comparison)
+    if outcomes:
+        extra.append(f"Figure: `figures/{figure_name(ranking, several)}` (with the figures below).")
+    return blocks + [Paragraph(" ".join(extra))] if extra else blocks
+
+
+def best_sentence(comparison: MeasureComparison, outcome: str) -> str:
+    """Which measure predicted ``outcome`` best, and by how much: its LOTO error against the
+    runner-up's and against the baseline that ignores difficulty (relative differences)."""
+    label = OUTCOME_LABELS[outcome]
+    best, *rest = comparison.ranking(outcome)
+    text = f"**{label}**: `{best.measure}` predicted best (LOTO error {num(best.loto_mae, 4)}"
+    if rest:
+        second = rest[0]
+        text += (
+            f", {_lower(best.loto_mae, second.loto_mae)} lower than the runner-up "
+            f"`{second.measure}` at {num(second.loto_mae, 4)}"
+        )
+    base = best.baseline_mae
+    if best.loto_mae < base:
+        return (
+            text
+            + f"; {_lower(best.loto_mae, base)} lower than ignoring difficulty, {num(base, 4)})."
+        )
+    return text + (
+        f"); it does not beat ignoring difficulty ({num(base, 4)}): no measure helped predict "
+        f"{label} here."
+    )
+
+
+def _lower(value: float, reference: float) -> str:
+    """How much lower ``value`` is than ``reference``, in percent of ``reference``."""
+    if not reference > 0:
+        return "—"
+    return f"{100 * (reference - value) / reference:.0f}%"
+
+
+def _left_out(comparison: MeasureComparison) -> list[str]:
+    """Sentences on the measures and outcomes that were not scored, and why."""
+    out = []
+    missing = unavailable_rows(comparison)
+    if missing:
+        out.append(
+            "Not scored: " + "; ".join(f"`{r['measure']}` ({r['why']})" for r in missing) + "."
+        )
+    scored = {OUTCOME_LABELS[o] for o in comparison.outcomes()}
+    skipped: dict[str, str] = {}
+    for note in comparison.notes:
+        arm, _, rest = note.partition(" / ")
+        label, _, why = rest.partition(": ")
+        if label in scored:
+            out.append(f"Skipped {note.partition(': ')[0]}: {why.removeprefix('skipped ')}.")
+        else:
+            skipped.setdefault(label, why.removeprefix("skipped "))
+    out += [f"{label} not scored for any method {why}." for label, why in skipped.items()]
+    return out
+
+
+def _row(r: dict) -> list[str]:
+    return [
+        str(r["rank"]),
+        f"`{r['measure']}`",
+        num(r["loto_mae"], 4),
+        num(r["baseline_mae"], 4),
+        "yes" if r["beats_baseline"] else "no",
+        num(r["r2"], 2),
+        num(r["spearman"], 2, signed=True),
+        num(r["kendall"], 2, signed=True),
+        num(r["weighted_tau"], 2, signed=True),
+        str(r["methods"]),
+        str(r["tasks"]),
+    ]
+
+
+def plot_measures(rankings: list[MeasureRanking], out: Path) -> list[Plot]:
+    """One bar chart of LOTO errors per preset that has a comparison (predict's figure)."""
+    several = len(rankings) > 1
+    plots = []
+    for stale in out.glob(f"{FIGURE}*.png"):
+        stale.unlink()
+    for ranking in rankings:
+        if ranking.comparison is None:
+            continue
+        name = figure_name(ranking, several)
+        if save_measure_ranking(ranking.comparison, out / name, dpi=DPI) is None:
+            continue
+        which = f" (preset {ranking.preset})" if several else ""
+        plots.append(
+            Plot(
+                name,
+                f"Which measure predicts the outcomes{which}",
+                "Per outcome, each difficulty measure's leave-one-task-out mean absolute error "
+                "of a least-squares line (mean over methods; best at the top); dashed: the "
+                "baseline that ignores difficulty; blue bars beat it.",
+            )
+        )
+    return plots
