@@ -17,7 +17,7 @@ from clipgap.cli import EXIT_CODES, build_parser, main
 from clipgap.cli.common import settle
 from clipgap.cli.flagtable import COMMON_FLAGS, commands, flag_table, meaning, option
 from clipgap.cli.flagtable import replace_section as replace_flag_section
-from clipgap.errors import DataError
+from clipgap.errors import ConfigError, DataError
 
 from .conftest import TINY_MODEL, make_image_folder
 
@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CMDS = commands()
 JSON_COMMANDS = ["difficulty", "finetune", "evaluate", "recommend", "study", "list"]
 DATA_COMMANDS = ["difficulty", "finetune", "evaluate", "recommend", "study"]
-SEED_COMMANDS = ["finetune", "study"]
+SEED_COMMANDS = ["finetune", "study"]  # the commands that train: also --tracking
 
 
 class Terminal(io.StringIO):
@@ -91,7 +91,7 @@ def test_flags_where_the_issue_asks_for_them():
         for flag in ("--data-root", "--download", "--device"):
             assert option(CMDS[name], flag), (name, flag)
     for name in SEED_COMMANDS:
-        assert option(CMDS[name], "--seed"), name
+        assert option(CMDS[name], "--seed") and option(CMDS[name], "--tracking"), name
 
 
 @pytest.mark.parametrize("flag", [f for fs in COMMON_FLAGS for f in fs.split("/")])
@@ -222,9 +222,8 @@ def test_expected_error_is_exit_2_and_interrupt_130(capsys, monkeypatch):
 
 
 def test_failed_runs_exit_1_with_the_json_summary(tmp_path, capsys, monkeypatch):
-    outcome = SimpleNamespace(out_dir=tmp_path, planned=2, skipped=0, completed=1,
-                              failed=["run-b: boom"], records=[], elsewhere=0,
-                              report_built=True)  # fmt: skip
+    outcome = SimpleNamespace(out_dir=tmp_path, planned=2, skipped=0, completed=1, elsewhere=0,
+                              failed=["run-b: boom"], records=[], report_built=True)  # fmt: skip
     seen = {}
 
     def fake_run_study(cfg, *, add, shard, progress):
@@ -232,12 +231,14 @@ def test_failed_runs_exit_1_with_the_json_summary(tmp_path, capsys, monkeypatch)
         return outcome
 
     monkeypatch.setattr("clipgap.study.run_study", fake_run_study)
-    argv = ["study", "--out", str(tmp_path), "--seed", "5", "model=clipgap-tiny", "--json"]
+    argv = ["study", "--out", str(tmp_path), "--seed", "5", "--shard", "1/3", "model=clipgap-tiny",
+            "--json"]  # fmt: skip
     code, out, _ = run_cli(capsys, *argv)
     assert code == 1
     summary = json.loads(out)  # stdout holds the JSON and nothing else
     assert summary["failed"] == ["run-b: boom"] and summary["planned"] == 2
     assert summary["report"] == str(tmp_path / "report" / "report.html")
+    assert summary["shard"] == [1, 3] and seen["shard"] == (1, 3)
     assert seen["cfg"].seeds == [5] and seen["progress"] is False  # stderr is not a terminal
 
 
@@ -250,14 +251,17 @@ def test_study_flags_override_the_config(tmp_path):
 
     cfg = load_study_config(None, ["model=clipgap-tiny", "data.download=false"])
     argv = ["study", "--data-root", str(tmp_path), "--download", "--device", "cpu", "--seed",
-            "7", "--batch-size", "9"]  # fmt: skip
+            "7", "--batch-size", "9", "--tracking", "none"]  # fmt: skip
     new = with_flags(cfg, parse(argv))
     assert new.data.data_root == str(tmp_path) and new.data.download is True
     assert (new.device, new.seeds, new.eval.batch_size) == ("cpu", [7], 9)
+    assert new.tracking == []
+    with pytest.raises(ConfigError, match="^--tracking: unknown tracker 'tensorbord'"):
+        with_flags(cfg, parse(["study", "--tracking", "tensorbord"]))
     assert with_flags(cfg, parse(["study"])) == cfg
 
 
-def test_study_run_context_gets_the_progress_flag(tmp_path, monkeypatch):
+def test_study_runs_get_progress_bars_only_on_a_terminal(tmp_path, monkeypatch):
     from clipgap.study import attempt, grid, load_study_config
 
     class Stop(Exception):
@@ -268,11 +272,13 @@ def test_study_run_context_gets_the_progress_flag(tmp_path, monkeypatch):
 
     monkeypatch.setattr(attempt.RunContext, "for_study", staticmethod(for_study))
     monkeypatch.setattr(attempt, "_CONTEXTS", {})  # one context per process: start afresh
-    cfg = load_study_config(None, ["model=clipgap-tiny"], out=str(tmp_path))
-    for progress in (True, False):
+    cases = [(True, Terminal(), True), (True, io.StringIO(), False), (False, Terminal(), False)]
+    for i, (progress, stderr, expected) in enumerate(cases):
+        monkeypatch.setattr("sys.stderr", stderr)
+        cfg = load_study_config(None, ["model=clipgap-tiny"], out=str(tmp_path / str(i)))
         with pytest.raises(Stop) as stop:
             grid.run_study(cfg, progress=progress)
-        assert stop.value.args == (progress,)
+        assert stop.value.args == (expected,)
 
 
 def _study_yaml(tmp_path, **fields) -> str:

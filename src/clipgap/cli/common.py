@@ -8,7 +8,7 @@ the same everywhere (``tests/test_cli_consistency.py`` walks every parser to che
   subcommand; they add up across levels, see :func:`settle`);
 - :func:`add_json_arg`: ``--json [FILE]``, stdout without FILE (and nothing else there);
 - :func:`add_model_args`, :func:`add_device_arg`, :func:`add_data_args`, :func:`add_task_args`,
-  :func:`add_seed_arg`, :func:`add_batch_size_arg`.
+  :func:`add_seed_arg`, :func:`add_batch_size_arg`, :func:`add_tracking_arg`.
 """
 
 from __future__ import annotations
@@ -180,6 +180,16 @@ def add_task_args(p) -> None:
 def add_seed_arg(p, *, default: str) -> None:
     p.add_argument(
         "--seed", type=int_value, default=None, help=f"training seed (default: {default})"
+    )
+
+
+def add_tracking_arg(p, *, default: str) -> None:
+    """``--tracking``: where each run's metrics also go (validated by clipgap.tracking)."""
+    p.add_argument(
+        "--tracking",
+        default=None,
+        metavar="KINDS",
+        help=f"tensorboard, wandb, both (tensorboard,wandb) or none (default: {default})",
     )
 
 

@@ -22,6 +22,7 @@ from clipgap.cli.common import (
     add_output_args,
     add_seed_arg,
     add_task_args,
+    add_tracking_arg,
     data_options,
     emit_json,
     pretrain_world_first,
@@ -54,12 +55,7 @@ def add_parser(sub) -> None:
         help="measure the task's difficulty on the training portion (default) or the test split",
     )
     add_batch_size_arg(p, default=None, what="the preset's train.eval_batch_size")
-    p.add_argument(
-        "--tracking",
-        default=None,
-        metavar="KINDS",
-        help="tensorboard,wandb or none (default: tensorboard when installed), under --out",
-    )
+    add_tracking_arg(p, default="tensorboard when installed; files under --out")
     add_json_arg(p, "metrics.json")
     p.add_argument(
         "overrides",

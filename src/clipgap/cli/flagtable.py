@@ -22,6 +22,7 @@ COMMON_FLAGS = (
     "-v/-q",
     "--no-progress",
     "--batch-size",
+    "--tracking",
 )
 START, END = "<!-- flag-table:start -->", "<!-- flag-table:end -->"
 # "(default: ...)" and "(here: ...)" say what differs between commands; the rest must not.

@@ -16,6 +16,7 @@ from clipgap.cli.common import (
     add_json_arg,
     add_output_args,
     add_seed_arg,
+    add_tracking_arg,
     device_problem,
     emit_json,
     pretrain_world_first,
@@ -45,8 +46,9 @@ def add_parser(sub) -> None:
     add_device_arg(p, default=None, what="the config's device")
     add_seed_arg(p, default="the config's seeds; SEED runs seeds=[SEED]")
     add_batch_size_arg(p, default=None, what="the config's eval.batch_size")
+    add_tracking_arg(p, default="the config's tracking; files under each run's directory")
     add_data_args(p, config=True)
-    add_json_arg(p, "the summary (the dry run: the plan)")
+    add_json_arg(p, "the summary; with --dry-run the plan, with --status the runs")
     add_output_args(p)
     p.add_argument(
         "--executor",
@@ -85,42 +87,45 @@ def run(args) -> int:
     from clipgap.study.grid import parse_shard
 
     if args.status is not None:
-        return status(args.status)
+        return status(args, args.status)
     shard = None if args.shard is None else parse_shard(args.shard)
     cfg = load_study_config(args.config, args.overrides, out=args.out)
-    cfg = with_executor(with_flags(cfg, args), args)
+    cfg = with_flags(with_executor(cfg, args), args)
     if args.dry_run:
         return dry_run(args, cfg, plan_runs(cfg))
     pretrain_world_first(cfg.model, args)
     outcome = run_study(cfg, add=args.add, shard=shard, progress=args.progress)
-    rows = summary_rows(outcome.records)
+    say(args, *summary_lines(outcome, shard))
     report = outcome.out_dir / "report" / "report.html"
-    part = "" if shard is None else f" (shard {shard[0]}/{shard[1]})"
-    if outcome.report_built:
-        report_line = f"report: {report}"
-    else:
-        counts = outcome.status.counts()
-        report_line = (
-            f"report: not built yet ({counts['running']} runs running on other workers, "
-            f"{counts['pending']} pending); the last worker to finish builds it "
-            f"(see clipgap study --status {outcome.out_dir})"
-        )
-    say(
-        args,
-        f"study {outcome.out_dir}{part}: {outcome.planned} runs, {outcome.skipped} already done, "
-        f"{outcome.completed} run now, {len(outcome.failed)} failed, "
-        f"{outcome.elsewhere} by other workers",
-        table(rows) if rows else "(no complete runs)",
-        *(f"failed: {line}" for line in outcome.failed),
-        report_line,
-    )
     emit_json(args, {
-        "out": str(outcome.out_dir), "planned": outcome.planned, "skipped": outcome.skipped,
-        "completed": outcome.completed, "failed": list(outcome.failed),
-        "elsewhere": outcome.elsewhere, "summary": rows,
+        "out": str(outcome.out_dir), "shard": None if shard is None else list(shard),
+        "planned": outcome.planned, "skipped": outcome.skipped, "completed": outcome.completed,
+        "failed": list(outcome.failed), "elsewhere": outcome.elsewhere,
+        "summary": summary_rows(outcome.records),
         "report": str(report) if outcome.report_built else None,
     })  # fmt: skip
     return 1 if outcome.failed else 0
+
+
+def summary_lines(outcome, shard) -> list[str]:
+    """What a finished ``clipgap study`` prints: counts, means per method, failures, report."""
+    part = "" if shard is None else f" (shard {shard[0]}/{shard[1]})"
+    lines = [
+        f"study {outcome.out_dir}{part}: {outcome.planned} runs, {outcome.skipped} already done, "
+        f"{outcome.completed} run now, {len(outcome.failed)} failed, "
+        f"{outcome.elsewhere} by other workers",
+        summary_table(outcome.records),
+        *(f"failed: {line}" for line in outcome.failed),
+    ]
+    if outcome.report_built:
+        return [*lines, f"report: {outcome.out_dir / 'report' / 'report.html'}"]
+    counts = outcome.status.counts()
+    return [
+        *lines,
+        f"report: not built yet ({counts['running']} runs running on other workers, "
+        f"{counts['pending']} pending); the last worker to finish builds it "
+        f"(see clipgap study --status {outcome.out_dir})",
+    ]
 
 
 def with_executor(cfg, args):
@@ -136,27 +141,12 @@ def with_executor(cfg, args):
     return cfg
 
 
-def status(out: str) -> int:
-    """``clipgap study --status DIR``: counts, then the runs that are not done."""
-    from clipgap.study.status import directory_status
-
-    st = directory_status(out)
-    counts = st.counts()
-    print(f"study {out}: {len(st.runs)} runs: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
-    for r in st.of("running"):
-        print(f"running  {r.name}  {r.owner.describe()}")
-    for r in st.of("failed"):
-        print(f"failed   {r.name}  {r.error}")
-    for r in st.of("pending"):
-        left = "" if r.owner is None else f"  (left by a dead worker: {r.owner.describe()})"
-        print(f"pending  {r.name}{left}")
-    return 0
-
-
 def with_flags(cfg, args):
-    """The config with --device, --seed, --batch-size, --data-root and --download applied (each
-    only when given), validated again."""
+    """The config with --device, --seed, --batch-size, --tracking, --data-root and --download
+    applied (each only when given), validated again."""
     from dataclasses import replace
+
+    from clipgap.tracking import tracking_kinds
 
     data = {"data_root": args.data_root, "download": args.download}
     data = {k: v for k, v in data.items() if v is not None}
@@ -168,7 +158,30 @@ def with_flags(cfg, args):
         cfg = replace(cfg, device=args.device)
     if args.seed is not None:
         cfg = replace(cfg, seeds=[args.seed])
+    if args.tracking is not None:
+        cfg = replace(cfg, tracking=list(tracking_kinds(args.tracking, where="--tracking")))
     return cfg
+
+
+def status(args, out: str) -> int:
+    """``clipgap study --status DIR``: counts, then the runs that are not done."""
+    from clipgap.study.status import directory_status
+
+    st = directory_status(out)
+    counts = st.counts()
+    lines = [
+        f"study {out}: {len(st.runs)} runs: " + ", ".join(f"{n} {s}" for s, n in counts.items())
+    ]
+    lines += [f"running  {r.name}  {r.owner.describe()}" for r in st.of("running")]
+    lines += [f"failed   {r.name}  {r.error}" for r in st.of("failed")]
+    for r in st.of("pending"):
+        left = "" if r.owner is None else f"  (left by a dead worker: {r.owner.describe()})"
+        lines.append(f"pending  {r.name}{left}")
+    say(args, *lines)
+    runs = [{"name": r.name, "state": r.state, "owner": r.owner.describe() if r.owner else None,
+             "error": r.error} for r in st.runs]  # fmt: skip
+    emit_json(args, {"out": str(out), "counts": counts, "runs": runs})
+    return 0
 
 
 def _avg(values) -> float:

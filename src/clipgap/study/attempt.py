@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -80,7 +81,8 @@ _CONTEXTS: dict[tuple[str, str], RunContext] = {}
 
 @dataclass(frozen=True)
 class StudyJob:
-    """A study's runs as a worker sees them: the config and the shared output directory."""
+    """A study's runs as a worker sees them: the config and the shared output directory;
+    ``progress``: each run's bars, where this process's stderr is a terminal."""
 
     cfg: StudyConfig
     out: Path
@@ -92,7 +94,8 @@ class StudyJob:
 
         key = (str(Path(self.out).resolve()), digest(self.cfg.identity()))
         if key not in _CONTEXTS:
-            _CONTEXTS[key] = RunContext.for_study(self.cfg, Path(self.out), progress=self.progress)
+            progress = self.progress and sys.stderr.isatty()  # never in remote workers' logs
+            _CONTEXTS[key] = RunContext.for_study(self.cfg, Path(self.out), progress=progress)
         return _CONTEXTS[key]
 
     def run_dir(self, name: str) -> Path:
