@@ -375,6 +375,8 @@ def test_measure_sentence_names_the_best_measure(frontier_study):
     assert best.loto_mae == pytest.approx(with_ss, abs=1e-12)
     assert best.baseline_mae == pytest.approx(without, abs=1e-12)
     md = (frontier_study / "report" / "report.md").read_text()
-    lower = f"{100 * (without - with_ss) / without:.0f}% lower than ignoring difficulty"
+    percent = 100 * (without - with_ss) / without
+    lower = f"{percent:.1f}%" if percent < 10 else f"{percent:.0f}%"
+    lower += " lower than ignoring difficulty"
     assert f"**dID**: `silhouette_modality` predicted best (LOTO error {with_ss:.4f}" in md
     assert lower in md

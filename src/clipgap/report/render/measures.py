@@ -102,7 +102,8 @@ def _lower(value: float, reference: float) -> str:
     """How much lower ``value`` is than ``reference``, in percent of ``reference``."""
     if not reference > 0:
         return "—"
-    return f"{100 * (reference - value) / reference:.0f}%"
+    percent = 100 * (reference - value) / reference
+    return f"{percent:.1f}%" if abs(percent) < 10 else f"{percent:.0f}%"
 
 
 def _left_out(comparison: MeasureComparison) -> list[str]:
