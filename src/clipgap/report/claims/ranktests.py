@@ -64,7 +64,7 @@ def compare_to_others(
     else:
         status = Status.NOT_SIGNIFICANT
     parts = [
-        f"vs {method_label(m)} {num(sign * tests[m]['mean'], signed=True)} "
+        f"vs {method_label(m)} {num(tests[m]['mean'], signed=True)} "
         f"(p = {pval(tests[m]['pvalue'])})"
         for m in others
     ]
