@@ -131,7 +131,7 @@ def _keyed(tasks: Mapping[str, Task] | Sequence[Task]) -> dict[str, Task]:
 def accuracy_along_alphas(
     finetuned: AdaptedModel,
     base: Backbone,
-    tasks: Mapping[str, Task] | Sequence[Task],
+    tasks: Mapping[str, Task | SplitData] | Sequence[Task],
     alphas: Iterable[float],
     *,
     batch_size: int = 256,
@@ -147,7 +147,8 @@ def accuracy_along_alphas(
     Each alpha's model is built once (all of them are held at once) and each task's images are
     prepared once for all alphas: with a frozen image tower (linear probe, CLIP-Adapter,
     text-only LoRA) as raw image embeddings of the base model (disk cache), otherwise as
-    preprocessed pixels (in memory up to ``pixel_cache_mb``).
+    preprocessed pixels (in memory up to ``pixel_cache_mb``); a mapping's value may also be a
+    :class:`~clipgap.training.data.SplitData` prepared that way already.
     """
     alphas = [check_alpha(a, where="alphas") for a in alphas]
     if not alphas:
@@ -158,17 +159,22 @@ def accuracy_along_alphas(
     models = {a: _interpolated(finetuned, base, a) for a in dict.fromkeys(alphas)}
     out: dict[str, dict[float, float]] = {}
     for key, task in keyed.items():
-        if len(task) == 0:
+        if isinstance(task, SplitData):  # prepared by the caller (a study's shared splits)
+            if task.embedded != embedded:
+                raise ValueError(f"{key}: prepared with embedded={task.embedded}, need {embedded}")
+            data = task
+        elif len(task) == 0:
             raise DataError(f"task {task.name} ({task.split}) has no images to evaluate")
-        data = SplitData(
-            AdaptedModel(base),
-            task,
-            embedded=embedded,
-            pixel_cache_mb=pixel_cache_mb,
-            batch_size=batch_size,
-            num_workers=num_workers,
-            progress=progress,
-        )
+        else:
+            data = SplitData(
+                AdaptedModel(base),
+                task,
+                embedded=embedded,
+                pixel_cache_mb=pixel_cache_mb,
+                batch_size=batch_size,
+                num_workers=num_workers,
+                progress=progress,
+            )
         out[key] = {a: split_accuracy(models[a], data) for a in alphas}
         log.info("%s along alpha: %s", key, out[key])
     return out

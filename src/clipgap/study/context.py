@@ -13,6 +13,7 @@ import json
 import logging
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -20,7 +21,13 @@ from clipgap.backbones import Backbone, load_backbone
 from clipgap.data import DataOptions, Task, load_task
 from clipgap.record import Difficulty
 
+if TYPE_CHECKING:
+    from clipgap.training.data import SplitData
+
 log = logging.getLogger(__name__)
+
+# Prepared splits (pixels, embeddings) one context keeps for its runs, in MiB.
+PREPARED_BUDGET_MB = 2048.0
 
 
 class RunContext:
@@ -50,6 +57,8 @@ class RunContext:
         self.progress, self.keep_base = progress, keep_base
         self.tracking: tuple[str, ...] = ()  # trackers each run writes to (clipgap.tracking)
         self._tasks: dict[tuple[str, str], Task] = {}
+        self._prepared: dict[tuple[str, str, bool], SplitData] = {}
+        self._prepared_mb = 0.0
         self._cache_path = None if cache_path is None else Path(cache_path)
         self._cache: dict[str, dict] = self._read_cache()
 
@@ -112,6 +121,33 @@ class RunContext:
         )
         return fit
 
+    def prepared(self, spec: str, split: str, *, embedded: bool) -> SplitData:
+        """``spec``'s ``split`` ready for scoring any model of this base: raw image embeddings
+        of the original model (``embedded``, for a frozen image tower) or preprocessed pixels.
+
+        Kept for the context's next runs while all kept splits stay under
+        ``PREPARED_BUDGET_MB`` (every run scores the same test splits: decoding and
+        transforming them again cost the default study about as much as its forward passes);
+        past it each call prepares the split anew (pixels up to ``SplitData``'s own cap,
+        streamed beyond).
+        """
+        from clipgap.model import AdaptedModel
+        from clipgap.training.data import SplitData
+
+        key = (spec, split, embedded)
+        if key in self._prepared:
+            return self._prepared[key]
+        data = SplitData(
+            AdaptedModel(self.backbone),
+            self.task(spec, split),
+            embedded=embedded,
+            batch_size=self.batch_size,
+        )
+        mb = 0.0 if data.x is None else data.x.numel() * data.x.element_size() / 2**20
+        if data.x is not None and self._prepared_mb + mb <= PREPARED_BUDGET_MB:
+            self._prepared[key], self._prepared_mb = data, self._prepared_mb + mb
+        return data
+
     # ---- the original model's numbers, cached --------------------------------------------
     def _read_cache(self) -> dict:
         if self._cache_path is not None and self._cache_path.is_file():
@@ -146,6 +182,28 @@ class RunContext:
             return float(accuracy(model, task, batch_size=self.batch_size, progress=False))
 
         return self._cached(f"accuracy|{spec}|test|cap={self.max_test_images}", compute)
+
+    def zero_shot_val_accuracy(self, spec: str, train) -> float | None:
+        """Top-1 of the original model on the validation split that a run with train config
+        ``train`` holds out of ``spec``'s train split (None when it holds out none): the
+        validation accuracy of the interpolation at alpha = 0, shared by every method."""
+        from clipgap.training import accuracy, split_validation, zero_shot_model
+
+        if not train.val_fraction:
+            return None
+
+        def compute() -> float:
+            _, val = split_validation(
+                self.task(spec, "train"),
+                train.val_fraction,
+                max_images=train.val_max,
+                seed=train.val_seed,
+            )
+            model = zero_shot_model(self.backbone)
+            return float(accuracy(model, val, batch_size=self.batch_size, progress=False))
+
+        place = f"fraction={train.val_fraction},max={train.val_max},seed={train.val_seed}"
+        return self._cached(f"accuracy|{spec}|val|{place}", compute)
 
     def difficulty(self, spec: str, where: dict) -> Difficulty:
         """The original model's difficulty measures of ``spec`` on ``where`` (a difficulty spec)."""

@@ -97,7 +97,9 @@ def _train_and_score(run, ctx, difficulty, zero_shot, checkpoint, callbacks) -> 
     start = time.perf_counter()
     finetuned = _scores(result.model, run, ctx)
     at_one = AlphaPoint(1.0, finetuned, _float_or_none(result.val_accuracy))
-    interpolation = interpolation_points(result.model, run, ctx, at_one=at_one)
+    interpolation = interpolation_points(
+        result.model, run, ctx, at_one=at_one, zero_shot=zero_shot
+    )
     eval_seconds = time.perf_counter() - start
     if checkpoint is not None:
         from clipgap.checkpoint import save_checkpoint
@@ -125,12 +127,14 @@ def _train_and_score(run, ctx, difficulty, zero_shot, checkpoint, callbacks) -> 
 
 
 def _scores(model, run: RunSpec, ctx: RunContext) -> Scores:
-    from clipgap.training import accuracy
+    """``model``'s test accuracies on the run's task, DG domains and controls, on the splits
+    ``ctx`` prepared once for all its runs (equal to :func:`clipgap.training.accuracy`)."""
+    from clipgap.training.evaluate import split_accuracy
 
-    bs = run.eval["batch_size"]
+    embedded = model.image_tower_frozen
 
     def acc(spec: str) -> float:
-        return float(accuracy(model, ctx.task(spec, "test"), batch_size=bs, progress=False))
+        return float(split_accuracy(model, ctx.prepared(spec, "test", embedded=embedded)))
 
     return Scores(
         id=acc(run.task),
@@ -145,7 +149,7 @@ def run_alphas(run: RunSpec) -> tuple[float, ...]:
 
 
 def interpolation_points(
-    model, run: RunSpec, ctx: RunContext, *, at_one: AlphaPoint
+    model, run: RunSpec, ctx: RunContext, *, at_one: AlphaPoint, zero_shot: Scores
 ) -> tuple[AlphaPoint, ...]:
     """The fine-tuned ``model`` interpolated at each of the run's alphas, scored on the task's
     test split, its DG domains and control tasks, and on the trainer's validation split of the
@@ -153,35 +157,45 @@ def interpolation_points(
     :func:`clipgap.interpolate.accuracy_along_alphas` (each alpha's model built once, each
     split prepared once, raw embeddings from the cache with a frozen image tower).
 
-    ``at_one`` is the point at alpha = 1, the fine-tuned model itself, already scored (its test
-    scores and the trainer's validation accuracy of the kept epoch): interpolation at alpha = 1
-    gives that model bit for bit (tests/test_interpolate.py), so it is not scored again.
-    ``()`` for the default alphas ``[1]``. Validation accuracy is None when the run holds out
-    no validation split (``train.val_fraction=0``).
+    The two ends are not scored again. ``at_one`` is the point at alpha = 1, the fine-tuned
+    model itself, already scored (its test scores and the trainer's validation accuracy of the
+    kept epoch); ``zero_shot`` are the run's zero-shot test scores, the point at alpha = 0
+    with the original model's accuracy on the run's validation split (computed once per task,
+    shared by the methods). Interpolation gives the fine-tuned model bit for bit at alpha = 1
+    and the zero-shot model at alpha = 0 (bit for bit for methods that train tensors of the
+    model, within a few ulps of the logits for the probe and CLIP-Adapter:
+    tests/test_interpolate.py). ``()`` for the default alphas ``[1]``. Validation accuracy is
+    None when the run holds out no validation split (``train.val_fraction=0``).
     """
     alphas = run_alphas(run)
     if alphas == DEFAULT_ALPHAS:
         return ()
-    others = [a for a in alphas if a != 1.0]
-    start = time.perf_counter()
-    measured = _along_alphas(model, run, ctx, others) if others else {}
-    log.info("scored alphas %s in %.1f s", others, time.perf_counter() - start)
-    return tuple(at_one if a == 1.0 else measured[a] for a in alphas)
-
-
-def _along_alphas(model, run: RunSpec, ctx: RunContext, alphas: list[float]) -> dict:
-    """{alpha: AlphaPoint} scored with :func:`clipgap.interpolate.accuracy_along_alphas`."""
-    from clipgap.errors import ConfigError
-    from clipgap.interpolate import accuracy_along_alphas
-    from clipgap.training import training_splits
-
     if not ctx.keep_base:
+        from clipgap.errors import ConfigError
+
         raise ConfigError(
             "eval.alphas: interpolation needs the untouched base model, but this run "
             "fine-tunes it in place"
         )
+    ends = {1.0: at_one}
+    if 0.0 in alphas:
+        val = ctx.zero_shot_val_accuracy(run.task, run.train_config())
+        ends[0.0] = AlphaPoint(0.0, zero_shot, val)
+    others = [a for a in alphas if a not in ends]
+    start = time.perf_counter()
+    measured = _along_alphas(model, run, ctx, others) if others else {}
+    log.info("scored alphas %s in %.1f s", others, time.perf_counter() - start)
+    return tuple(ends[a] if a in ends else measured[a] for a in alphas)
+
+
+def _along_alphas(model, run: RunSpec, ctx: RunContext, alphas: list[float]) -> dict:
+    """{alpha: AlphaPoint} scored with :func:`clipgap.interpolate.accuracy_along_alphas`."""
+    from clipgap.interpolate import accuracy_along_alphas
+    from clipgap.training import training_splits
+
+    embedded = model.image_tower_frozen
     specs = dict.fromkeys((run.task, *run.dg, *run.controls))
-    tasks = {f"test|{spec}": ctx.task(spec, "test") for spec in specs}
+    tasks = {f"test|{spec}": ctx.prepared(spec, "test", embedded=embedded) for spec in specs}
     _, val_task = training_splits(ctx.task(run.task, "train"), run.train_config())
     if val_task is not None:
         tasks["val"] = val_task
