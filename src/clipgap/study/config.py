@@ -227,14 +227,16 @@ class StudyConfig:
 def default_world_study() -> dict:
     """The default study: the world's study tasks (each with its shift styles as DG domains) x
     the five paper methods + linear probe x 1 seed, on at most ``STUDY_TEST_IMAGES`` test images
-    per task so that `make study` stays within its time budget."""
-    from clipgap.world.tasks import STUDY_TASKS, STUDY_TEST_IMAGES, shift_styles
+    per task so that `make study` stays within its time budget, each run also scored at the
+    interpolation weights ``STUDY_ALPHAS``."""
+    from clipgap.world.tasks import STUDY_ALPHAS, STUDY_TASKS, STUDY_TEST_IMAGES, shift_styles
 
     tasks = [
         {"name": f"world:{t}", "dg": [f"world:{t}@{s}" for s in shift_styles(t)]}
         for t in STUDY_TASKS
     ]
-    return {"model": "world", "tasks": tasks, "eval": {"max_test_images": STUDY_TEST_IMAGES}}
+    evaluation = {"max_test_images": STUDY_TEST_IMAGES, "alphas": list(STUDY_ALPHAS)}
+    return {"model": "world", "tasks": tasks, "eval": evaluation}
 
 
 def load_study_config(

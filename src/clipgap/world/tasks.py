@@ -177,6 +177,10 @@ WORLD_TASKS: tuple[str, ...] = tuple(t.name for t in _TASKS)
 # other task as a control, so evaluation grows with the square of the number of tasks: the
 # default study also caps each test split at STUDY_TEST_IMAGES.
 STUDY_TEST_IMAGES = 250
+# Interpolation weights the default study scores every run at (WiSE-FT frontier): the two
+# ends cost nothing (alpha 0 is the zero-shot model, 1 the fine-tuned one), 0.5 one more
+# evaluation of the tower-training runs.
+STUDY_ALPHAS: tuple[float, ...] = (0.0, 0.5, 1.0)
 STUDY_TASKS: tuple[str, ...] = tuple(
     t for t in WORLD_TASKS if t not in ("count_color", "color_texture")
 )
