@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from clipgap.cli.common import table
+from clipgap.cli.output import table
 from clipgap.metrics import gbc, h_score, iimm, logme, task_difficulty, transrate
 
 

@@ -20,7 +20,7 @@ import numpy as np
 from sklearn.metrics import silhouette_score as sklearn_silhouette
 from threadpoolctl import threadpool_limits
 
-from clipgap.cli.common import table
+from clipgap.cli.output import table
 from clipgap.metrics import silhouette_score
 
 

@@ -1,9 +1,9 @@
 """Wall time of the default study (``make study``) against the 10-minute target.
 
-Runs ``python -m clipgap study --out TMP/study --no-progress`` (what ``make study`` runs, without
-progress bars) in a subprocess whose ``CLIPGAP_CACHE`` is a fresh temporary directory holding a
-copy of ``world/`` from your cache (the pretrained world CLIPs) and nothing else: no embedding
-cache, no runs. The world model the study uses is pretrained into your cache first when it is
+Runs ``python -m clipgap --threads 1 study --out TMP/study --no-progress`` (what ``make study``
+runs, without progress bars) in a subprocess whose ``CLIPGAP_CACHE`` is a fresh temporary
+directory holding a copy of ``world/`` from your cache (the pretrained world CLIPs) and nothing
+else: no embedding cache, no runs. The world model the study uses is pretrained into your cache first when it is
 missing; that time is reported separately (``pretrain_s``), not counted in the study time.
 
 Then the same command runs again on the same directory: every run must be skipped
@@ -57,7 +57,8 @@ def run_study(out: Path, cache: Path, overrides: list[str], timeout: float) -> t
     """Seconds and the parsed summary counts of one ``clipgap study`` subprocess."""
     from clipgap.errors import ClipgapError
 
-    cmd = [sys.executable, "-m", "clipgap", "study", "--out", str(out), "--no-progress"]
+    cmd = [sys.executable, "-m", "clipgap", "--threads", "1", "study", "--out", str(out)]
+    cmd.append("--no-progress")
     env = {**os.environ, "CLIPGAP_CACHE": str(cache), "HF_HUB_OFFLINE": "1"}
     start = time.perf_counter()
     proc = subprocess.run(cmd + overrides, env=env, capture_output=True, text=True, timeout=timeout)

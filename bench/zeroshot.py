@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from clipgap.backbones import load_backbone
-    from clipgap.cli.common import table
+    from clipgap.cli.output import table
     from clipgap.errors import ClipgapError
     from clipgap.world.tasks import WORLD_TASKS
 

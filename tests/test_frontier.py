@@ -383,3 +383,26 @@ def test_measure_sentence_names_the_best_measure(frontier_study):
     lower += " lower than ignoring difficulty"
     assert f"**dID**: `silhouette_modality` predicted best (LOTO error {with_ss:.4f}" in md
     assert lower in md
+
+
+def test_prepared_splits_are_shared_within_the_budget(swept, monkeypatch):
+    """A context prepares each test split once for all its runs while the kept splits fit in
+    PREPARED_BUDGET_MB; past it each call prepares the split anew, with the same scores."""
+    from clipgap.study import context as context_module
+    from clipgap.study.context import RunContext
+    from clipgap.training import accuracy, zero_shot_model
+    from clipgap.training.evaluate import split_accuracy
+
+    _, _, cfg = swept
+    ctx = RunContext.for_study(cfg, Path(cfg.out), progress=False)
+    first = ctx.prepared("world:shape", "test", embedded=False)
+    assert ctx.prepared("world:shape", "test", embedded=False) is first
+    assert first.x is not None and ctx._prepared_mb > 0
+    monkeypatch.setattr(context_module, "PREPARED_BUDGET_MB", ctx._prepared_mb)
+    other = ctx.prepared("world:light", "test", embedded=False)
+    assert ctx.prepared("world:light", "test", embedded=False) is not other
+    model = zero_shot_model(ctx.backbone)
+    model.requires_grad_(True)  # score through the tower, as for a model that trains it
+    assert not model.image_tower_frozen
+    for data in (first, other):
+        assert split_accuracy(model, data) == accuracy(model, data.task, progress=False)

@@ -16,7 +16,8 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from clipgap.backbones import load_backbone
-from clipgap.backbones.hf_backbone import HFClipBackbone, ProcessorSettings
+from clipgap.backbones.hf_backbone import HFClipBackbone
+from clipgap.backbones.hf_files import ProcessorSettings
 from clipgap.embeddings import class_text_features, zero_shot_logits
 from clipgap.errors import ModelError
 from clipgap.export import (

@@ -12,11 +12,9 @@ from clipgap.cli.common import (
     add_output_args,
     add_task_args,
     data_options,
-    emit_json,
     pretrain_world_first,
-    say,
-    table,
 )
+from clipgap.cli.output import emit_json, say, table
 
 # Every key of task_difficulty, with how to read it (science.md defines each).
 READING = {

@@ -15,11 +15,9 @@ from clipgap.cli.common import (
     add_task_args,
     checkpoint_base,
     data_options,
-    emit_json,
     pretrain_world_first,
-    say,
-    table,
 )
+from clipgap.cli.output import emit_json, say, table
 
 
 @commands.register("evaluate")

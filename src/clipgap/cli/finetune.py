@@ -24,11 +24,9 @@ from clipgap.cli.common import (
     add_task_args,
     add_tracking_arg,
     data_options,
-    emit_json,
     pretrain_world_first,
-    say,
-    write_json,
 )
+from clipgap.cli.output import emit_json, say, write_json
 from clipgap.errors import ConfigError
 
 

@@ -5,14 +5,8 @@ from __future__ import annotations
 import dataclasses
 
 from clipgap.cli.commands import commands
-from clipgap.cli.common import (
-    add_json_arg,
-    add_output_args,
-    emit_json,
-    pretrain_world_first,
-    say,
-    table,
-)
+from clipgap.cli.common import add_json_arg, add_output_args, pretrain_world_first
+from clipgap.cli.output import emit_json, say, table
 
 
 @commands.register("list")

@@ -14,11 +14,9 @@ from clipgap.cli.common import (
     add_output_args,
     add_task_args,
     data_options,
-    emit_json,
     pretrain_world_first,
-    say,
-    table,
 )
+from clipgap.cli.output import emit_json, say, table
 
 
 @commands.register("recommend")

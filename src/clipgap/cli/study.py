@@ -18,11 +18,9 @@ from clipgap.cli.common import (
     add_seed_arg,
     add_tracking_arg,
     device_problem,
-    emit_json,
     pretrain_world_first,
-    say,
-    table,
 )
+from clipgap.cli.output import emit_json, say, table
 
 
 @commands.register("study")

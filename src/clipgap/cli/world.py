@@ -92,7 +92,7 @@ def run_sample(args) -> int:
 
 
 def run_tasks(args) -> int:
-    from clipgap.cli.common import table
+    from clipgap.cli.output import table
     from clipgap.world.config import MAIN_STYLE, STYLES
     from clipgap.world.tasks import WORLD_TASKS, world_tasks
 

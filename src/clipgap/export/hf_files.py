@@ -16,7 +16,12 @@ from pathlib import Path
 from torch import nn
 from torchvision import transforms as T
 
-from clipgap.backbones.hf_backbone import RESAMPLE, HFTokenize, ProcessorSettings
+from clipgap.backbones.hf_files import (
+    OPEN_CLIP_VOCAB_SIZE,
+    RESAMPLE,
+    HFTokenize,
+    ProcessorSettings,
+)
 from clipgap.errors import ModelError
 from clipgap.export.convert import open_clip_to_hf
 
@@ -25,7 +30,6 @@ log = logging.getLogger(__name__)
 _PIL_CODE = {mode: code for code, mode in RESAMPLE.items()}
 # open_clip eval steps that CLIPImageProcessor always does (RGB conversion, to [0, 1] tensor)
 _NEUTRAL_STEPS = {"MaybeConvertMode", "MaybeToTensor", "ToTensor", "function", "ToRGB"}
-OPEN_CLIP_VOCAB_SIZE = 49408
 
 
 @contextmanager
@@ -90,7 +94,7 @@ def clip_tokenizer(oc_tokenizer, context_length: int):
     """open_clip's CLIP BPE vocabulary as a transformers ``CLIPTokenizer`` (None if not CLIP BPE).
 
     Same ids for ordinary text; open_clip additionally runs ftfy and HTML-unescaping (so
-    ``"&amp;"`` differs), and pads with 0 where HF pads with EOT (harmless, see hf_backbone).
+    ``"&amp;"`` differs), and pads with 0 where HF pads with EOT (harmless, see clipgap.backbones.hf_files).
     """
     from transformers import CLIPTokenizer
 

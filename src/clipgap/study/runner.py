@@ -97,9 +97,7 @@ def _train_and_score(run, ctx, difficulty, zero_shot, checkpoint, callbacks) -> 
     start = time.perf_counter()
     finetuned = _scores(result.model, run, ctx)
     at_one = AlphaPoint(1.0, finetuned, _float_or_none(result.val_accuracy))
-    interpolation = interpolation_points(
-        result.model, run, ctx, at_one=at_one, zero_shot=zero_shot
-    )
+    interpolation = interpolation_points(result.model, run, ctx, at_one=at_one, zero_shot=zero_shot)
     eval_seconds = time.perf_counter() - start
     if checkpoint is not None:
         from clipgap.checkpoint import save_checkpoint
