@@ -12,6 +12,8 @@ from clipgap.cli.common import data_options
 from clipgap.data import DataOptions, load_task
 from clipgap.errors import DataError
 
+from .conftest import TINY_MODEL
+
 hf = pytest.importorskip("datasets")
 
 NAMES = ["red_fox", "cat", "dog"]
@@ -209,3 +211,44 @@ def test_cli_column_options(saved, capsys):
     assert main(["difficulty", "--model", "clipgap-tiny", "--dataset", f"hfds:{saved[0]}",
                  "--label-column", "nope"]) == 2  # fmt: skip
     assert "no column 'nope'" in capsys.readouterr().err
+
+
+def test_study_reads_named_columns(tmp_path):
+    """``data.image_column`` / ``data.label_column`` of a study reach every hfds: task it reads;
+    without them the same study fails each run with the loader's one-line column error."""
+    from clipgap.study import load_study_config, run_study
+
+    arrays = pictures(30, 5)
+    paths = []
+    for i, arr in enumerate(arrays):
+        paths.append(str(tmp_path / f"{i}.png"))
+        Image.fromarray(arr).save(paths[-1])
+    cols = {"file": paths, "kind": [NAMES[i % 3] for i in range(30)]}
+    hf.DatasetDict(train=hf.Dataset.from_dict(cols)).save_to_disk(str(tmp_path / "plain"))
+    (tmp_path / "study.yaml").write_text(
+        f"model: {TINY_MODEL}\nmethods: [linear_probe]\ntrain: {{epochs: 1}}\n"
+        f"tasks: [{{name: 'hfds:{tmp_path / 'plain'}'}}]\n"
+    )
+    columns = ["data.image_column=file", "data.label_column=kind"]
+    named = load_study_config(str(tmp_path / "study.yaml"), [f"out={tmp_path / 'a'}", *columns])
+    (record,) = run_study(named, progress=False, report=False).records
+    assert record.complete, record.error
+    assert 0.0 <= record.finetuned.id <= 1.0 and record.difficulty.n_images > 0
+    plain = load_study_config(str(tmp_path / "study.yaml"), [f"out={tmp_path / 'b'}"])
+    assert named.identity() != plain.identity()
+    assert "image_column" not in plain.identity()["data"]
+    (failed,) = run_study(plain, progress=False, report=False).records
+    assert not failed.complete and "\n" not in failed.error
+    assert "no image column" in failed.error and "data.image_column" in failed.error, failed.error
+
+
+def test_named_columns_enter_run_hashes_only_when_set(tmp_path):
+    from clipgap.study import load_study_config
+    from clipgap.study.plan import plan_runs
+
+    (tmp_path / "s.yaml").write_text("tasks: [{name: 'world:shape'}, {name: 'world:light'}]\n")
+    plain = plan_runs(load_study_config(str(tmp_path / "s.yaml")))
+    named = plan_runs(load_study_config(str(tmp_path / "s.yaml"), ["data.label_column=kind"]))
+    assert all("data" not in run.config() for run in plain)
+    assert all(run.config()["data"] == {"label_column": "kind"} for run in named)
+    assert not {run.run_id for run in plain} & {run.run_id for run in named}

@@ -122,7 +122,7 @@ def _find(where: str, features, named: str | None, kind: type, what: str) -> str
             return name
     raise DataError(
         f"{where} has no {what} column (no {kind.__name__} feature); columns: "
-        f"{describe(features)}; name one with --{what}-column"
+        f"{describe(features)}; name one with --{what}-column (data.{what}_column in a study)"
     )
 
 

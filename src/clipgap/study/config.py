@@ -142,8 +142,24 @@ def shots_label(shots: int | None) -> str:
 
 @dataclass
 class DataConfig:
+    """Where the study's data lives (``data_root``, ``download``) and, for ``hfds:`` tasks
+    whose columns are not detected, which columns hold the image and the label (applied to
+    every ``hfds:`` task of the study; ``--image-column`` / ``--label-column`` elsewhere)."""
+
     data_root: str | None = None
     download: bool = False
+    image_column: str | None = None
+    label_column: str | None = None
+
+    def columns(self) -> dict[str, str]:
+        """The ``hfds:`` columns the study names (none: ``{}``)."""
+        named = {"image_column": self.image_column, "label_column": self.label_column}
+        return {k: v for k, v in named.items() if v is not None}
+
+    def identity(self) -> dict:
+        """The block as it enters the study identity: the columns only when set, so studies
+        that name none keep the identity they always had."""
+        return {"data_root": self.data_root, "download": self.download} | self.columns()
 
 
 @dataclass
@@ -221,6 +237,7 @@ class StudyConfig:
         for key in ("out", "tracking", *EXECUTION_KEYS):
             data.pop(key)
         data["eval"] = self.eval.identity()
+        data["data"] = self.data.identity()
         return data
 
 

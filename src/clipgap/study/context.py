@@ -74,7 +74,12 @@ class RunContext:
             model=cfg.model,
             pretrained=cfg.pretrained,
             device=cfg.device,
-            options=DataOptions(data_root=cfg.data.data_root, download=cfg.data.download),
+            options=DataOptions(
+                data_root=cfg.data.data_root,
+                download=cfg.data.download,
+                image_column=cfg.data.image_column,
+                label_column=cfg.data.label_column,
+            ),
             batch_size=cfg.eval.batch_size,
             max_test_images=cfg.eval.max_test_images,
             cache_path=Path(out_dir) / "zero_shot.json",
@@ -161,6 +166,9 @@ class RunContext:
 
     def _cached(self, key: str, compute):
         key = f"{key}|{self.model}|{self.pretrained}"
+        columns = (self.options.image_column, self.options.label_column)
+        if any(columns):  # hfds: columns named by the study read other data
+            key += "|columns={},{}".format(*columns)
         entry = self._cache.get(key)
         if entry is None or entry.get("fingerprint") != self.base_fingerprint:
             if self._cache_path is None:

@@ -21,7 +21,9 @@ class RunSpec:
     ``train`` is the resolved :class:`~clipgap.training.TrainConfig` (without ``device``; with
     ``seed`` and ``shots``). ``difficulty`` says where the task's difficulty is measured:
     ``{"split": "train", "val_fraction", "val_max", "val_seed"}`` (the training portion, as
-    the trainer holds out validation) or ``{"split": "test"}``.
+    the trainer holds out validation) or ``{"split": "test"}``. ``columns``: the ``hfds:``
+    image/label columns the study names (``data.image_column`` / ``data.label_column``); they
+    enter the run's config, and so its hash, only when set.
     """
 
     task: str
@@ -37,6 +39,7 @@ class RunSpec:
     method_options: dict[str, Any] = field(hash=False)
     eval: dict[str, Any] = field(hash=False)
     difficulty: dict[str, Any] = field(hash=False)
+    columns: dict[str, str] = field(default_factory=dict, hash=False)
 
     @property
     def shots(self) -> int | None:
@@ -64,7 +67,7 @@ class RunSpec:
             "method_options": dict(self.method_options),
             "eval": dict(self.eval),
             "difficulty": dict(self.difficulty),
-        }
+        } | ({"data": dict(self.columns)} if self.columns else {})
 
     @property
     def run_id(self) -> str:
@@ -144,6 +147,7 @@ def plan_runs(cfg: StudyConfig) -> list[RunSpec]:
             method_options=options[method],
             eval=cfg.eval.identity(),
             difficulty=difficulty,
+            columns=cfg.data.columns(),
         )
         for entry in cfg.tasks
         for method in cfg.methods
