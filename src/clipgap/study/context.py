@@ -130,7 +130,7 @@ class RunContext:
         """``spec``'s ``split`` ready for scoring any model of this base: raw image embeddings
         of the original model (``embedded``, for a frozen image tower) or preprocessed pixels.
 
-        Kept for the context's next runs while all kept splits stay under
+        Kept in host memory for the context's next runs while all kept splits stay under
         ``PREPARED_BUDGET_MB`` (every run scores the same test splits: decoding and
         transforming them again cost the default study about as much as its forward passes);
         past it each call prepares the split anew (pixels up to ``SplitData``'s own cap,
@@ -147,6 +147,7 @@ class RunContext:
             self.task(spec, split),
             embedded=embedded,
             batch_size=self.batch_size,
+            on_host=True,  # kept across runs: never holds accelerator memory runs need
         )
         mb = 0.0 if data.x is None else data.x.numel() * data.x.element_size() / 2**20
         if data.x is not None and self._prepared_mb + mb <= PREPARED_BUDGET_MB:

@@ -211,7 +211,8 @@ class SplitData:
     ``embedded``: ``x`` holds raw image embeddings from :func:`encode_images` (frozen image
     tower); otherwise preprocessed pixels when they fit in ``pixel_cache_mb`` (the transform
     is deterministic), else ``x`` is None and images stream from the task. A cache lives on
-    the model's device when that is CUDA (batches are then gathered on the GPU).
+    the model's device when that is CUDA (batches are then gathered on the GPU), unless
+    ``on_host`` keeps it in host memory (batches are copied over one by one).
     ``num_workers`` / ``pin_memory``: an int / bool, or ``auto`` (see
     :func:`clipgap.devices.loader_options`).
     """
@@ -227,6 +228,7 @@ class SplitData:
         num_workers: int | str = 0,
         pin_memory: bool | str = False,
         progress: bool = False,
+        on_host: bool = False,
     ) -> None:
         self.task, self.embedded = task, embedded
         self.loader = loader_options(num_workers, pin_memory, model.device)
@@ -238,7 +240,7 @@ class SplitData:
             self.x = encode_images(model.backbone, task, **kw)
         elif _pixel_mb(model, task) <= pixel_cache_mb:
             self.x = load_pixels(task, model.backbone.transform, **kw)
-        if self.x is not None and model.device.type == "cuda":
+        if self.x is not None and model.device.type == "cuda" and not on_host:
             self.x, self.labels = self.x.to(model.device), self.labels.to(model.device)
 
     def batches(self, model: AdaptedModel, batch_size: int, generator=None, dist=None):
