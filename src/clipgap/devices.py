@@ -1,4 +1,5 @@
-"""Where code runs, below any package that needs it: device names and image-loading settings.
+"""Where code runs, below any package that needs it: device names, image-loading settings and
+torch's thread count.
 
 ``auto`` picks CUDA when present; each process of a multi-process ``torchrun`` launch takes
 ``cuda:LOCAL_RANK``. Image files are read in loader worker processes into pinned memory on CUDA
@@ -8,7 +9,9 @@ change a number.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 
 import torch
 
@@ -77,3 +80,18 @@ def loader_options(num_workers, pin_memory, device: torch.device) -> dict:
     if pin_memory in (None, AUTO):
         pin_memory = cuda
     return {"num_workers": int(num_workers), "pin_memory": bool(pin_memory) and cuda}
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Run the block with ``threads`` torch threads, restoring the previous count on exit (None:
+    leave torch's setting). The setting is the process's: one block at a time per process."""
+    if threads is None:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

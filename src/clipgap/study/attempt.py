@@ -15,11 +15,10 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from clipgap.devices import torch_threads
 from clipgap.errors import ClipgapError
 from clipgap.paths import atomic_write_text
 from clipgap.record import DONE_MARKER, RunRecord, read_record, write_record
@@ -159,20 +158,3 @@ class StudyJob:
             write_record(run_dir, record)
             append_history(self.out, pending.name, record.status)
         return Attempt(pending.name, RAN, record)
-
-
-@contextmanager
-def torch_threads(n: int | None) -> Iterator[None]:
-    """Run the block with ``n`` torch threads (None: leave torch's setting). The setting is
-    the process's: one run at a time per process, as every executor runs them."""
-    if n is None:
-        yield
-        return
-    import torch
-
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)

@@ -20,12 +20,13 @@ import torch
 from open_clip.loss import ClipLoss
 from tqdm.auto import tqdm
 
+from clipgap.devices import torch_threads
 from clipgap.errors import TrainingError
 from clipgap.world.captions import make_captions
 from clipgap.world.config import PretrainConfig, WorldConfig
 from clipgap.world.render import render
 from clipgap.world.scenes import sample_scenes
-from clipgap.world.threads import resolve_threads, torch_threads
+from clipgap.world.threads import resolve_threads
 
 log = logging.getLogger(__name__)
 

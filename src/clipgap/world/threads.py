@@ -20,8 +20,7 @@ from __future__ import annotations
 import contextlib
 import os
 
-import torch
-
+from clipgap.devices import torch_threads
 from clipgap.errors import ConfigError
 
 DEFAULT_THREADS = 1
@@ -47,17 +46,6 @@ def resolve_threads(threads: int | None) -> int:
     if env:
         return check_threads(env, THREADS_ENV)
     return DEFAULT_THREADS
-
-
-@contextlib.contextmanager
-def torch_threads(threads: int):
-    """Run the block with ``threads`` torch threads, restoring the previous count on exit."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 @contextlib.contextmanager
