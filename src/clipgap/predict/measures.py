@@ -139,6 +139,15 @@ def _num(value: float) -> str:
     return "n/a" if not math.isfinite(value) else f"{value:.3f}"
 
 
+def percent_lower(value: float, reference: float) -> str:
+    """How much lower ``value`` is than ``reference``, in percent of ``reference`` (one decimal
+    under 10%, "—" without a positive reference): how a LOTO error is set against another."""
+    if not reference > 0:
+        return "—"
+    percent = 100 * (reference - value) / reference
+    return f"{percent:.1f}%" if abs(percent) < 10 else f"{percent:.0f}%"
+
+
 def best_sentence(comparison: MeasureComparison, outcome: str) -> str:
     label = OUTCOME_LABELS[outcome]
     ranking = comparison.ranking(outcome)
@@ -156,13 +165,13 @@ def best_sentence(comparison: MeasureComparison, outcome: str) -> str:
     if len(ranking) > 1:
         second = ranking[1]
         text += (
-            f", {_num(second.loto_mae - best.loto_mae)} lower than the runner-up "
+            f", {percent_lower(best.loto_mae, second.loto_mae)} lower than the runner-up "
             f"{second.measure} ({_num(second.loto_mae)})"
         )
     base = best.baseline_mae
     if best.loto_mae < base:
         text += (
-            f" and {_num(base - best.loto_mae)} ({100 * (base - best.loto_mae) / base:.0f}%) "
+            f" and {percent_lower(best.loto_mae, base)} "
             f"lower than the difficulty-free baseline ({_num(base)}: each method's mean "
             f"{label} over the other tasks)."
         )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from clipgap.predict import MeasureComparison, ranking_rows, save_measure_ranking
+from clipgap.predict.measures import percent_lower
 from clipgap.predict.table import OUTCOME_LABELS
 from clipgap.predict.tables import unavailable_rows
 from clipgap.report.formatting import num
@@ -83,27 +84,19 @@ def best_sentence(comparison: MeasureComparison, outcome: str) -> str:
     if rest:
         second = rest[0]
         text += (
-            f", {_lower(best.loto_mae, second.loto_mae)} lower than the runner-up "
+            f", {percent_lower(best.loto_mae, second.loto_mae)} lower than the runner-up "
             f"`{second.measure}` at {num(second.loto_mae, 4)}"
         )
     base = best.baseline_mae
     if best.loto_mae < base:
         return (
             text
-            + f"; {_lower(best.loto_mae, base)} lower than ignoring difficulty, {num(base, 4)})."
+            + f"; {percent_lower(best.loto_mae, base)} lower than ignoring difficulty, {num(base, 4)})."
         )
     return text + (
         f"); it does not beat ignoring difficulty ({num(base, 4)}): no measure helped predict "
         f"{label} here."
     )
-
-
-def _lower(value: float, reference: float) -> str:
-    """How much lower ``value`` is than ``reference``, in percent of ``reference``."""
-    if not reference > 0:
-        return "—"
-    percent = 100 * (reference - value) / reference
-    return f"{percent:.1f}%" if abs(percent) < 10 else f"{percent:.0f}%"
 
 
 def _left_out(comparison: MeasureComparison) -> list[str]:
