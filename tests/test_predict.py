@@ -15,12 +15,12 @@ from clipgap.predict import (
     compare_measures,
     fit_line,
     prediction_interval,
-    ranking_rows,
-    save_measure_ranking,
-    score_rows,
     study_table,
 )
 from clipgap.record import DIFFICULTY_KEYS, Difficulty, RunRecord, Scores
+from clipgap.report.figures.canvas import save
+from clipgap.report.figures.predictor_errors import measure_ranking_figure
+from clipgap.report.sections.predictors import ranking_rows
 
 # ---- synthetic records -----------------------------------------------------------------------
 
@@ -236,10 +236,10 @@ def test_rows_and_figure(comparison, tmp_path):
     first = [r for r in rows if r["outcome"] == "dID"][0]
     assert first["rank"] == 1 and first["measure"] == "silhouette_modality"
     assert first["beats_baseline"] and first["r2"] > 0.8 and first["tasks"] == 8
-    detail = score_rows(comparison)
     # 8 available measures x 4 outcomes x (4 methods + pooled)
-    assert len(detail) == 8 * 4 * 5
-    path = save_measure_ranking(comparison, tmp_path / "fig" / "measures.png")
+    assert len(comparison.scores) == 8 * 4 * 5
+    path = tmp_path / "fig" / "measures.png"
+    save(measure_ranking_figure(comparison), path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
 
 

@@ -27,10 +27,10 @@ from clipgap.report import build_report
 from clipgap.report.analysis import analyse
 from clipgap.report.claims import ClaimOptions, Status
 from clipgap.report.claims.verdict import combine
+from clipgap.report.formats import to_markdown
 from clipgap.report.formatting import num, pval
 from clipgap.report.relations import lookup
-from clipgap.report.render import to_markdown
-from clipgap.report.render.sections import method_section
+from clipgap.report.sections.outcomes import method_section
 from clipgap.report.study import load_study
 
 HOLDS, FAILS, UNTESTABLE = Status.HOLDS, Status.DOES_NOT_HOLD, Status.CANNOT_BE_TESTED
@@ -888,7 +888,7 @@ def test_html_mean_rows_stay_in_the_footer(golden):
 def test_scatter_labels_name_tasks():
     from matplotlib.figure import Figure
 
-    from clipgap.report.render.annotate import MAX_LABELS, label_points, short_names
+    from clipgap.report.figures.canvas import MAX_LABELS, label_points, short_names
 
     assert short_names(["world:a", "world:b"]) == {"world:a": "a", "world:b": "b"}
     assert short_names(["world:a", "tv:b"]) == {"world:a": "world:a", "tv:b": "tv:b"}

@@ -12,12 +12,6 @@ from clipgap.predict.quality import LotoQuality
 from clipgap.predict.recommend import recommend, recommend_from_difficulty
 from clipgap.predict.result import MethodPrediction, OutcomePrediction, Recommendation
 from clipgap.predict.table import OUTCOMES, POOLED, StudyTable, read_study, study_table
-from clipgap.predict.tables import (
-    measure_ranking_figure,
-    ranking_rows,
-    save_measure_ranking,
-    score_rows,
-)
 
 __all__ = [
     "DEFAULT_OBJECTIVE",
@@ -37,14 +31,10 @@ __all__ = [
     "associate",
     "compare_measures",
     "fit_line",
-    "measure_ranking_figure",
     "parse_objective",
     "prediction_interval",
-    "ranking_rows",
     "read_study",
     "recommend",
     "recommend_from_difficulty",
-    "save_measure_ranking",
-    "score_rows",
     "study_table",
 ]

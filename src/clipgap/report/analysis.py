@@ -11,7 +11,7 @@ from clipgap.report import tables
 from clipgap.report.claims import Claim, ClaimOptions, evaluate_claims
 from clipgap.report.frontier import Frontier, frontier_analysis
 from clipgap.report.labels import OUTCOMES, order_arms
-from clipgap.report.measures import MeasureRanking, measure_rankings
+from clipgap.report.measure_ranking import MeasureRanking, measure_rankings
 from clipgap.report.relations import relation_table
 from clipgap.report.scopes import claim_groups, paper_means, scope_name, shots_table
 from clipgap.report.study import Study

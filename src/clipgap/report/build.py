@@ -35,9 +35,9 @@ def build_report(
     ``out_dir`` defaults to ``study_dir/report``. Run directories without the completion marker
     are skipped; failed runs are listed but left out of every statistic.
     """
-    from clipgap.report.render import to_html, to_markdown
-    from clipgap.report.render.plots import make_plots
-    from clipgap.report.render.sections import document
+    from clipgap.report.figures import draw_figures
+    from clipgap.report.formats import to_html, to_markdown
+    from clipgap.report.sections.document import document
 
     study = load_study(study_dir)
     out = Path(out_dir) if out_dir is not None else study.root / "report"
@@ -47,7 +47,7 @@ def build_report(
         raise ConfigError(f"cannot create report directory {out}: {exc.strerror}") from None
     analysis = analyse(study, options)
     write_tables(analysis.frame, long_results(study), out)
-    plots = make_plots(analysis, out / "figures")
+    plots = draw_figures(analysis, out / "figures")
     blocks = document(study, analysis, plots, figures="figures")
     atomic_write_text(out / "report.md", to_markdown(blocks))
     title = f"clipgap study report: {study.name}"

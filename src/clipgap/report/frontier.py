@@ -30,7 +30,7 @@ import pandas as pd
 
 from clipgap.record import RunRecord
 from clipgap.report.claims import Claim, ClaimOptions
-from clipgap.report.claims.claim3 import claim_methods
+from clipgap.report.claims.method_tradeoffs import claim_methods
 from clipgap.report.labels import OUTCOMES
 from clipgap.report.relations import safe_relate
 from clipgap.report.study import Study

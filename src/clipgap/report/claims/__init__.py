@@ -3,9 +3,12 @@
 Claims use exactly the paper's five methods of one preset, run on all training images (a
 claim group, :mod:`clipgap.report.scopes`); other arms never enter them.
 
-- :mod:`.claim1`: ss measures difficulty better than ACS (bootstrap over tasks).
-- :mod:`.claim2`: difficulty and outcomes (dID, dDG, CF) are related (Kendall + Holm).
-- :mod:`.claim3`: how the five paper methods trade gains against forgetting (3a-3d; paired
+- :mod:`.difficulty_measures` (claim 1): ss measures difficulty better than ACS (bootstrap
+  over tasks).
+- :mod:`.difficulty_outcomes` (claim 2): difficulty and outcomes (dID, dDG, CF) are related
+  (Kendall + Holm).
+- :mod:`.method_tradeoffs` (claim 3): how the five paper methods trade gains against
+  forgetting (3a-3d; paired
   signed-rank tests across tasks, :mod:`.ranktests`).
 """
 
@@ -13,9 +16,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from clipgap.report.claims.claim1 import claim_ss_vs_acs
-from clipgap.report.claims.claim2 import claim_relations
-from clipgap.report.claims.claim3 import claim_methods
+from clipgap.report.claims.difficulty_measures import claim_ss_vs_acs
+from clipgap.report.claims.difficulty_outcomes import claim_relations
+from clipgap.report.claims.method_tradeoffs import claim_methods
 from clipgap.report.claims.verdict import Claim, ClaimOptions, Status
 from clipgap.report.scopes import scope_name
 

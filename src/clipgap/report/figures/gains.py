@@ -1,50 +1,22 @@
-"""The report's figures, drawn with matplotlib's Agg canvas (no display, no pyplot state).
-
-Each ``plot_*`` function draws one PNG into the figures directory and returns a :class:`Plot`
-(or None when the study has no data for it, e.g. no DG domains).
+"""The figures of fine-tuning outcomes per method: task difficulty against the in-domain gain
+(with least-squares lines per method and per claim group), the DG gain against forgetting, and
+the outcomes against training images per class (limited-data studies only).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
 from clipgap.report.analysis import Analysis
-from clipgap.report.formatting import num
-from clipgap.report.labels import method_label, order_arms
+from clipgap.report.figures.canvas import Plot, arm_styles, label_points, save, short_names
+from clipgap.report.labels import OUTCOME_NAMES, OUTCOMES, method_label, order_arms, shots_key
 from clipgap.report.relations import lookup
-from clipgap.report.render.annotate import label_points, short_names
 from clipgap.report.scopes import scope_name
-
-DPI = 120
-MARKERS = "osD^vP*Xh<>p"
-# PNG metadata that varies between matplotlib versions is dropped, so reruns give the same bytes.
-PNG_METADATA = {"Software": None}
-
-
-@dataclass(frozen=True)
-class Plot:
-    """A figure file (``name`` inside the figures directory) with its title and caption."""
-
-    name: str
-    title: str
-    caption: str
-
-
-def arm_styles(arms: list[str]) -> dict[str, tuple]:
-    cmap = matplotlib.colormaps["tab10"]
-    return {arm: (cmap(i % 10), MARKERS[i % len(MARKERS)]) for i, arm in enumerate(arms)}
-
-
-def save(fig: Figure, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI, metadata=PNG_METADATA)
 
 
 def plot_difficulty(analysis: Analysis, out: Path) -> Plot | None:
@@ -172,112 +144,41 @@ def _zero(value) -> float:
     return float(value) if math.isfinite(value) else 0.0
 
 
-def plot_forgetting(forgetting: pd.DataFrame, out: Path) -> list[Plot]:
-    """Heatmap trained task x control task of CF (mean over methods of the seed means), and,
-    with several methods, one heatmap per method on a shared colour scale."""
-    if forgetting.empty:
-        return []
-    rows = sorted(forgetting["unit"].unique())
-    cols = sorted(forgetting["control"].unique())
-    mean = (
-        forgetting.groupby(["unit", "control"])["cf"].mean().unstack().reindex(rows, columns=cols)
-    )
-    limit = _limit(mean.to_numpy(dtype=float))
-    fig = Figure(figsize=(1.3 * len(cols) + 3.5, 0.6 * len(rows) + 2.5), layout="constrained")
-    ax = fig.subplots()
-    image = _heatmap(ax, mean, limit)
-    ax.set_title("Forgetting: CF per control task (mean over methods and seeds)")
-    ax.set_xlabel("control task (not trained on)")
-    ax.set_ylabel("fine-tuning task")
-    fig.colorbar(image, ax=ax, label="CF = fine-tuned − zero-shot top-1")
-    save(fig, out / "forgetting_heatmap.png")
-    plots = [
-        Plot(
-            "forgetting_heatmap.png",
-            "Forgetting heatmap",
-            "Rows: task fine-tuned on; columns: control task; red = accuracy lost. "
-            "Grey = not measured.",
-        )
-    ]
-    arms = order_arms(forgetting["arm"])
-    if len(arms) > 1:
-        limit = _limit(forgetting["cf"].to_numpy(dtype=float))
-        plots.append(_forgetting_grid(forgetting, arms, rows, cols, limit, out))
-    return plots
-
-
-def _limit(values: np.ndarray) -> float:
-    """Symmetric colour limit: the largest |CF| (at least 0.001, so all-zero maps still draw)."""
-    finite = np.abs(values[np.isfinite(values)])
-    return max(float(finite.max()) if finite.size else 0.0, 1e-3)
-
-
-def _forgetting_grid(forgetting, arms, rows, cols, limit, out: Path) -> Plot:
-    ncols = min(3, len(arms))
-    nrows = math.ceil(len(arms) / ncols)
-    size = (ncols * (0.8 * len(cols) + 1.2) + 2.5, nrows * (0.4 * len(rows) + 1.0) + 1.5)
-    fig = Figure(figsize=size, layout="constrained")
-    axes = fig.subplots(nrows, ncols, squeeze=False, sharex=True, sharey=True).ravel()
-    image = None
-    for ax, arm in zip(axes, arms, strict=False):
-        mine = forgetting[forgetting["arm"] == arm]
-        table = mine.pivot(index="unit", columns="control", values="cf")
-        image = _heatmap(ax, table.reindex(rows, columns=cols), limit, fontsize=7)
-        ax.set_title(method_label(arm, mark=True))
-    for i, ax in enumerate(axes):
-        ax.set_visible(i < len(arms))
-        # tick labels only on the left column and on panels with no panel below them
-        ax.xaxis.set_tick_params(labelbottom=i + ncols >= len(arms))
-        ax.yaxis.set_tick_params(labelleft=i % ncols == 0)
-    fig.colorbar(image, ax=list(axes[: len(arms)]), label="CF = fine-tuned − zero-shot top-1")
-    fig.suptitle("Forgetting per method (rows: fine-tuning task; columns: control task)")
-    save(fig, out / "forgetting_by_method.png")
+def plot_shots(shots: pd.DataFrame, out: Path) -> Plot | None:
+    """One panel per outcome; x = shots (``k`` images per class, ``all`` last, evenly spaced),
+    y = the mean over tasks of the per-task seed means, one line per method."""
+    if shots.empty or shots["mean"].isna().all():
+        return None
+    values = sorted(shots["shots"].unique(), key=shots_key)
+    position = {k: i for i, k in enumerate(values)}
+    bases = order_arms(shots["base"])
+    colors = arm_styles(bases)
+    fig = Figure(figsize=(13, 4.8), layout="constrained")
+    axes = fig.subplots(1, len(OUTCOMES))
+    for ax, outcome in zip(axes, OUTCOMES, strict=True):
+        mine = shots[shots["outcome"] == outcome]
+        for base in bases:
+            line = mine[mine["base"] == base].dropna(subset=["mean"])
+            line = line.sort_values("shots", key=lambda s: s.map(shots_key))
+            if line.empty:
+                continue
+            color, marker = colors[base]
+            x = np.array([position[k] for k in line["shots"]])
+            ax.plot(x, line["mean"], color=color, marker=marker, label=method_label(base))
+        ax.axhline(0, color="0.6", lw=0.8, zorder=0)
+        ax.set_xticks(range(len(values)), [str(k) for k in values])
+        ax.set_xlabel("training images per class (k)")
+        ax.set_title(f"{OUTCOME_NAMES[outcome]} against shots")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("mean over tasks (fine-tuned − zero-shot top-1)")
+    handles, labels = max((ax.get_legend_handles_labels() for ax in axes), key=lambda h: len(h[0]))
+    fig.legend(handles, labels, fontsize=8, loc="outside lower center", ncol=min(6, len(labels)))
+    fig.suptitle("Limited data: outcomes against training images per class", fontsize=13)
+    name = "outcomes_vs_shots.png"
+    save(fig, out / name)
     return Plot(
-        "forgetting_by_method.png",
-        "Forgetting per method",
-        "As the heatmap above, one panel per method (mean over seeds), same colour scale.",
+        name,
+        "Outcomes against shots",
+        "Mean over tasks of each method's per-task seed mean at k training images per class "
+        "(`all` = the full split); claims use only `all`.",
     )
-
-
-def _heatmap(ax, table: pd.DataFrame, limit: float, fontsize: int = 8):
-    cmap = matplotlib.colormaps["RdBu"].with_extremes(bad="0.85")
-    values = np.ma.masked_invalid(table.to_numpy(dtype=float))
-    image = ax.imshow(values, cmap=cmap, vmin=-limit, vmax=limit, aspect="auto")
-    ax.set_xticks(range(len(table.columns)), table.columns, rotation=30, ha="right")
-    ax.set_yticks(range(len(table.index)), table.index)
-    for (i, j), value in np.ndenumerate(table.to_numpy(dtype=float)):
-        if math.isfinite(value):
-            shade = "white" if abs(value) > 0.6 * limit else "black"
-            text = num(value, 3, signed=True)
-            ax.text(j, i, text, ha="center", va="center", fontsize=fontsize, color=shade)
-    return image
-
-
-def make_plots(analysis: Analysis, out: Path) -> list[Plot]:
-    """Every figure the study's data allow, written into ``out``; stale ones are removed."""
-    from clipgap.report.render.frontier_plot import plot_frontier
-    from clipgap.report.render.measures import plot_measures
-    from clipgap.report.render.shots_plot import plot_shots
-
-    plots = [
-        plot_difficulty(analysis, out),
-        plot_tradeoff(analysis.cells, analysis.methods, out),
-        *plot_forgetting(analysis.forgetting, out),
-        plot_shots(analysis.shots, out),
-        *plot_measures(analysis.measures, out),
-        *plot_frontier(analysis.frontier, out),
-    ]
-    plots = [p for p in plots if p is not None]
-    drawn = {p.name for p in plots}
-    for name in FIGURE_NAMES - drawn:
-        (out / name).unlink(missing_ok=True)
-    return plots
-
-
-FIGURE_NAMES = {
-    "difficulty_vs_delta_id.png",
-    "dg_vs_cf.png",
-    "forgetting_heatmap.png",
-    "forgetting_by_method.png",
-    "outcomes_vs_shots.png",
-}

@@ -1,21 +1,24 @@
-"""The report's content, section by section, as blocks (:mod:`.blocks`)."""
+"""The report as a document: every section in order (:func:`document`), the header (model,
+tasks, methods, seeds, runs, versions, devices, time) and what the claims use and mean. The
+sections themselves live beside this module, one per subject.
+"""
 
 from __future__ import annotations
 
 import pandas as pd
 
 from clipgap.report.analysis import Analysis
-from clipgap.report.formatting import MISSING, integer, mean_pm, num
-from clipgap.report.labels import MEASURE_NAMES, OUTCOME_NAMES, OUTCOMES, method_label, order_arms
-from clipgap.report.render.blocks import Block, Bullets, Heading, Image, Paragraph, Table, Verdict
-from clipgap.report.render.frontier import frontier_section
-from clipgap.report.render.measures import measures_section
-from clipgap.report.render.plots import Plot
-from clipgap.report.render.runs import accuracy_section, runs_section
-from clipgap.report.render.shots import shots_section
-from clipgap.report.render.statistics import statistics_section
+from clipgap.report.figures.canvas import Plot
+from clipgap.report.formats.blocks import Block, Bullets, Heading, Image, Paragraph, Verdict
+from clipgap.report.formatting import MISSING, num
+from clipgap.report.labels import method_label, order_arms
+from clipgap.report.sections.difficulty import difficulty_section, statistics_section
+from clipgap.report.sections.interpolation import frontier_section
+from clipgap.report.sections.outcomes import accuracy_section, method_section, shots_section
+from clipgap.report.sections.predictors import measures_section
+from clipgap.report.sections.runs import failed_section, runs_section
 from clipgap.report.study import Study
-from clipgap.report.tables import complete_rows, task_method_table
+from clipgap.report.tables import complete_rows
 from clipgap.stats import signed_rank_min_n
 
 READING = (
@@ -28,10 +31,6 @@ DATA_FILES = (
     "Data: [results.csv](results.csv) (one row per finished run), "
     "[results_long.csv](results_long.csv) and [results_long.parquet](results_long.parquet) "
     "(one row per complete run x metric x dataset)"
-)
-EXTRAS = (
-    "**†** marks an arm outside the claims (not one of the paper's five methods, or trained on "
-    "fewer than all training images): shown for reference, never pooled into a claim."
 )
 
 
@@ -109,93 +108,3 @@ def claims_scope(analysis: Analysis) -> str:
         f"never used as noise), which need at least {signed_rank_min_n(alpha)} tasks: with n "
         "tasks the smallest possible two-sided p is 2/2^n."
     )
-
-
-def difficulty_section(difficulty: pd.DataFrame) -> list[Block]:
-    columns = ["silhouette_modality", "silhouette_class", "acs", "zero_shot_accuracy"]
-    rows = [
-        [f"`{r['unit']}`", integer(r["n_images"]), integer(r["n_classes"])]
-        + [num(r[c]) for c in columns]
-        + [num(r["modality_gap"])]
-        for r in difficulty.to_dict("records")
-    ]
-    head = ["task", "images", "classes", *(MEASURE_NAMES[c] for c in columns), "modality gap"]
-    splits = sorted({s for cell in difficulty["split"] for s in cell.split(", ") if s})
-    if len(splits) == 1:
-        where = f"each task's {splits[0]} split"
-    else:
-        where = "the split named in the last column"
-        head.append("split")
-        for row, split in zip(rows, difficulty["split"], strict=True):
-            row.append(split)
-    return [
-        Heading("Task difficulty"),
-        Paragraph(
-            f"Measured on the zero-shot embeddings of {where} (`difficulty.split`); dID is "
-            "always measured on the test split. High ss = image and text embeddings far apart "
-            "(a misaligned, harder task); high ACS or zero-shot accuracy = an aligned, easier "
-            "task."
-        ),
-        Table(head, rows),
-    ]
-
-
-def method_section(methods: pd.DataFrame, cells: pd.DataFrame) -> list[Block]:
-    head = ["method", "tasks", "runs", "trainable params", "dID", "dDG", "CF", "s / run"]
-    rows = []
-    for r in methods.to_dict("records"):
-        lo, hi = r["params_min"], r["params_max"]
-        params = integer(lo) if lo == hi else f"{integer(lo)}–{integer(hi)}"
-        outcomes = [mean_pm(r[o], r[f"{o}_std"]) for o in OUTCOMES]
-        seconds = num(r["seconds"], 1)
-        rows.append(
-            [method_label(r["arm"], mark=True), str(r["n_tasks"]), str(r["n_runs"]), params]
-        )
-        rows[-1] += [*outcomes, seconds]
-    blocks: list[Block] = [
-        Heading("Methods"),
-        Paragraph(
-            "Each outcome is the mean over tasks of the per-task mean over seeds; ± is the "
-            "pooled seed standard deviation over tasks (no ± with one seed: the spread is "
-            "unknown). " + EXTRAS
-        ),
-        Table(head, rows),
-    ]
-    for outcome in OUTCOMES:
-        blocks += _task_method_blocks(cells, outcome)
-    return blocks
-
-
-def _task_method_blocks(cells: pd.DataFrame, outcome: str) -> list[Block]:
-    means = task_method_table(cells, outcome)
-    if means.isna().all().all():
-        return []
-    stds = task_method_table(cells, f"{outcome}_std")
-    arms = list(means.columns)
-    rows = [
-        [f"`{unit}`"] + [mean_pm(means.at[unit, a], stds.at[unit, a]) for a in arms]
-        for unit in means.index
-    ]
-    foot = [["**mean over tasks**"] + [num(means[a].mean(), signed=True) for a in arms]]
-    name = OUTCOME_NAMES[outcome]
-    return [
-        Heading(f"{name} per task and method", 3),
-        Table(["task", *(method_label(a, mark=True) for a in arms)], rows, foot=foot),
-    ]
-
-
-def failed_section(study: Study) -> list[Block]:
-    blocks: list[Block] = [Heading("Failed runs")]
-    if not study.failed:
-        blocks.append(Paragraph("None."))
-    else:
-        rows = [
-            [f"`{r.run_id}`", f"`{r.task}`", method_label(r.method), str(r.seed), r.error or ""]
-            for r in study.failed
-        ]
-        blocks.append(Paragraph("Listed for reference; left out of every table and statistic."))
-        blocks.append(Table(["run", "task", "method", "seed", "error"], rows, align=["l"] * 5))
-    if study.unfinished:
-        names = ", ".join(f"`{n}`" for n in study.unfinished)
-        blocks.append(Paragraph(f"Run directories without `DONE` (skipped): {names}."))
-    return blocks

@@ -9,9 +9,9 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
+from clipgap.report.figures.canvas import Plot, arm_styles, save
 from clipgap.report.frontier import Frontier
 from clipgap.report.labels import OUTCOME_NAMES, method_label, order_arms
-from clipgap.report.render.plots import Plot, arm_styles, save
 
 GAINS = ("delta_id", "delta_dg")
 AXIS = {

@@ -1,57 +1,16 @@
-"""Per-run sections: absolute accuracies next to the outcomes per (task, method), and the
-hyperparameters of every finished run."""
+"""Per-run sections: the hyperparameters of every finished run, and the failed and unfinished
+runs (listed for reference, left out of every statistic)."""
 
 from __future__ import annotations
 
-import pandas as pd
-
 from clipgap.record import RunRecord
+from clipgap.report.formats.blocks import Block, Heading, Paragraph, Table
 from clipgap.report.formatting import MISSING, integer, num
 from clipgap.report.labels import method_label, order_arms, shots_text
-from clipgap.report.render.blocks import Block, Heading, Paragraph, Table
 from clipgap.report.study import Study
-from clipgap.report.tables import accuracy_table
 
-# (column, header, signed): absolute accuracies, each group followed by its change.
-ACCURACY_COLUMNS = (
-    ("zs_id", "zero-shot ID", False),
-    ("ft_id", "fine-tuned ID", False),
-    ("delta_id", "dID", True),
-    ("zs_dg_mean", "zero-shot DG", False),
-    ("ft_dg_mean", "fine-tuned DG", False),
-    ("delta_dg", "dDG", True),
-    ("zs_control_mean", "zero-shot control", False),
-    ("ft_control_mean", "fine-tuned control", False),
-    ("cf_mean", "CF", True),
-)
 # (key of the run's training config, header)
 HYPERPARAMETERS = (("optimizer", "optimizer"), ("lr", "lr"), ("batch_size", "batch"))
-
-
-def accuracy_section(frame: pd.DataFrame) -> list[Block]:
-    """One row per (task, arm): top-1 accuracies before and after fine-tuning, mean over
-    seeds, next to dID, dDG and CF."""
-    table = accuracy_table(frame)
-    if table.empty:
-        return []
-    rank = {arm: i for i, arm in enumerate(order_arms(table["arm"]))}
-    table = table.sort_values(["unit", "arm"], key=lambda s: s.map(rank) if s.name == "arm" else s)
-    rows = [
-        [f"`{r['unit']}`", method_label(r["arm"], mark=True), str(r["n_seeds"])]
-        + [num(r[column], signed=signed) for column, _, signed in ACCURACY_COLUMNS]
-        for r in table.to_dict("records")
-    ]
-    head = ["task", "method", "seeds", *(name for _, name, _ in ACCURACY_COLUMNS)]
-    return [
-        Heading("Accuracies per task and method", 3),
-        Paragraph(
-            "Top-1 accuracy, mean over seeds, before (zero-shot) and after fine-tuning: on the "
-            "task's test split (ID), averaged over its shifted domains (DG) and over the control "
-            "tasks (control), each followed by its change. In `report.html` a click on a column "
-            "header sorts a table."
-        ),
-        Table(head, rows, align=["l", "l"] + ["r"] * (len(head) - 2)),
-    ]
 
 
 def runs_section(study: Study) -> list[Block]:
@@ -102,3 +61,20 @@ def _setting(value) -> str:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return str(value)
     return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def failed_section(study: Study) -> list[Block]:
+    blocks: list[Block] = [Heading("Failed runs")]
+    if not study.failed:
+        blocks.append(Paragraph("None."))
+    else:
+        rows = [
+            [f"`{r.run_id}`", f"`{r.task}`", method_label(r.method), str(r.seed), r.error or ""]
+            for r in study.failed
+        ]
+        blocks.append(Paragraph("Listed for reference; left out of every table and statistic."))
+        blocks.append(Table(["run", "task", "method", "seed", "error"], rows, align=["l"] * 5))
+    if study.unfinished:
+        names = ", ".join(f"`{n}`" for n in study.unfinished)
+        blocks.append(Paragraph(f"Run directories without `DONE` (skipped): {names}."))
+    return blocks

@@ -1,18 +1,17 @@
-"""The measure-ranking section and figure: which difficulty measure predicted each outcome best
-on this study (:func:`clipgap.predict.compare_measures`)."""
+"""The measure-ranking section: which difficulty measure predicted each outcome best on this
+study (:func:`clipgap.predict.compare_measures`), as one plain sentence per outcome and one
+ranking table per outcome and preset (the figure is :mod:`clipgap.report.figures.predictor_errors`).
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from clipgap.predict import MeasureComparison, ranking_rows, save_measure_ranking
+from clipgap.predict import MeasureComparison
 from clipgap.predict.measures import percent_lower
 from clipgap.predict.table import OUTCOME_LABELS
-from clipgap.predict.tables import unavailable_rows
+from clipgap.report.figures.predictor_errors import figure_name
+from clipgap.report.formats.blocks import Block, Bullets, Heading, Paragraph, Table
 from clipgap.report.formatting import num
-from clipgap.report.measures import MeasureRanking
-from clipgap.report.render.blocks import Block, Bullets, Heading, Paragraph, Table
-from clipgap.report.render.plots import DPI, Plot
+from clipgap.report.measure_ranking import MeasureRanking
 
 INTRO = (
     "For every difficulty measure, outcome and method, a least-squares line of the outcome on "
@@ -27,11 +26,6 @@ INTRO = (
 )
 HEAD = ["rank", "measure", "LOTO error", "baseline", "beats baseline", "R²", "Spearman ρ"]
 HEAD += ["Kendall τ", "weighted τ", "methods", "tasks"]
-FIGURE = "measure_ranking"
-
-
-def figure_name(ranking: MeasureRanking, several: bool) -> str:
-    return f"{FIGURE}_{ranking.preset}.png" if several else f"{FIGURE}.png"
 
 
 def measures_section(rankings: list[MeasureRanking]) -> list[Block]:
@@ -102,11 +96,9 @@ def best_sentence(comparison: MeasureComparison, outcome: str) -> str:
 def _left_out(comparison: MeasureComparison) -> list[str]:
     """Sentences on the measures and outcomes that were not scored, and why."""
     out = []
-    missing = unavailable_rows(comparison)
+    missing = comparison.unavailable
     if missing:
-        out.append(
-            "Not scored: " + "; ".join(f"`{r['measure']}` ({r['why']})" for r in missing) + "."
-        )
+        out.append("Not scored: " + "; ".join(f"`{m}` ({why})" for m, why in missing) + ".")
     scored = {OUTCOME_LABELS[o] for o in comparison.outcomes()}
     skipped: dict[str, str] = {}
     for note in comparison.notes:
@@ -136,26 +128,38 @@ def _row(r: dict) -> list[str]:
     ]
 
 
-def plot_measures(rankings: list[MeasureRanking], out: Path) -> list[Plot]:
-    """One bar chart of LOTO errors per preset that has a comparison (predict's figure)."""
-    several = len(rankings) > 1
-    plots = []
-    for stale in out.glob(f"{FIGURE}*.png"):
-        stale.unlink()
-    for ranking in rankings:
-        if ranking.comparison is None:
-            continue
-        name = figure_name(ranking, several)
-        if save_measure_ranking(ranking.comparison, out / name, dpi=DPI) is None:
-            continue
-        which = f" (preset {ranking.preset})" if several else ""
-        plots.append(
-            Plot(
-                name,
-                f"Which measure predicts the outcomes{which}",
-                "Per outcome, each difficulty measure's leave-one-task-out mean absolute error "
-                "of a least-squares line (mean over methods; best at the top); dashed: the "
-                "baseline that ignores difficulty; blue bars beat it.",
+def ranking_rows(comparison: MeasureComparison) -> list[dict]:
+    """One row per (outcome, measure), best first within each outcome: LOTO mean absolute error
+    averaged over methods, the baseline's, and the mean rank correlations over methods."""
+    rows = []
+    for outcome in comparison.outcomes():
+        for rank in comparison.ranking(outcome):
+            stats = [
+                s.stats
+                for s in comparison.scores
+                if s.outcome == outcome
+                and s.measure == rank.measure
+                and s.method in comparison.methods
+            ]
+            rows.append(
+                {
+                    "outcome": OUTCOME_LABELS[outcome],
+                    "rank": rank.rank,
+                    "measure": rank.measure,
+                    "loto_mae": rank.loto_mae,
+                    "baseline_mae": rank.baseline_mae,
+                    "beats_baseline": rank.loto_mae < rank.baseline_mae,
+                    "r2": _mean(a.r2 for a in stats),
+                    "spearman": _mean(a.spearman for a in stats),
+                    "kendall": _mean(a.kendall for a in stats),
+                    "weighted_tau": _mean(a.weighted_tau for a in stats),
+                    "methods": rank.n_methods,
+                    "tasks": rank.n_tasks,
+                }
             )
-        )
-    return plots
+    return rows
+
+
+def _mean(values) -> float:
+    values = [v for v in values if v == v]  # drop NaN
+    return sum(values) / len(values) if values else float("nan")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from clipgap.report.render.blocks import Block, Bullets, Heading, Image, Paragraph, Table, Verdict
+from clipgap.report.formats.blocks import Block, Bullets, Heading, Image, Paragraph, Table, Verdict
 
 
 def to_markdown(blocks: list[Block]) -> str:

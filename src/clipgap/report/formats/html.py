@@ -17,7 +17,7 @@ from markupsafe import Markup, escape
 
 from clipgap.errors import DataError
 from clipgap.report.claims import Status
-from clipgap.report.render.blocks import Block, Bullets, Heading, Image, Paragraph, Table, Verdict
+from clipgap.report.formats.blocks import Block, Bullets, Heading, Image, Paragraph, Table, Verdict
 
 ASSETS = "assets"
 _STATUS_CLASS = {
@@ -41,7 +41,7 @@ def inline(text: str) -> Markup:
 @cache
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("clipgap.report.render", ASSETS),
+        loader=jinja2.PackageLoader("clipgap.report.formats", ASSETS),
         autoescape=True,
         trim_blocks=True,
         lstrip_blocks=True,

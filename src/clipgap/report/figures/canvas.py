@@ -1,15 +1,47 @@
-"""Task names next to the points of a scatter plot, moved apart by adjustText so that they do
-not overlap each other or the points (a fixed iteration count keeps the figure reproducible)."""
+"""What every report figure shares: the :class:`Plot` a figure function returns, one colour and
+marker per method, reproducible PNG saving on matplotlib's Agg canvas (no display, no pyplot
+state), and task names placed next to points by adjustText so that they do not overlap (a fixed
+iteration count keeps the figure reproducible).
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
+import matplotlib
 import numpy as np
 from adjustText import adjust_text
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+DPI = 120
+MARKERS = "osD^vP*Xh<>p"
+# PNG metadata that varies between matplotlib versions is dropped, so reruns give the same bytes.
+PNG_METADATA = {"Software": None}
+
+
+@dataclass(frozen=True)
+class Plot:
+    """A figure file (``name`` inside the figures directory) with its title and caption."""
+
+    name: str
+    title: str
+    caption: str
+
+
+def arm_styles(arms: list[str]) -> dict[str, tuple]:
+    cmap = matplotlib.colormaps["tab10"]
+    return {arm: (cmap(i % 10), MARKERS[i % len(MARKERS)]) for i, arm in enumerate(arms)}
+
+
+def save(fig: Figure, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=DPI, metadata=PNG_METADATA)
+
 
 # Above this many labels in one panel the names would hide the data: none is drawn.
 MAX_LABELS = 40

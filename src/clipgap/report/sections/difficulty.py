@@ -1,4 +1,5 @@
-"""The statistics section: difficulty vs outcomes, per claim scope and per arm."""
+"""The difficulty sections: each task's difficulty measures on its zero-shot embeddings, and the
+statistics of difficulty against the outcomes, per claim scope and per method."""
 
 from __future__ import annotations
 
@@ -6,11 +7,41 @@ import math
 
 import pandas as pd
 
-from clipgap.report.formatting import MISSING, num, pval
+from clipgap.report.formats.blocks import Block, Heading, Paragraph, Table
+from clipgap.report.formatting import MISSING, integer, num, pval
 from clipgap.report.labels import MEASURE_NAMES, MEASURES, OUTCOME_NAMES, OUTCOMES, method_label
 from clipgap.report.relations import TEST_P
-from clipgap.report.render.blocks import Block, Heading, Paragraph, Table
 from clipgap.report.scopes import PAPER_SCOPE
+
+
+def difficulty_section(difficulty: pd.DataFrame) -> list[Block]:
+    columns = ["silhouette_modality", "silhouette_class", "acs", "zero_shot_accuracy"]
+    rows = [
+        [f"`{r['unit']}`", integer(r["n_images"]), integer(r["n_classes"])]
+        + [num(r[c]) for c in columns]
+        + [num(r["modality_gap"])]
+        for r in difficulty.to_dict("records")
+    ]
+    head = ["task", "images", "classes", *(MEASURE_NAMES[c] for c in columns), "modality gap"]
+    splits = sorted({s for cell in difficulty["split"] for s in cell.split(", ") if s})
+    if len(splits) == 1:
+        where = f"each task's {splits[0]} split"
+    else:
+        where = "the split named in the last column"
+        head.append("split")
+        for row, split in zip(rows, difficulty["split"], strict=True):
+            row.append(split)
+    return [
+        Heading("Task difficulty"),
+        Paragraph(
+            f"Measured on the zero-shot embeddings of {where} (`difficulty.split`); dID is "
+            "always measured on the test split. High ss = image and text embeddings far apart "
+            "(a misaligned, harder task); high ACS or zero-shot accuracy = an aligned, easier "
+            "task."
+        ),
+        Table(head, rows),
+    ]
+
 
 STAT_HEAD = ["n", "Pearson r", "p", "Spearman ρ", "p", "Kendall τ", "p", "slope", "R²", "sig."]
 
