@@ -570,8 +570,8 @@ def test_combine_parts():
 
 
 def test_claim_options_validated():
-    with pytest.raises(ConfigError, match="claims.alpha"):
-        ClaimOptions(alpha=1.5)
+    with pytest.raises(ConfigError, match="claims.level is 1.5"):
+        ClaimOptions(level=1.5)
     with pytest.raises(ConfigError, match="claims.min_tasks"):
         ClaimOptions(min_tasks=2)
     with pytest.raises(ConfigError, match="claims.n_resamples"):
@@ -698,6 +698,26 @@ def test_cli_report(tmp_path, capsys):
     assert (tmp_path / "out" / "results.csv").is_file()
     assert main(["report", str(tmp_path / "missing")]) == 2
     assert "is not a study directory" in capsys.readouterr().err
+
+
+def test_cli_report_level_sets_the_significance_level(tmp_path, capsys):
+    """``--level`` reaches the claims and the statistics table; the old ``--alpha`` (alpha
+    names only the interpolation weight) is refused in one line that names the new flag."""
+    write_study(tmp_path / "s", difficulty_study(lambda ss, acs, zs: 0.4 * ss, n_tasks=4))
+    assert (
+        main(["report", str(tmp_path / "s"), "--out", str(tmp_path / "a"), "--level", "0.2"]) == 0
+    )
+    md = (tmp_path / "a" / "report.md").read_text()
+    assert "**sig.**: Kendall τ p < 0.2 (two-sided" in md and "80% bootstrap interval" in md
+    assert "p < 0.05 (two-sided" not in md
+    capsys.readouterr()
+    assert main(["report", str(tmp_path / "s"), "--alpha", "0.01"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--alpha is now --level (the significance level)" in err[0], err
+    assert main(["report", str(tmp_path / "s"), "--level", "1.5"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: claims.level is 1.5; expected a number in (0, 1)"], err
+    assert not (tmp_path / "s" / "report").exists()
 
 
 def test_formatting():

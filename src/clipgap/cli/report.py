@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 from clipgap.cli.commands import commands
 from clipgap.cli.common import add_output_args
 
@@ -17,8 +19,9 @@ def add_parser(sub) -> None:
     p.add_argument("study_dir", metavar="DIR", help="study directory (holds runs/*/record.json)")
     p.add_argument("--out", default=None, help="report directory (default DIR/report)")
     p.add_argument(
-        "--alpha", type=float, default=0.05, help="significance level of the claims (default 0.05)"
+        "--level", type=float, default=0.05, help="significance level of the claims (default 0.05)"
     )
+    p.add_argument("--alpha", nargs="?", action=RenamedFlag, help=argparse.SUPPRESS)
     p.add_argument(
         "--min-tasks",
         type=int,
@@ -29,11 +32,19 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
+class RenamedFlag(argparse.Action):
+    """The old ``--alpha``: a one-line error pointing to ``--level`` (alpha only ever names
+    the interpolation weight)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.error(f"{option_string} is now --level (the significance level)")
+
+
 def run(args) -> int:
     from clipgap.report import build_report
     from clipgap.report.claims import ClaimOptions
 
-    options = ClaimOptions(alpha=args.alpha, min_tasks=args.min_tasks)
+    options = ClaimOptions(level=args.level, min_tasks=args.min_tasks)
     path = build_report(args.study_dir, args.out, options=options)
     print(path)
     print(path.with_suffix(".html"))

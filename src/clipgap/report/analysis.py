@@ -47,8 +47,9 @@ class Analysis:
     frontier: Frontier | None = None
 
     @property
-    def alpha(self) -> float:
-        return self.options.alpha
+    def level(self) -> float:
+        """The significance level of the claims and the statistics tables."""
+        return self.options.level
 
 
 def analyse(study: Study, options: ClaimOptions | None = None) -> Analysis:
@@ -62,7 +63,7 @@ def analyse(study: Study, options: ClaimOptions | None = None) -> Analysis:
     scopes = dict(means)
     for arm in order_arms(cells["arm"]):
         scopes[arm] = cells.loc[cells["arm"] == arm, ["unit", *OUTCOMES]]
-    relations = relation_table(scopes, difficulty, alpha=options.alpha)
+    relations = relation_table(scopes, difficulty, level=options.level)
     return Analysis(
         frame=frame,
         difficulty=difficulty,

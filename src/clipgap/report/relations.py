@@ -4,8 +4,8 @@ For each scope (one arm, or a claim group's five paper methods averaged per task
 :mod:`.scopes`), each difficulty measure (ss, ACS, zero-shot accuracy) and each outcome (dID,
 dDG, CF) this computes :func:`clipgap.stats.relate` over the tasks: Pearson r, Spearman rho and
 Kendall tau with two-sided p-values, and a least-squares line with R^2. Significance is
-Kendall's tau p < alpha (scipy computes it exactly for few tasks without ties; Spearman's p is
-an exact permutation p-value up to 9 tasks).
+Kendall's tau p < level, the significance level (scipy computes it exactly for few tasks
+without ties; Spearman's p is an exact permutation p-value up to 9 tasks).
 
 Zero-shot accuracy vs dID is partly headroom: dID = fine-tuned - zero-shot accuracy on the
 task's test images, so a task the original model already solves has little left to gain
@@ -64,10 +64,10 @@ def safe_relate(x, y) -> dict:
 
 
 def relation_table(
-    scopes: dict[str, pd.DataFrame], difficulty: pd.DataFrame, *, alpha: float
+    scopes: dict[str, pd.DataFrame], difficulty: pd.DataFrame, *, level: float
 ) -> pd.DataFrame:
     """One row per (scope, measure, outcome): ``n`` tasks, the ``STAT_KEYS``, and booleans
-    ``decides`` (not a headroom relation), ``significant`` (Kendall p < alpha) and ``holm``
+    ``decides`` (not a headroom relation), ``significant`` (Kendall p < level, the significance level) and ``holm``
     (a deciding relation still significant after Holm within its scope).
 
     ``scopes`` maps a scope name to its points: a frame with ``unit`` and the outcomes.
@@ -87,8 +87,8 @@ def relation_table(
                     | {"decides": decides}
                 )
         family = [row[TEST_P] if row["decides"] else math.nan for row in block]
-        for row, keep in zip(block, holm(family, alpha), strict=True):
-            row["significant"] = bool(row[TEST_P] < alpha)
+        for row, keep in zip(block, holm(family, level), strict=True):
+            row["significant"] = bool(row[TEST_P] < level)
             row["holm"] = keep
         rows.extend(block)
     columns = ["scope", "measure", "outcome", "n", *STAT_KEYS, "decides", "significant", "holm"]

@@ -5,7 +5,7 @@ task with all five methods: dID averaged over the methods and seeds. The two Spe
 correlations rho(ss, dID) and rho(ACS, dID) share dID, so they are compared with a test for
 dependent correlations: a percentile bootstrap over tasks (``ClaimOptions.n_resamples``,
 seeded by ``random_state``) of D = |rho(ss, dID)| - |rho(ACS, dID)| with confidence
-1 - alpha decides:
+1 - level (``ClaimOptions.level``, the significance level) decides:
 
 - holds: the interval lies above 0; does not hold: it lies below 0; not significant: it
   contains 0;
@@ -68,7 +68,7 @@ def claim_ss_vs_acs(
         points["acs"],
         points["delta_id"],
         n_resamples=opts.n_resamples,
-        confidence=1 - opts.alpha,
+        confidence=1 - opts.level,
         random_state=opts.random_state,
     )
     if not math.isfinite(boot["low"]):
@@ -89,7 +89,7 @@ def _decide(boot: dict) -> Status:
 
 
 def _interval_text(boot: dict, opts: ClaimOptions) -> str:
-    level = f"{100 * (1 - opts.alpha):g}%"
+    level = f"{100 * (1 - opts.level):g}%"
     dropped = boot["n_resamples"] - boot["n_valid"]
     note = f"; {integer(dropped)} with a constant variable left out" if dropped else ""
     where = {Status.HOLDS: "above 0", Status.DOES_NOT_HOLD: "below 0"}.get(_decide(boot))

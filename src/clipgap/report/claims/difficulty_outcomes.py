@@ -5,7 +5,7 @@ relations of ss, ACS and zero-shot accuracy with dID, dDG and CF, except zero-sh
 dID, which is partly headroom (dID = fine-tuned - zero-shot accuracy on the same test images)
 and is shown but never decides. The claim is an existence claim:
 
-- holds: some deciding relation is significant (Kendall tau p < alpha, exact for few tasks)
+- holds: some deciding relation is significant (Kendall tau p < level, exact for few tasks)
   after Holm's correction over the deciding relations;
 - not significant: none is. A test that finds no relation cannot show there is none, so this
   claim is never "does not hold";
@@ -26,11 +26,11 @@ from clipgap.report.relations import TEST_P, lookup, safe_relate
 from clipgap.report.scopes import missing_methods, scope_name
 
 
-def statement(alpha: float) -> str:
+def statement(level: float) -> str:
     return (
         "Task difficulty and fine-tuning outcomes are related: some relation of ss, ACS or "
         "zero-shot accuracy with dID, dDG or CF over tasks (the five paper methods averaged "
-        f"per task) is significant (Kendall τ p < {alpha:g}, Holm-corrected over the relations "
+        f"per task) is significant (Kendall τ p < {level:g}, Holm-corrected over the relations "
         "tested; zero-shot accuracy vs dID is headroom and not tested)."
     )
 
@@ -45,7 +45,7 @@ def claim_relations(
     split: str,
 ) -> Claim:
     """Claim 2 for one claim group. ``split``: where difficulty was measured (for the text)."""
-    key, text = keyed("2", group), statement(opts.alpha)
+    key, text = keyed("2", group), statement(opts.level)
     missing = missing_methods(arms)
     if missing:
         reason = f"No complete runs of {', '.join(method_label(m) for m in missing)}."
@@ -64,9 +64,9 @@ def claim_relations(
         name = f"{MEASURE_NAMES[row['measure']]} vs {OUTCOME_NAMES[row['outcome']]}"
         evidence.append(f"{name}: {rho_text(row)}, {sign}, {holm}.")
     if significant.empty:
-        evidence.append(f"No relation has p < {opts.alpha:g}, even before correction.")
+        evidence.append(f"No relation has p < {opts.level:g}, even before correction.")
     evidence.append(_headroom(relations, group, split))
-    evidence.append(_per_method_significant(relations, arms, opts.alpha))
+    evidence.append(_per_method_significant(relations, arms, opts.level))
     mine = cells[cells["arm"].isin(arms.values())]
     dg_cf = safe_relate(mine["delta_dg"], mine["cf_mean"])
     evidence.append(
@@ -75,7 +75,7 @@ def claim_relations(
     )
     # Kendall's exact two-sided p cannot go below 2 / n!: with few tasks and many relations no
     # result could survive Holm, and a verdict would claim more than the study can show.
-    floor, threshold = 2 / math.factorial(n), opts.alpha / len(tested)
+    floor, threshold = 2 / math.factorial(n), opts.level / len(tested)
     if floor > threshold:
         evidence.insert(
             0,
@@ -103,7 +103,7 @@ def _headroom(relations: pd.DataFrame, group: str, split: str) -> str:
     )
 
 
-def _per_method_significant(relations: pd.DataFrame, arms: dict[str, str], alpha: float) -> str:
+def _per_method_significant(relations: pd.DataFrame, arms: dict[str, str], level: float) -> str:
     parts = []
     for arm in arms.values():
         rows = relations[(relations["scope"] == arm) & relations["significant"]]
@@ -113,4 +113,4 @@ def _per_method_significant(relations: pd.DataFrame, arms: dict[str, str], alpha
             for r in rows[rows["decides"]].to_dict("records")
         ]
         parts.append(f"{method_label(arm)}: {', '.join(found) or 'none'}")
-    return f"Per paper method, uncorrected p < {alpha:g} (descriptive): " + "; ".join(parts) + "."
+    return f"Per paper method, uncorrected p < {level:g} (descriptive): " + "; ".join(parts) + "."

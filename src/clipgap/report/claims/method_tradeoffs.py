@@ -15,7 +15,7 @@ forgetting).
   CF < 0 for both.
 
 A claim made of several statements combines them with :func:`.verdict.combine`; the level at
-which a statement may refute it is alpha divided by the number of statements.
+which a statement may refute it is the significance level divided by the number of statements.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def _claims_for(
     n = len(values["delta_id"])
     scope = (
         f"Over the {n} tasks with all five paper methods (seed means per task; paired Wilcoxon "
-        f"signed-rank tests across tasks need at least {signed_rank_min_n(opts.alpha)} tasks "
+        f"signed-rank tests across tasks need at least {signed_rank_min_n(opts.level)} tasks "
         "with the outcome defined)."
     )
     if cells.loc[cells["arm"].isin(arms.values()), "n_seeds"].max() < 2:
@@ -127,7 +127,7 @@ def _balance(values: dict, opts: ClaimOptions) -> tuple[Status, list[str]]:
     score = (dg + cf) / 2
     part = compare_to_others(
         score, "aclip", what="Balance score (lower is better)", higher=False,
-        alpha=opts.alpha, refute_alpha=opts.alpha,
+        level=opts.level, refute_level=opts.level,
     )  # fmt: skip
     means = "; ".join(f"{method_label(m)} {v:.2f}" for m, v in score.mean().items())
     return part.status, [
@@ -141,7 +141,7 @@ def _balance(values: dict, opts: ClaimOptions) -> tuple[Status, list[str]]:
 
 def _lora(values: dict, opts: ClaimOptions) -> tuple[Status, list[str]]:
     part = compare_to_others(
-        values["cf_mean"], "lora", what="CF", alpha=opts.alpha, refute_alpha=opts.alpha
+        values["cf_mean"], "lora", what="CF", level=opts.level, refute_level=opts.level
     )
     dg_rank = values["delta_dg"].dropna().mean().rank(ascending=False, method="min")
     rank = f"#{dg_rank['lora']:.0f} of 5" if len(dg_rank) else "undefined"
@@ -154,29 +154,29 @@ def _lora(values: dict, opts: ClaimOptions) -> tuple[Status, list[str]]:
 
 
 def _bitfit(values: dict, opts: ClaimOptions) -> tuple[Status, list[str]]:
-    refute = opts.alpha / 2
+    refute = opts.level / 2
     parts = [
         compare_to_others(
             values["delta_id"], "bitfit", what="dID (top two)", top=2,
-            alpha=opts.alpha, refute_alpha=refute,
+            level=opts.level, refute_level=refute,
         ),
         sign_of(
             values["cf_mean"]["bitfit"], expected=-1, what="BitFit CF",
-            alpha=opts.alpha, refute_alpha=refute,
+            level=opts.level, refute_level=refute,
         ),
     ]  # fmt: skip
     return _combined(parts, [_ranking(values["delta_id"], "dID")])
 
 
 def _dg_at_cost(values: dict, opts: ClaimOptions) -> tuple[Status, list[str]]:
-    refute = opts.alpha / 4
+    refute = opts.level / 4
     parts = []
     for method in ("clip_adapter", "full"):
         for outcome, expected in (("delta_dg", 1), ("cf_mean", -1)):
             what = f"{method_label(method)} {SYMBOL[outcome]}"
             series = values[outcome][method]
             parts.append(
-                sign_of(series, expected=expected, what=what, alpha=opts.alpha, refute_alpha=refute)
+                sign_of(series, expected=expected, what=what, level=opts.level, refute_level=refute)
             )
     return _combined(parts, [])
 

@@ -5,13 +5,13 @@ are compared task by task with the Wilcoxon signed-rank test (two-sided,
 :func:`clipgap.stats.signed_rank_test`). Seed spread is never used as noise: with one seed it
 is unknown, not zero.
 
-- "X is best of the five" holds when X beats each of the other four, each at p < alpha (an
+- "X is best of the five" holds when X beats each of the other four, each at p < level (an
   intersection-union test: every comparison must reject, so no correction is needed). "X is in
   the top k" holds when X beats all but k - 1 of them. It does not hold when at least k
-  methods beat X significantly after Holm's correction at ``refute_alpha``.
+  methods beat X significantly after Holm's correction at ``refute_level``.
 - "the mean of X is negative" (or positive) holds when the signed-rank test against 0 gives
-  p < alpha in that direction, and does not hold when p < ``refute_alpha`` the other way.
-- Fewer tasks than :func:`clipgap.stats.signed_rank_min_n` (6 at alpha = 0.05): the
+  p < level in that direction, and does not hold when p < ``refute_level`` the other way.
+- Fewer tasks than :func:`clipgap.stats.signed_rank_min_n` (6 at level 0.05): the
   statement cannot be tested.
 """
 
@@ -43,19 +43,19 @@ def compare_to_others(
     what: str,
     higher: bool = True,
     top: int = 1,
-    alpha: float,
-    refute_alpha: float,
+    level: float,
+    refute_level: float,
 ) -> Part:
     """Is ``target`` (a column of ``table``, rows = tasks) among the ``top`` best columns?"""
     table = table.dropna()
-    needed = signed_rank_min_n(alpha)
+    needed = signed_rank_min_n(level)
     if len(table) < needed:
         return Part(Status.CANNOT_BE_TESTED, f"{what}: {too_few(len(table), needed)}")
     others = [m for m in table.columns if m != target]
     sign = 1 if higher else -1
     tests = {m: signed_rank_test(sign * (table[target] - table[m])) for m in others}
-    wins = [m for m in others if tests[m]["pvalue"] < alpha and tests[m]["direction"] > 0]
-    rejected = holm([tests[m]["pvalue"] for m in others], refute_alpha)
+    wins = [m for m in others if tests[m]["pvalue"] < level and tests[m]["direction"] > 0]
+    rejected = holm([tests[m]["pvalue"] for m in others], refute_level)
     losses = [m for m, r in zip(others, rejected, strict=True) if r and tests[m]["direction"] < 0]
     if len(wins) >= len(others) - (top - 1):
         status = Status.HOLDS
@@ -72,30 +72,30 @@ def compare_to_others(
     text = (
         f"{what}, {name} minus each other method over {len(table)} tasks (+ = {name} better; "
         f"Wilcoxon signed-rank p): {'; '.join(parts)}. {name} is better than {len(wins)} of "
-        f"{len(others)} at p < {alpha:g}; {len(losses)} significantly better than {name} "
-        f"(Holm at {refute_alpha:.3g})."
+        f"{len(others)} at p < {level:g}; {len(losses)} significantly better than {name} "
+        f"(Holm at {refute_level:.3g})."
     )
     return Part(status, text)
 
 
 def sign_of(
-    values: pd.Series, *, expected: int, what: str, alpha: float, refute_alpha: float
+    values: pd.Series, *, expected: int, what: str, level: float, refute_level: float
 ) -> Part:
     """Is the centre of ``values`` (one per task) of sign ``expected`` (+1 or -1)?"""
     values = values.dropna()
-    needed = signed_rank_min_n(alpha)
+    needed = signed_rank_min_n(level)
     if len(values) < needed:
         return Part(Status.CANNOT_BE_TESTED, f"{what}: {too_few(len(values), needed)}")
     test = signed_rank_test(values)
     p, direction = test["pvalue"], test["direction"]
-    if p < alpha and direction == expected:
+    if p < level and direction == expected:
         status = Status.HOLDS
-    elif p < refute_alpha and direction == -expected:
+    elif p < refute_level and direction == -expected:
         status = Status.DOES_NOT_HOLD
     else:
         status = Status.NOT_SIGNIFICANT
     side = {1: "positive", -1: "negative", 0: "balanced"}[direction]
-    sig = f"significantly {side}" if math.isfinite(p) and p < alpha else "not significant"
+    sig = f"significantly {side}" if math.isfinite(p) and p < level else "not significant"
     return Part(
         status,
         f"{what}: mean {num(test['mean'], signed=True)} over {len(values)} tasks, "

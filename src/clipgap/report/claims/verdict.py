@@ -13,7 +13,7 @@ from clipgap.stats import MIN_POINTS
 class Status(str, Enum):
     """The verdict on a claim.
 
-    ``HOLDS``: the test supports the claim at level alpha. ``DOES_NOT_HOLD``: the test supports
+    ``HOLDS``: the test supports the claim at the significance level. ``DOES_NOT_HOLD``: the test supports
     the opposite. ``NOT_SIGNIFICANT``: the test cannot tell either way at that level.
     ``CANNOT_BE_TESTED``: too few tasks (or a missing method, DG domain or control task) for
     the test to decide anything.
@@ -30,20 +30,21 @@ class Status(str, Enum):
 
 @dataclass(frozen=True)
 class ClaimOptions:
-    """``alpha``: significance level in (0, 1) (claim 1's interval has confidence 1 - alpha).
-    ``min_tasks``: fewest tasks for the correlation claims 1 and 2 (at least 3; the rank claims
-    3a-3d need as many tasks as a signed-rank test needs to reach alpha, see
+    """``level``: the significance level, in (0, 1) (claim 1's interval has confidence
+    1 - level); never called alpha, which names the interpolation weight. ``min_tasks``: fewest
+    tasks for the correlation claims 1 and 2 (at least 3; the rank claims 3a-3d need as many
+    tasks as a signed-rank test needs to reach the level, see
     :func:`clipgap.stats.signed_rank_min_n`). ``n_resamples`` and ``random_state``: claim 1's
     bootstrap over tasks (same seed, same interval)."""
 
-    alpha: float = 0.05
+    level: float = 0.05
     min_tasks: int = 4
     n_resamples: int = 10_000
     random_state: int = 0
 
     def __post_init__(self) -> None:
-        if not 0 < self.alpha < 1:
-            raise ConfigError(f"claims.alpha is {self.alpha!r}; expected a number in (0, 1)")
+        if not 0 < self.level < 1:
+            raise ConfigError(f"claims.level is {self.level!r}; expected a number in (0, 1)")
         if self.min_tasks < MIN_POINTS:
             raise ConfigError(
                 f"claims.min_tasks is {self.min_tasks!r}; expected an integer >= {MIN_POINTS}"

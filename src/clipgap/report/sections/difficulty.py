@@ -66,7 +66,7 @@ def _stat_cells(r: dict) -> list[str]:
     ]
 
 
-def statistics_section(relations: pd.DataFrame, alpha: float) -> list[Block]:
+def statistics_section(relations: pd.DataFrame, level: float) -> list[Block]:
     def label(r: dict) -> list[str]:
         return [MEASURE_NAMES[r["measure"]], OUTCOME_NAMES[r["outcome"]]]
 
@@ -74,7 +74,7 @@ def statistics_section(relations: pd.DataFrame, alpha: float) -> list[Block]:
     blocks: list[Block] = [
         Heading("Difficulty vs outcomes: statistics"),
         Paragraph(
-            f"One point per task. **sig.**: Kendall τ p < {alpha:g} (two-sided, uncorrected; "
+            f"One point per task. **sig.**: Kendall τ p < {level:g} (two-sided, uncorrected; "
             "exact for few tasks without ties); *(Holm)*: still significant after Holm's "
             f"correction over the {family} deciding relations of the same scope; *(headroom)*: "
             "zero-shot accuracy vs dID, partly an artefact of dID = fine-tuned − zero-shot "

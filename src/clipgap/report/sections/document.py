@@ -44,7 +44,7 @@ def document(study: Study, analysis: Analysis, plots: list[Plot], *, figures: st
     blocks += method_section(analysis.methods, analysis.cells)
     blocks += accuracy_section(analysis.frame)
     blocks += shots_section(analysis.shots)
-    blocks += statistics_section(analysis.relations, analysis.alpha)
+    blocks += statistics_section(analysis.relations, analysis.level)
     blocks += measures_section(analysis.measures)
     blocks += frontier_section(analysis.frontier, analysis.claims)
     blocks.append(Heading("Figures"))
@@ -91,7 +91,7 @@ def header(study: Study, frame: pd.DataFrame) -> list[Block]:
 
 def claims_scope(analysis: Analysis) -> str:
     """Which runs the claims use, and what a verdict means."""
-    alpha = analysis.alpha
+    level = analysis.level
     presets = [g for g in analysis.groups if g]
     per = f" of one preset at a time ({', '.join(presets)})" if presets else ""
     return (
@@ -100,11 +100,11 @@ def claims_scope(analysis: Analysis) -> str:
         "five have complete runs; other methods and limited-data runs are shown in the tables "
         "and figures, never pooled into a claim. A verdict is **holds** (the test supports the "
         "claim), **does not hold** (the test supports the opposite), **not significant** (the "
-        f"test cannot tell at α = {alpha:g}) or **cannot be tested** (too few tasks, or a "
+        f"test cannot tell at α = {level:g}) or **cannot be tested** (too few tasks, or a "
         "missing method, DG domain or control task). Claim 1 is decided by a "
-        f"{100 * (1 - alpha):g}% bootstrap interval over tasks on |ρ(ss, dID)| − |ρ(ACS, dID)|; "
+        f"{100 * (1 - level):g}% bootstrap interval over tasks on |ρ(ss, dID)| − |ρ(ACS, dID)|; "
         "claim 2 by Kendall's τ with Holm's correction; claim 3's rank and sign statements by "
         "Wilcoxon signed-rank tests paired by task (tasks are the replicates; seed spread is "
-        f"never used as noise), which need at least {signed_rank_min_n(alpha)} tasks: with n "
+        f"never used as noise), which need at least {signed_rank_min_n(level)} tasks: with n "
         "tasks the smallest possible two-sided p is 2/2^n."
     )
