@@ -1,4 +1,5 @@
-# clipgap: `make study` runs the default study on the embedded world; `make test` runs the tests.
+# clipgap: `make study` runs the default study on the embedded world; `make test` checks the
+# import rules (lint-imports, contracts in pyproject.toml) and runs the tests.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -20,6 +21,7 @@ study: $(STAMP)
 	$(BIN)/clipgap --threads 1 study --out $(OUT)
 
 test: $(STAMP)
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 test-slow: $(STAMP)
