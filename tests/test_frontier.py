@@ -37,7 +37,7 @@ from tests.test_report import FIXTURE, make_record, write_study
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-ALPHAS = (0.0, 0.5, 1.0)
+ALPHAS = [0.0, 0.5, 1.0]
 METHODS = ["full", "aclip", "bitfit", "lora", "clip_adapter", "linear_probe"]
 SAME_FORWARD = {"full", "aclip", "bitfit", "lora"}
 N_TEST = 48
@@ -76,9 +76,9 @@ def test_default_alphas_keep_run_hashes(tmp_path):
     same = config(tmp_path, alphas=[1])
     assert [r.run_id for r in plan_runs(same)] == [r.run_id for r in plan_runs(plain)]
     sweep = config(tmp_path, alphas=[1, 0, 0.5])
-    assert sweep.eval.alphas == ALPHAS  # sorted
+    assert sweep.eval.alphas == tuple(ALPHAS)  # sorted
     runs = plan_runs(sweep)
-    assert all(r.alphas == ALPHAS and r.config()["eval"]["alphas"] == list(ALPHAS) for r in runs)
+    assert all(r.alphas == tuple(ALPHAS) and r.config()["eval"]["alphas"] == ALPHAS for r in runs)
     assert not {r.run_id for r in runs} & {r.run_id for r in plan_runs(plain)}
     assert sweep.identity() != plain.identity()
 
