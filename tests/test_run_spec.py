@@ -99,6 +99,16 @@ def test_a_bad_train_setting_or_option_is_named_once(tmp_path):
         resolve(_finetune_args(overrides=["method.rnak=2"]))
 
 
+def test_a_study_device_torch_does_not_know_is_named_when_runs_are_planned(tmp_path, capsys):
+    from clipgap.cli import main
+
+    _study(tmp_path)  # writes study.yaml
+    argv = ["study", "--config", str(tmp_path / "study.yaml"), "device=gpu", "--dry-run"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "error: device: unknown device 'gpu'; expected auto, cpu, cuda, cuda:N or mps"
+
+
 # ---- the method is looked up once ------------------------------------------------------------
 def test_the_method_name_is_looked_up_once_from_plan_to_interpolation(tmp_path, tiny, monkeypatch):
     from clipgap.interpolate import interpolate

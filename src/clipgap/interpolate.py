@@ -101,7 +101,8 @@ def accuracy_along_alphas(
 
     Returns ``{task: {alpha: accuracy}}`` with accuracies in [0, 1] (the task's own class names
     and prompts), tasks keyed by the mapping's keys or by ``task.name``, alphas ascending
-    (``alphas`` follow :func:`clipgap.alphas.check_alphas`: each once, in [0, 1]). Equal to :func:`clipgap.training.accuracy` of :func:`interpolate` at every alpha.
+    (``alphas`` follow :func:`clipgap.alphas.check_alphas`: each once, in [0, 1]). Equal to
+    :func:`clipgap.training.accuracy` of :func:`interpolate` at every alpha.
     Each alpha's model is built once (all of them are held at once) and each task's images are
     prepared once for all alphas: with a frozen image tower (linear probe, CLIP-Adapter,
     text-only LoRA) as raw image embeddings of the base model (disk cache), otherwise as

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from clipgap.config import INLINE, NEW_SETTING, digest, from_dict, identity
+from clipgap.errors import ConfigError
 from clipgap.methods import ResolvedMethod
 from clipgap.record import DIFFICULTY_SPLITS
 from clipgap.study.config import EvalConfig, shots_label
@@ -170,10 +171,18 @@ def resolve_run(
         model=model,
         pretrained=pretrained,
         device=device,
-        train=replace(resolved, device=device),
+        train=_on_device(resolved, device),
         eval=eval,
         difficulty=DifficultySpec.on(difficulty_split, holdout),
         dg=tuple(dg),
         controls=tuple(controls),
         columns=columns,
     )
+
+
+def _on_device(train: TrainConfig, device: str) -> TrainConfig:
+    """``train`` on the run's ``device`` (checked: a one-line ConfigError naming ``device``)."""
+    try:
+        return replace(train, device=device)
+    except ConfigError as exc:
+        raise ConfigError(str(exc).removeprefix("train.")) from None
