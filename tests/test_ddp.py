@@ -15,12 +15,12 @@ import pytest
 import torch
 
 from clipgap.cli import main
-from clipgap.config import from_dict, to_dict
+from clipgap.config import identity
 from clipgap.data import ImageArrays, Task
 from clipgap.errors import ConfigError
-from clipgap.methods import get_method, options_dict
-from clipgap.study import single_run
-from clipgap.training import TrainConfig, finetune, preset
+from clipgap.methods import resolve_method
+from clipgap.study import resolve_run
+from clipgap.training import TrainConfig, finetune
 from clipgap.training import device as dev
 from clipgap.training import distributed as ddp
 from clipgap.training.data import TensorBatches, image_loader
@@ -270,10 +270,11 @@ def test_precision_settings():
     assert dev.resolve_precision("fp32", cuda) == "fp32"
 
 
-# The resolved training config as written before precision / pin_memory existed.
+# The resolved training config as hashed before precision / pin_memory existed (the device is
+# where a run executes: never hashed).
 KEYS_BEFORE = {
     "optimizer", "lr", "momentum", "weight_decay", "epochs", "batch_size", "val_fraction",
-    "val_max", "val_seed", "seed", "bf16", "device", "num_workers", "max_steps",
+    "val_max", "val_seed", "seed", "bf16", "num_workers", "max_steps",
     "eval_batch_size", "pixel_cache_mb", "cache_embeddings", "shots", "select_start",
 }  # fmt: skip
 # Run ids of these runs computed before precision / pin_memory / device auto existed.
@@ -281,17 +282,16 @@ RUN_IDS_BEFORE = {"lora": "2e57d1c24ae4596a", "full": "0a8d9f0926c98b02"}
 
 
 def _run_id(method: str, **settings) -> str:
-    train = to_dict(from_dict(TrainConfig, {**preset("tuned", method), "seed": 3, **settings}))
-    options = options_dict(get_method(method).make_options({}))
-    return single_run("world:shape", method, model="clipgap-tiny", pretrained=None,
-                      device="cpu", preset="tuned", train=train,
-                      method_options=options).run_id  # fmt: skip
+    return resolve_run("world:shape", resolve_method(method), model="clipgap-tiny",
+                       pretrained=None, device="cpu", preset="tuned",
+                       train={"seed": 3, **settings}).run_id  # fmt: skip
 
 
 def test_run_hash_keeps_defaults_and_counts_forced_precision():
-    assert set(to_dict(TrainConfig())) == KEYS_BEFORE
-    assert to_dict(TrainConfig(precision="bf16"))["precision"] == "bf16"
-    assert to_dict(TrainConfig(pin_memory=False))["pin_memory"] is False
+    assert set(identity(TrainConfig())) == KEYS_BEFORE
+    assert set(identity(TrainConfig(device="cuda:1"))) == KEYS_BEFORE
+    assert identity(TrainConfig(precision="bf16"))["precision"] == "bf16"
+    assert identity(TrainConfig(pin_memory=False))["pin_memory"] is False
     for method, run_id in RUN_IDS_BEFORE.items():
         assert _run_id(method) == run_id
     assert _run_id("lora", precision="bf16") != RUN_IDS_BEFORE["lora"]

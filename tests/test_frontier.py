@@ -68,17 +68,17 @@ def config(tmp_path: Path, overrides=(), **eval_block):
 
 def test_default_alphas_keep_run_hashes(tmp_path):
     plain = config(tmp_path)
-    assert plain.eval.alphas == [1.0] and not plain.eval.sweep
+    assert plain.eval.alphas == (1.0,) and not plain.eval.sweep
     for run in plan_runs(plain):
-        assert run.eval == {"batch_size": 256, "max_test_images": N_TEST}
+        assert run.config()["eval"] == {"batch_size": 256, "max_test_images": N_TEST}
         assert run.run_id == digest(run.config())
     assert "alphas" not in plain.identity()["eval"]
     same = config(tmp_path, alphas=[1])
     assert [r.run_id for r in plan_runs(same)] == [r.run_id for r in plan_runs(plain)]
     sweep = config(tmp_path, alphas=[1, 0, 0.5])
-    assert sweep.eval.alphas == ALPHAS  # sorted
+    assert sweep.eval.alphas == tuple(ALPHAS)  # sorted
     runs = plan_runs(sweep)
-    assert all(r.eval["alphas"] == ALPHAS for r in runs)
+    assert all(r.alphas == tuple(ALPHAS) and r.config()["eval"]["alphas"] == ALPHAS for r in runs)
     assert not {r.run_id for r in runs} & {r.run_id for r in plan_runs(plain)}
     assert sweep.identity() != plain.identity()
 
@@ -158,7 +158,7 @@ def test_validation_accuracy_is_on_the_trainers_hold_out(swept):
 
     records, ctx, cfg = swept
     run = plan_runs(cfg)[0]
-    _, val = training_splits(ctx.task("world:shape", "train"), run.train_config())
+    _, val = training_splits(ctx.task("world:shape", "train"), run.train)
     want = accuracy(zero_shot_model(ctx.backbone), val, progress=False)
     one_image = 1.0 / len(val) + 1e-12
     for method, rec in records.items():
@@ -179,15 +179,12 @@ def test_points_are_the_interpolated_models(swept, method):
     _, ctx, cfg = swept
     run = next(r for r in plan_runs(cfg) if r.method == method)
     train = ctx.task(run.task, "train")
-    result = finetune(
-        ctx.backbone, train, method, method_options=run.method_options,
-        train=run.train_config(), progress=False,
-    )  # fmt: skip
+    result = finetune(ctx.backbone, train, run.resolved, train=run.train, progress=False)
     at_one = AlphaPoint(1.0, _scores(result.model, run, ctx), result.val_accuracy)
     zero_shot = swept[0][method].zero_shot
     points = interpolation_points(result.model, run, ctx, at_one=at_one, zero_shot=zero_shot)
     assert [p.alpha for p in points] == ALPHAS
-    _, val = training_splits(train, run.train_config())
+    _, val = training_splits(train, run.train)
     for p in points:
         model = interpolate(result.model, ctx.backbone, p.alpha)
 

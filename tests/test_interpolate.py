@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 import torch
 
+from clipgap.alphas import parse_alphas
 from clipgap.backbones import load_backbone
 from clipgap.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from clipgap.cli import main
@@ -29,12 +30,7 @@ from clipgap.data import load_task
 from clipgap.embeddings import class_text_features
 from clipgap.errors import ConfigError, ModelError
 from clipgap.export import save_open_clip_as_hf
-from clipgap.interpolate import (
-    accuracy_along_alphas,
-    interpolate,
-    model_alpha,
-    parse_alphas,
-)
+from clipgap.interpolate import accuracy_along_alphas, interpolate, model_alpha
 from clipgap.methods import apply_method, method_names
 from clipgap.methods.lora import lora_deltas, merge
 from clipgap.model import AdaptedModel, clone, normalise
@@ -303,16 +299,17 @@ def test_api_refuses_bad_alphas_and_other_base_models(tiny, trained):
         with pytest.raises(ConfigError, match=message):
             interpolate(ft, tiny, bad)
     assert model_alpha(interpolate(ft, tiny, np.float32(0.5))) == 0.5
-    with pytest.raises(ConfigError, match="at least one alpha"):
+    with pytest.raises(ConfigError, match="alphas: expected a non-empty list"):
         accuracy_along_alphas(ft, tiny, [colour_task(6)], [])
     other = load_backbone(TINY_MODEL, seed=1)
     with pytest.raises(ModelError, match="not from clipgap-tiny"):
         interpolate(ft, other, 0.5)
     with pytest.raises(ModelError, match="fine-tuned model"):
         interpolate(zero_shot_model(clone(tiny)), tiny, 0.5)
-    assert parse_alphas("0, 0.25,0.5,0.5,1") == [0.0, 0.25, 0.5, 1.0]
+    assert parse_alphas("1, 0.25,0,0.5") == (0.0, 0.25, 0.5, 1.0)  # one rule: sorted
     for text, message in (("0,x", "'x' is not a number"), ("0,2", "2.0 is outside"),
-                          ("0,,1", "empty entry"), ("inf", "inf is outside")):  # fmt: skip
+                          ("0,,1", "empty entry"), ("inf", "inf is outside"),
+                          ("0,0.5,0.5", "listed more than once in '0,0.5,0.5'")):  # fmt: skip
         with pytest.raises(ConfigError, match=message):
             parse_alphas(text)
 

@@ -8,6 +8,8 @@ import pytest
 
 from clipgap.errors import ConfigError
 from clipgap.study import load_study_config, plan_runs
+from clipgap.study.spec import DifficultySpec
+from clipgap.training.config import Holdout
 
 BASE = """\
 model: clipgap-tiny
@@ -101,7 +103,8 @@ def test_run_id_is_of_the_resolved_config(tmp_path):
     a = plan_runs(load_study_config(write(tmp_path, BASE)))
     b = plan_runs(load_study_config(write(tmp_path, BASE), [f"train.epochs={same}"]))
     assert a[0].run_id == b[0].run_id
-    assert a[0].train["epochs"] == same and a[0].method_options["rank"] == 4
+    assert a[0].train.epochs == same and a[0].resolved.options.rank == 4
+    assert a[0].config()["train"]["epochs"] == same and a[0].config()["method_options"]["rank"] == 4
 
 
 # ---- the shots axis and where difficulty is measured ---------------------------------------
@@ -114,7 +117,7 @@ def test_shots_axis_crosses_tasks_methods_and_seeds(tmp_path):
     assert len(runs) == 2 * 2 * 2 * 2 and len({r.run_id for r in runs}) == len(runs)
     assert [r.shots for r in runs[:4]] == [4, 4, None, None]  # tasks x methods x shots x seeds
     for r in runs:
-        assert r.train["shots"] == r.shots == r.config()["shots"]
+        assert r.train.shots == r.shots == r.config()["shots"]
         assert f"__k{'all' if r.shots is None else r.shots}__s{r.seed}__" in r.dirname
     # the default axis is [all], and `all` is the same run whether written or not
     default = plan_runs(load_study_config(write(tmp_path, BASE)))
@@ -147,14 +150,15 @@ def test_shots_belong_to_the_axis_not_to_train(tmp_path):
 
 def test_difficulty_split_defaults_to_train_and_is_part_of_the_run(tmp_path):
     train = plan_runs(load_study_config(write(tmp_path, BASE), ["train.val_fraction=0.2"]))
-    assert train[0].difficulty == {
+    assert train[0].difficulty == DifficultySpec("train", Holdout(0.2, 5000, 0))
+    assert train[0].config()["difficulty"] == {
         "split": "train",
         "val_fraction": 0.2,
         "val_max": 5000,
         "val_seed": 0,
     }
     test = plan_runs(load_study_config(write(tmp_path, BASE + "difficulty: {split: test}\n")))
-    assert test[0].difficulty == {"split": "test"}
+    assert test[0].difficulty == DifficultySpec("test")
     assert test[0].config()["difficulty"] == {"split": "test"}
     base = plan_runs(load_study_config(write(tmp_path, BASE)))
     assert base[0].run_id != test[0].run_id  # a change of split is another run

@@ -452,7 +452,7 @@ def test_world_configs_hold_the_default_study():
     default = load_study_config(None)
     assert [t.name for t in default.tasks] == [f"world:{t}" for t in STUDY_TASKS]
     assert len(default.tasks) >= 10 and default.eval.max_test_images == 250
-    assert default.eval.alphas == [0.0, 0.5, 1.0]
+    assert default.eval.alphas == (0.0, 0.5, 1.0)
     assert all(
         t.dg == [f"{t.name}@{s}" for s in ("cartoon", "sketch", "mosaic")] for t in default.tasks
     )

@@ -4,11 +4,17 @@
 value types against the dataclass annotations; ``apply_overrides`` applies dotted
 ``key.sub=value`` strings (values parsed as YAML scalars/lists). YAML is read with the safe loader
 only: no code execution from config files.
+
+What of a typed config enters an identity (a run's hash, a study's identity) is declared on its
+fields, once, as metadata (:data:`NOT_HASHED`, :data:`NEW_SETTING`, :data:`INLINE`), and read by
+one function, :func:`identity`; :func:`digest` hashes the result.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import types
 import typing
 from pathlib import Path
@@ -19,6 +25,15 @@ import yaml
 from clipgap.errors import ConfigError, suggest
 
 T = TypeVar("T")
+
+# Field metadata read by :func:`identity` (and only there).
+NOT_HASHED = {"hash": False}
+"""Where or how something runs, never what it computes: left out of every identity."""
+NEW_SETTING = {"omit_default": True}
+"""A setting added after identities were first published: left out while it holds its default,
+so existing runs and studies keep their hashes."""
+INLINE = {"inline": True}
+"""A nested dataclass whose entries enter its parent's identity directly (None: none)."""
 
 
 def load_yaml(path: str | Path) -> dict:
@@ -42,6 +57,8 @@ def _type_name(tp: Any) -> str:
     origin = get_origin(tp)
     if origin in (Union, types.UnionType):
         return " or ".join(_type_name(a) for a in get_args(tp))
+    if origin is tuple and get_args(tp)[1:] == (Ellipsis,):  # written as a list in YAML
+        return f"list[{_type_name(get_args(tp)[0])}]"
     if origin is not None:
         args = ", ".join(_type_name(a) for a in get_args(tp))
         return f"{origin.__name__}[{args}]"
@@ -133,22 +150,53 @@ def from_dict(cls: type[T], data: dict, *, where: str = "") -> T:
 
 
 def to_dict(obj: Any) -> Any:
-    """A dataclass (nested) as plain JSON-able data.
-
-    A field whose metadata has ``omit_default`` is left out while it holds its default (a
-    setting added later then leaves the hashes of existing configs as they were).
-    """
+    """A dataclass (nested) as plain JSON-able data, every field included."""
     if dataclasses.is_dataclass(obj):
-        return {
-            f.name: to_dict(getattr(obj, f.name))
-            for f in dataclasses.fields(obj)
-            if not (f.metadata.get("omit_default") and getattr(obj, f.name) == f.default)
-        }
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
     if isinstance(obj, (list, tuple)):
         return [to_dict(v) for v in obj]
     if isinstance(obj, dict):
         return {k: to_dict(v) for k, v in obj.items()}
     return obj
+
+
+def _is_default(f: dataclasses.Field, value: Any) -> bool:
+    if f.default is not dataclasses.MISSING:
+        return value == f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return value == f.default_factory()
+    return False
+
+
+def identity(obj: Any) -> Any:
+    """``obj`` as it enters a hash: plain JSON-able data (tuples as lists) in field order, read
+    from the fields' metadata: :data:`NOT_HASHED` fields are left out, :data:`NEW_SETTING`
+    fields while they hold their default, and an :data:`INLINE` dataclass's entries are merged
+    into its parent. The one place these rules are applied."""
+    if dataclasses.is_dataclass(obj):
+        out: dict = {}
+        for f in dataclasses.fields(obj):
+            value = getattr(obj, f.name)
+            if f.metadata.get("hash", True) is False:
+                continue
+            if f.metadata.get("omit_default") and _is_default(f, value):
+                continue
+            if f.metadata.get("inline"):
+                out.update(identity(value) if value is not None else {})
+            else:
+                out[f.name] = identity(value)
+        return out
+    if isinstance(obj, (list, tuple)):
+        return [identity(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: identity(v) for k, v in obj.items()}
+    return obj
+
+
+def digest(*parts: object) -> str:
+    """A short stable hash of JSON-serialisable parts (run ids, study identities, caches)."""
+    blob = json.dumps(parts, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:

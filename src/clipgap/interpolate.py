@@ -15,61 +15,19 @@ composes: alpha ``b`` of a model at ``a`` is the model at ``a * b``.
 from __future__ import annotations
 
 import logging
-import math
-import numbers
 from collections.abc import Iterable, Mapping, Sequence
 
+from clipgap.alphas import check_alpha, check_alphas
 from clipgap.backbones import Backbone
 from clipgap.data import Task
 from clipgap.errors import ConfigError, DataError, ModelError
-from clipgap.methods import get_method
 from clipgap.model import AdaptedModel, clone
 from clipgap.training.data import SplitData
 from clipgap.training.evaluate import split_accuracy
 
 log = logging.getLogger(__name__)
 
-__all__ = [
-    "accuracy_along_alphas",
-    "check_alpha",
-    "interpolate",
-    "model_alpha",
-    "parse_alphas",
-]
-
-
-def check_alpha(value, *, where: str = "alpha") -> float:
-    """``value`` as a float in [0, 1]; ConfigError naming ``where`` and the value otherwise."""
-    if not isinstance(value, numbers.Real) or isinstance(value, bool):
-        raise ConfigError(f"{where}: expected a number in [0, 1], got {value!r}")
-    if not math.isfinite(value) or not 0.0 <= value <= 1.0:
-        raise ConfigError(f"{where}: {value!r} is outside [0, 1]")
-    return float(value)
-
-
-def parse_alphas(text: str, *, where: str = "--alphas") -> list[float]:
-    """Comma-separated alphas (``"0,0.25,1"``) in the order given, duplicates dropped.
-
-    ConfigError (one line, naming the offending entry) for an entry that is not a number or
-    lies outside [0, 1], and for an empty list.
-    """
-    alphas: list[float] = []
-    for raw in str(text).split(","):
-        item = raw.strip()
-        if not item:
-            raise ConfigError(
-                f"{where}: empty entry in {text!r} (expected comma-separated numbers in [0, 1])"
-            )
-        try:
-            value = float(item)
-        except ValueError:
-            raise ConfigError(
-                f"{where}: {item!r} is not a number (expected comma-separated numbers in [0, 1])"
-            ) from None
-        value = check_alpha(value, where=where)
-        if value not in alphas:
-            alphas.append(value)
-    return alphas
+__all__ = ["accuracy_along_alphas", "interpolate", "model_alpha"]
 
 
 def model_alpha(model: AdaptedModel) -> float | None:
@@ -79,7 +37,7 @@ def model_alpha(model: AdaptedModel) -> float | None:
 
 
 def _check_pair(finetuned: AdaptedModel, base: Backbone) -> None:
-    if not isinstance(finetuned, AdaptedModel) or finetuned.method is None:
+    if not isinstance(finetuned, AdaptedModel) or getattr(finetuned, "method_impl", None) is None:
         raise ModelError("interpolation needs a fine-tuned model (one a method was applied to)")
     if not isinstance(base, Backbone):
         raise ModelError(f"interpolation needs the base Backbone, not {type(base).__name__}")
@@ -93,7 +51,7 @@ def _check_pair(finetuned: AdaptedModel, base: Backbone) -> None:
 
 def _interpolated(finetuned: AdaptedModel, base: Backbone, alpha: float) -> AdaptedModel:
     model = clone(finetuned)
-    get_method(finetuned.method).interpolate(model, base, alpha)
+    finetuned.method_impl.interpolate(model, base, alpha)
     prior = model_alpha(finetuned)
     model.alpha = alpha if prior is None else prior * alpha
     model.eval()
@@ -142,21 +100,20 @@ def accuracy_along_alphas(
     """Top-1 accuracy of the model interpolated at each alpha, on each task.
 
     Returns ``{task: {alpha: accuracy}}`` with accuracies in [0, 1] (the task's own class names
-    and prompts), tasks keyed by the mapping's keys or by ``task.name``, alphas in the given
-    order. Equal to :func:`clipgap.training.accuracy` of :func:`interpolate` at every alpha.
+    and prompts), tasks keyed by the mapping's keys or by ``task.name``, alphas ascending
+    (``alphas`` follow :func:`clipgap.alphas.check_alphas`: each once, in [0, 1]). Equal to
+    :func:`clipgap.training.accuracy` of :func:`interpolate` at every alpha.
     Each alpha's model is built once (all of them are held at once) and each task's images are
     prepared once for all alphas: with a frozen image tower (linear probe, CLIP-Adapter,
     text-only LoRA) as raw image embeddings of the base model (disk cache), otherwise as
     preprocessed pixels (in memory up to ``pixel_cache_mb``); a mapping's value may also be a
     :class:`~clipgap.training.data.SplitData` prepared that way already.
     """
-    alphas = [check_alpha(a, where="alphas") for a in alphas]
-    if not alphas:
-        raise ConfigError("alphas: expected at least one alpha in [0, 1]")
+    alphas = check_alphas(alphas, where="alphas")
     keyed = _keyed(tasks)
     _check_pair(finetuned, base)
     embedded = finetuned.image_tower_frozen
-    models = {a: _interpolated(finetuned, base, a) for a in dict.fromkeys(alphas)}
+    models = {a: _interpolated(finetuned, base, a) for a in alphas}
     out: dict[str, dict[float, float]] = {}
     for key, task in keyed.items():
         if isinstance(task, SplitData):  # prepared by the caller (a study's shared splits)

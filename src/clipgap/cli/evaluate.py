@@ -41,7 +41,7 @@ def add_parser(sub) -> None:
         default=None,
         metavar="A,B,...",
         help="comma-separated interpolation weights in [0, 1] (0 = zero-shot, 1 = the "
-        "checkpoint), e.g. 0,0.25,0.5,0.75,1",
+        "checkpoint), each once, scored in ascending order, e.g. 0,0.25,0.5,0.75,1",
     )
     add_model_args(p, required=False)
     add_device_arg(p)
@@ -75,8 +75,9 @@ def describe(args, tuned) -> str:
 
 
 def run(args) -> int:
+    from clipgap.alphas import parse_alphas
     from clipgap.data import load_task
-    from clipgap.interpolate import model_alpha, parse_alphas
+    from clipgap.interpolate import model_alpha
     from clipgap.training import accuracy, zero_shot_model
 
     alphas = parse_alphas(args.alphas) if args.alphas is not None else None

@@ -94,31 +94,27 @@ def parse_shots_flag(text: str | None) -> int | None:
 
 
 def resolve(args):
-    """The run spec from the preset, ``--seed``, ``--shots`` and the overrides."""
-    from clipgap.config import from_dict, to_dict
-    from clipgap.methods import get_method, options_dict
-    from clipgap.study import single_run
-    from clipgap.training import TrainConfig, preset
+    """The run spec from the preset, ``--seed``, ``--shots`` and the overrides
+    (:func:`clipgap.study.resolve_run`, as a study resolves each of its runs)."""
+    from clipgap.methods import resolve_method
+    from clipgap.study import resolve_run
 
-    method = get_method(args.method)
     train_over, method_over = split_overrides(args.overrides)
-    kwargs = {**preset(args.preset, args.method), **train_over}
+    method = resolve_method(args.method, method_over)  # the one lookup of the name
     if args.seed is not None:
-        kwargs["seed"] = args.seed
+        train_over["seed"] = args.seed
     if args.batch_size is not None:
-        kwargs["eval_batch_size"] = args.batch_size
+        train_over["eval_batch_size"] = args.batch_size
     if args.shots is not None:
-        kwargs["shots"] = parse_shots_flag(args.shots)
-    train = to_dict(from_dict(TrainConfig, kwargs, where="train"))
-    return single_run(
+        train_over["shots"] = parse_shots_flag(args.shots)
+    return resolve_run(
         args.dataset,
-        args.method,
+        method,
+        preset=args.preset,
         model=args.model,
         pretrained=args.pretrained,
         device=args.device,
-        preset=args.preset,
-        train=train,
-        method_options=options_dict(method.make_options(method_over)),
+        train=train_over,
         difficulty_split=args.difficulty_split,
     )
 
@@ -141,7 +137,7 @@ def run(args) -> int:
         pretrained=spec.pretrained,
         device=spec.device,
         options=data_options(args),
-        batch_size=spec.eval["batch_size"],
+        batch_size=spec.eval.batch_size,
         progress=args.progress,
         keep_base=False,  # one run: fine-tune the loaded model in place
     ).with_tracking(tracking_kinds(args.tracking, where="--tracking"))

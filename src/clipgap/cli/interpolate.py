@@ -29,10 +29,11 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    from clipgap.alphas import parse_alphas
     from clipgap.checkpoint import read_metadata, save_checkpoint
     from clipgap.cli.evaluate import load_pair
     from clipgap.errors import ConfigError
-    from clipgap.interpolate import interpolate, parse_alphas
+    from clipgap.interpolate import interpolate
 
     alphas = parse_alphas(args.alpha, where="--alpha")
     if len(alphas) != 1:

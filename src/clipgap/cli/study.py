@@ -23,6 +23,21 @@ from clipgap.cli.common import (
 from clipgap.cli.output import emit_json, say, table
 
 
+class ExecutorNames:
+    """The ``--executor`` choices: the executor registry's names, read when argparse first asks
+    (a value to check, help to print), so building the parser loads no executor."""
+
+    def __contains__(self, name: object) -> bool:
+        from clipgap.study.execution import EXECUTORS
+
+        return name in EXECUTORS
+
+    def __iter__(self):
+        from clipgap.study.execution import EXECUTORS
+
+        return iter(EXECUTORS.names())
+
+
 @commands.register("study")
 def add_parser(sub) -> None:
     p = sub.add_parser(
@@ -50,9 +65,10 @@ def add_parser(sub) -> None:
     add_output_args(p)
     p.add_argument(
         "--executor",
-        choices=["local", "ray"],
+        choices=ExecutorNames(),
         default=None,
-        help="where runs execute (default: the config's `executor`, local)",
+        metavar="NAME",
+        help="where runs execute: %(choices)s (default: the config's `executor`, local)",
     )
     p.add_argument(
         "--ray-address",

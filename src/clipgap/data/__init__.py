@@ -11,7 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from clipgap.data.base import ImageArrays, ImageFiles, ImageSource, Task, digest
+from clipgap.config import digest  # re-exported: callers that hash data import it from here
+from clipgap.data.base import ImageArrays, ImageFiles, ImageSource, Task
 from clipgap.errors import DataError
 from clipgap.registry import Registry
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -11,6 +9,7 @@ from typing import Protocol
 import numpy as np
 from PIL import Image
 
+from clipgap.config import digest
 from clipgap.errors import DataError
 
 
@@ -126,9 +125,3 @@ class _Subset:
 
     def load(self, index: int) -> Image.Image:
         return self.base.load(int(self.indices[index]))
-
-
-def digest(*parts: object) -> str:
-    """A short stable hash of JSON-serialisable parts."""
-    blob = json.dumps(parts, sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]

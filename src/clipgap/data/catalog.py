@@ -21,8 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
+from clipgap.config import digest
 from clipgap.data import DataOptions
-from clipgap.data.base import ImageSource, Task, digest
+from clipgap.data.base import ImageSource, Task
 from clipgap.errors import DataError
 
 log = logging.getLogger(__name__)

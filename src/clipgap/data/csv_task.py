@@ -22,8 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
+from clipgap.config import digest
 from clipgap.data import DataOptions, datasets
-from clipgap.data.base import ImageFiles, Task, digest
+from clipgap.data.base import ImageFiles, Task
 from clipgap.data.folder import DEFAULT_TEMPLATES, split_indices
 from clipgap.errors import DataError
 

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
+from clipgap.config import digest
 from clipgap.data import DataOptions, datasets
-from clipgap.data.base import ImageFiles, Task, digest
+from clipgap.data.base import ImageFiles, Task
 from clipgap.errors import DataError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm"}

@@ -36,8 +36,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from clipgap.config import digest
 from clipgap.data import DataOptions, datasets
-from clipgap.data.base import Task, digest
+from clipgap.data.base import Task
 from clipgap.data.folder import DEFAULT_TEMPLATES, class_display_name, split_indices
 from clipgap.data.hfds_source import first_line, open_source
 from clipgap.errors import DataError

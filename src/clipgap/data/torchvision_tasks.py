@@ -23,8 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
+from clipgap.config import digest
 from clipgap.data import datasets
-from clipgap.data.base import ImageArrays, ImageFiles, digest
+from clipgap.data.base import ImageArrays, ImageFiles
 from clipgap.data.catalog import (
     Downloader,
     Loaded,

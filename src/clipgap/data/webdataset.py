@@ -24,8 +24,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from clipgap.config import digest
 from clipgap.data import DataOptions, datasets
-from clipgap.data.base import Task, digest
+from clipgap.data.base import Task
 from clipgap.data.folder import DEFAULT_TEMPLATES
 from clipgap.errors import DataError
 

@@ -2,7 +2,10 @@
 
 ``apply_method(model, "lora", {"rank": 8}, class_names=..., templates=...)`` freezes, adds and
 unfreezes on a :class:`~clipgap.model.AdaptedModel`; nothing else differs between methods (one
-training loop, :func:`clipgap.training.finetune`).
+training loop, :func:`clipgap.training.finetune`). A name is looked up once,
+by :func:`resolve_method`, into a :class:`ResolvedMethod` (name, method, options dataclass) that
+the run spec, the trainer and :func:`apply_method` pass on; the applied model keeps the method
+(``model.method_impl``) for interpolation.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import torch
 
 from clipgap.errors import TrainingError
-from clipgap.methods.base import Method, MethodContext, options_dict
+from clipgap.methods.base import Method, MethodContext, ResolvedMethod, options_dict
 from clipgap.model import AdaptedModel, clone
 from clipgap.registry import Registry
 
@@ -25,6 +28,7 @@ methods: Registry[type] = Registry(
 __all__ = [
     "Method",
     "MethodContext",
+    "ResolvedMethod",
     "apply_method",
     "build_context",
     "count_trainable",
@@ -32,12 +36,21 @@ __all__ = [
     "method_names",
     "methods",
     "options_dict",
+    "resolve_method",
 ]
 
 
 def get_method(name: str) -> Method:
     """The method registered as ``name`` (UnknownNameError listing the valid ones otherwise)."""
     return methods.get(name)()
+
+
+def resolve_method(name: str, options=None) -> ResolvedMethod:
+    """Method ``name`` looked up once, with ``options`` (dict, dataclass or None) validated into
+    its options dataclass (defaults filled in). UnknownNameError listing the valid names, or a
+    one-line ConfigError naming the bad ``method.KEY``."""
+    method = get_method(name)
+    return ResolvedMethod(name, method, method.make_options(options))
 
 
 def method_names() -> list[str]:
@@ -56,35 +69,43 @@ def build_context(
 
 def apply_method(
     model: AdaptedModel,
-    name: str,
+    method: str | ResolvedMethod,
     options=None,
     *,
     class_names: list[str] | None = None,
     templates: list[str] | None = None,
 ):
-    """Apply method ``name`` with ``options`` (dict, dataclass or None) to ``model`` in place.
+    """Apply ``method`` to ``model`` in place: a :class:`ResolvedMethod`, or a name with
+    ``options`` (dict, dataclass or None), resolved here (a resolved method takes no
+    ``options``: it carries its own).
 
-    Records the base fingerprint (before any change), the method name, its resolved options and
-    the task's class names / templates on the model (checkpoints store them). Returns the
-    resolved options dataclass.
+    Records the base fingerprint (before any change), the method name, the method itself, its
+    resolved options and the task's class names / templates on the model (checkpoints store
+    them). Returns the resolved options dataclass.
     """
-    method = get_method(name)
-    opts = method.make_options(options)
+    if isinstance(method, ResolvedMethod):
+        if options is not None:
+            raise TypeError("apply_method: a ResolvedMethod carries its options; pass none")
+        chosen = method
+    else:
+        chosen = resolve_method(method, options)
     if model.method is not None:
         raise TrainingError(
-            f"model already fine-tuned with {model.method!r}; apply {name!r} to a fresh model"
+            f"model already fine-tuned with {model.method!r}; apply {chosen.name!r} to a "
+            "fresh model"
         )
     if model.base_fingerprint is None:
         model.base_fingerprint = model.backbone.fingerprint()
     context = None
     if class_names is not None:
-        context = build_context(model, method, class_names, templates or ["{c}"])
-    method.apply(model, opts, context=context)
-    model.method, model.method_options = name, opts
+        context = build_context(model, chosen.impl, class_names, templates or ["{c}"])
+    chosen.impl.apply(model, chosen.options, context=context)
+    model.method, model.method_options = chosen.name, chosen.options
+    model.method_impl = chosen.impl  # what interpolation moves the model by
     model.templates = list(templates) if templates is not None else None
     if model.head is None:
         model.head_classes = None
-    return opts
+    return chosen.options
 
 
 def count_trainable(backbone, name: str, options=None) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 
@@ -94,6 +94,18 @@ class Method:
             f"options for method {self.name!r} must be a mapping or {self.Options.__name__}, "
             f"not {type(options).__name__}"
         )
+
+
+@dataclass(frozen=True)
+class ResolvedMethod:
+    """A method looked up once: its registered ``name``, the :class:`Method` itself (``impl``)
+    and its validated ``options`` dataclass. Built by :func:`clipgap.methods.resolve_method`;
+    what a run spec carries and what :func:`clipgap.methods.apply_method` and the trainer take,
+    so nothing downstream looks the name up again."""
+
+    name: str
+    impl: Method = field(compare=False, repr=False)
+    options: Any = None
 
 
 def freeze_all(model: AdaptedModel) -> None:

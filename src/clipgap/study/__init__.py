@@ -8,9 +8,10 @@ from clipgap.record import read_record
 from clipgap.study.config import StudyConfig, TaskEntry, load_study_config
 from clipgap.study.context import RunContext
 from clipgap.study.grid import StudyOutcome, run_study
-from clipgap.study.plan import RunSpec, plan_runs, single_run
+from clipgap.study.plan import plan_runs
 from clipgap.study.runlog import run_log
 from clipgap.study.runner import execute_run
+from clipgap.study.spec import RunSpec, resolve_run
 
 __all__ = [
     "RunContext",
@@ -22,7 +23,7 @@ __all__ = [
     "load_study_config",
     "plan_runs",
     "read_record",
+    "resolve_run",
     "run_log",
     "run_study",
-    "single_run",
 ]

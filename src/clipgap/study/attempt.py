@@ -25,9 +25,9 @@ from clipgap.record import DONE_MARKER, RunRecord, read_record, write_record
 from clipgap.study.config import StudyConfig
 from clipgap.study.context import RunContext
 from clipgap.study.locks import HOST, append_history, claim_run
-from clipgap.study.plan import RunSpec
 from clipgap.study.runlog import run_log
 from clipgap.study.runner import execute_run, failure_record
+from clipgap.study.spec import RunSpec
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ class StudyJob:
 
     def context(self) -> RunContext:
         """The study's run context, one per process (models and tasks stay loaded)."""
-        from clipgap.data import digest
+        from clipgap.config import digest
 
         key = (str(Path(self.out).resolve()), digest(self.cfg.identity()))
         if key not in _CONTEXTS:

@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from clipgap.config import apply_overrides, from_dict, load_yaml
+from clipgap.alphas import DEFAULT_ALPHAS, check_alphas
+from clipgap.config import NEW_SETTING, NOT_HASHED, apply_overrides, from_dict, identity, load_yaml
 from clipgap.errors import ConfigError
 from clipgap.record import DIFFICULTY_SPLITS, PAPER_METHODS
 from clipgap.study.execution import (
-    EXECUTION_KEYS,
     LockConfig,
     RayConfig,
     ResourcesConfig,
@@ -46,55 +46,30 @@ class TaskEntry:
             raise ConfigError(f"dg: task {self.name!r} lists itself as a shift domain")
 
 
-# Interpolation weights evaluated by default: only the fine-tuned model (alpha = 1) itself.
-DEFAULT_ALPHAS = (1.0,)
-
-
-@dataclass
+@dataclass(frozen=True)
 class EvalConfig:
     """How runs are scored. ``alphas``: interpolation weights in [0, 1] between the zero-shot
     (0) and the fine-tuned (1) model at which every run is also scored (ID, DG, controls and
-    the trainer's validation split, stored in the record's ``interpolation``); the default
-    ``[1]`` adds nothing (the fine-tuned model is always scored) and keeps run hashes as they
-    were."""
+    the trainer's validation split, stored in the record's ``interpolation``), checked by
+    :func:`clipgap.alphas.check_alphas` (sorted, each once); the default ``[1]`` adds nothing
+    (the fine-tuned model is always scored) and, left out of the identity, keeps run hashes as
+    they were."""
 
     batch_size: int = 256
     max_test_images: int | None = None
-    alphas: list[float] = field(default_factory=lambda: list(DEFAULT_ALPHAS))
+    alphas: tuple[float, ...] = field(default=DEFAULT_ALPHAS, metadata=NEW_SETTING)
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise ConfigError(f"eval.batch_size must be >= 1, got {self.batch_size}")
         if self.max_test_images is not None and self.max_test_images < 1:
             raise ConfigError(f"eval.max_test_images must be >= 1, got {self.max_test_images}")
-        self.alphas = check_alphas(self.alphas)
+        object.__setattr__(self, "alphas", check_alphas(self.alphas, where="eval.alphas"))
 
     @property
     def sweep(self) -> bool:
         """Whether runs are scored along alpha (any alpha but the default ``[1]``)."""
-        return tuple(self.alphas) != DEFAULT_ALPHAS
-
-    def identity(self) -> dict:
-        """The block as it enters run hashes and the study identity: ``alphas`` only when it is
-        not the default, so studies without a sweep keep the hashes they always had."""
-        data = {"batch_size": self.batch_size, "max_test_images": self.max_test_images}
-        return {**data, "alphas": list(self.alphas)} if self.sweep else data
-
-
-def check_alphas(values) -> list[float]:
-    """``eval.alphas``: a non-empty list of distinct numbers in [0, 1], sorted ascending;
-    anything else is a one-line ConfigError naming the entry."""
-    from clipgap.interpolate import check_alpha
-
-    if not isinstance(values, (list, tuple)) or not values:
-        raise ConfigError(
-            f"eval.alphas: expected a non-empty list of numbers in [0, 1] (e.g. [0, 0.5, 1]), "
-            f"got {values!r}"
-        )
-    alphas = [check_alpha(v, where=f"eval.alphas[{i}]") for i, v in enumerate(values)]
-    if len(set(alphas)) != len(alphas):
-        raise ConfigError(f"eval.alphas: a value is listed more than once in {list(values)}")
-    return sorted(alphas)
+        return self.alphas != DEFAULT_ALPHAS
 
 
 @dataclass
@@ -148,18 +123,9 @@ class DataConfig:
 
     data_root: str | None = None
     download: bool = False
-    image_column: str | None = None
-    label_column: str | None = None
-
-    def columns(self) -> dict[str, str]:
-        """The ``hfds:`` columns the study names (none: ``{}``)."""
-        named = {"image_column": self.image_column, "label_column": self.label_column}
-        return {k: v for k, v in named.items() if v is not None}
-
-    def identity(self) -> dict:
-        """The block as it enters the study identity: the columns only when set, so studies
-        that name none keep the identity they always had."""
-        return {"data_root": self.data_root, "download": self.download} | self.columns()
+    # they enter the study identity only when set: studies naming none keep theirs
+    image_column: str | None = field(default=None, metadata=NEW_SETTING)
+    label_column: str | None = field(default=None, metadata=NEW_SETTING)
 
 
 @dataclass
@@ -180,14 +146,14 @@ class StudyConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
     difficulty: DifficultyConfig = field(default_factory=DifficultyConfig)
     data: DataConfig = field(default_factory=DataConfig)
-    out: str = "study-out"
+    out: str = field(default="study-out", metadata=NOT_HASHED)
     # how runs execute (clipgap.study.execution), not what they compute
-    executor: str = "local"
-    resources: ResourcesConfig = field(default_factory=ResourcesConfig)
-    ray: RayConfig = field(default_factory=RayConfig)
-    locks: LockConfig = field(default_factory=LockConfig)
+    executor: str = field(default="local", metadata=NOT_HASHED)
+    resources: ResourcesConfig = field(default_factory=ResourcesConfig, metadata=NOT_HASHED)
+    ray: RayConfig = field(default_factory=RayConfig, metadata=NOT_HASHED)
+    locks: LockConfig = field(default_factory=LockConfig, metadata=NOT_HASHED)
     # where each run's metrics also go (clipgap.tracking); None = TensorBoard when installed
-    tracking: list[str] | None = None
+    tracking: list[str] | None = field(default=None, metadata=NOT_HASHED)
 
     def __post_init__(self) -> None:
         from clipgap.tracking import tracking_kinds
@@ -230,15 +196,9 @@ class StudyConfig:
         return [t.name for t in self.tasks if t.name != entry.name]
 
     def identity(self) -> dict:
-        """What makes two studies the same study (everything but where and how it runs)."""
-        from clipgap.config import to_dict
-
-        data = to_dict(self)
-        for key in ("out", "tracking", *EXECUTION_KEYS):
-            data.pop(key)
-        data["eval"] = self.eval.identity()
-        data["data"] = self.data.identity()
-        return data
+        """What makes two studies the same study (everything but where and how it runs, as
+        its fields declare: :func:`clipgap.config.identity`)."""
+        return identity(self)
 
 
 def default_world_study() -> dict:

@@ -22,6 +22,8 @@ from clipgap.data import DataOptions, Task, load_task
 from clipgap.record import Difficulty
 
 if TYPE_CHECKING:
+    from clipgap.study.spec import DifficultySpec
+    from clipgap.training.config import Holdout
     from clipgap.training.data import SplitData
 
 log = logging.getLogger(__name__)
@@ -112,17 +114,18 @@ class RunContext:
             self._tasks[key] = task
         return self._tasks[key]
 
-    def difficulty_task(self, spec: str, where: dict) -> Task:
-        """The images difficulty is measured on (see :func:`clipgap.study.plan.difficulty_spec`)."""
-        if where["split"] == "test":
+    def difficulty_task(self, spec: str, where: DifficultySpec) -> Task:
+        """The images difficulty is measured on: the test split, or the training portion that
+        ``where.holdout`` leaves."""
+        if where.holdout is None:
             return self.task(spec, "test")
         from clipgap.training import split_validation
 
         fit, _ = split_validation(
             self.task(spec, "train"),
-            where["val_fraction"],
-            max_images=where["val_max"],
-            seed=where["val_seed"],
+            where.holdout.val_fraction,
+            max_images=where.holdout.val_max,
+            seed=where.holdout.val_seed,
         )
         return fit
 
@@ -192,9 +195,9 @@ class RunContext:
 
         return self._cached(f"accuracy|{spec}|test|cap={self.max_test_images}", compute)
 
-    def zero_shot_val_accuracy(self, spec: str, train) -> float | None:
-        """Top-1 of the original model on the validation split that a run with train config
-        ``train`` holds out of ``spec``'s train split (None when it holds out none): the
+    def zero_shot_val_accuracy(self, spec: str, train: Holdout) -> float | None:
+        """Top-1 of the original model on the validation split that a run with hold-out
+        ``train`` takes from ``spec``'s train split (None when it holds out none): the
         validation accuracy of the interpolation at alpha = 0, shared by every method."""
         from clipgap.training import accuracy, split_validation, zero_shot_model
 
@@ -214,8 +217,9 @@ class RunContext:
         place = f"fraction={train.val_fraction},max={train.val_max},seed={train.val_seed}"
         return self._cached(f"accuracy|{spec}|val|{place}", compute)
 
-    def difficulty(self, spec: str, where: dict) -> Difficulty:
-        """The original model's difficulty measures of ``spec`` on ``where`` (a difficulty spec)."""
+    def difficulty(self, spec: str, where: DifficultySpec) -> Difficulty:
+        """The original model's difficulty measures of ``spec`` on ``where``."""
+        from clipgap.config import identity
         from clipgap.difficulty import measure_difficulty
 
         def compute() -> dict:
@@ -224,7 +228,8 @@ class RunContext:
                 self.backbone, task, batch_size=self.batch_size, progress=self.progress
             )
 
-        cap = self.max_test_images if where["split"] == "test" else None
-        place = ",".join(f"{k}={where[k]}" for k in sorted(where))
+        cap = self.max_test_images if where.split == "test" else None
+        entries = identity(where)  # the cache key names what the run config names
+        place = ",".join(f"{k}={entries[k]}" for k in sorted(entries))
         measures = self._cached(f"difficulty|{spec}|{place}|cap={cap}", compute)
-        return Difficulty.from_measures(measures, split=where["split"])
+        return Difficulty.from_measures(measures, split=where.split)

@@ -1,6 +1,7 @@
 """How and where a study's runs execute: the executor, what one run asks for, the Ray connection
 and the run locks. None of it changes what a run computes, so none of it enters the study's
-identity or a run's hash (see :meth:`clipgap.study.config.StudyConfig.identity`).
+identity or a run's hash (their fields in :class:`clipgap.study.config.StudyConfig` are marked
+:data:`clipgap.config.NOT_HASHED`).
 
 In a study YAML::
 
@@ -12,21 +13,26 @@ In a study YAML::
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from clipgap.errors import ConfigError, suggest
+from clipgap.errors import ConfigError, UnknownNameError
+from clipgap.registry import Registry
 
-# Keys of StudyConfig that say how runs execute, not what they compute.
-EXECUTION_KEYS = ("executor", "resources", "ray", "locks")
-EXECUTOR_NAMES = ("local", "ray")
+EXECUTORS: Registry[Callable] = Registry(
+    "executor",
+    plugins=[f"clipgap.study.executors.{m}" for m in ("local", "ray_cluster")],
+)
+"""Every executor by the name a study's ``executor`` key uses: the one list of them (the
+``--executor`` choices and the config check read it); see :mod:`clipgap.study.executors`."""
 
 
 def check_executor_name(name: str) -> None:
-    if name not in EXECUTOR_NAMES:
-        raise ConfigError(
-            f"executor: unknown executor {name!r}{suggest(name, EXECUTOR_NAMES)}; "
-            f"choose from: {', '.join(EXECUTOR_NAMES)}"
-        )
+    """A one-line ConfigError naming ``executor`` for a name :data:`EXECUTORS` lacks."""
+    try:
+        EXECUTORS.get(name)
+    except UnknownNameError as exc:
+        raise ConfigError(f"executor: {exc}") from None
 
 
 @dataclass

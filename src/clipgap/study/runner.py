@@ -11,10 +11,10 @@ import platform
 import time
 from pathlib import Path
 
+from clipgap.alphas import DEFAULT_ALPHAS
 from clipgap.record import AlphaPoint, RunRecord, Scores
-from clipgap.study.config import DEFAULT_ALPHAS
 from clipgap.study.context import RunContext
-from clipgap.study.plan import RunSpec
+from clipgap.study.spec import RunSpec
 from clipgap.tracking import track_run
 
 log = logging.getLogger(__name__)
@@ -63,8 +63,8 @@ def execute_run(
     from clipgap.training import finetune, is_main_process
 
     if not is_main_process():  # torchrun rank > 0: trains its part of each batch, nothing else
-        task, opts, cfg = ctx.task(run.task, "train"), run.method_options, run.train_config()
-        finetune(ctx.backbone, task, run.method, method_options=opts, train=cfg, copy=ctx.keep_base)
+        task = ctx.task(run.task, "train")
+        finetune(ctx.backbone, task, run.resolved, train=run.train, copy=ctx.keep_base)
         return None
     check_label_spaces(run, ctx)
     check_run_shots(run, ctx)
@@ -87,9 +87,8 @@ def _train_and_score(run, ctx, difficulty, zero_shot, checkpoint, callbacks) -> 
     result = finetune(
         ctx.backbone,  # a deep copy is trained unless the context gives up its base model
         ctx.task(run.task, "train"),
-        run.method,
-        method_options=run.method_options,
-        train=run.train_config(),
+        run.resolved,  # the method looked up once, with its options, when the run was resolved
+        train=run.train,
         progress=ctx.progress,
         copy=ctx.keep_base,
         callbacks=callbacks,
@@ -141,11 +140,6 @@ def _scores(model, run: RunSpec, ctx: RunContext) -> Scores:
     )
 
 
-def run_alphas(run: RunSpec) -> tuple[float, ...]:
-    """The run's interpolation weights (``eval.alphas``; ``(1.0,)`` when the run has none)."""
-    return tuple(run.eval.get("alphas") or DEFAULT_ALPHAS)
-
-
 def interpolation_points(
     model, run: RunSpec, ctx: RunContext, *, at_one: AlphaPoint, zero_shot: Scores
 ) -> tuple[AlphaPoint, ...]:
@@ -165,7 +159,7 @@ def interpolation_points(
     tests/test_interpolate.py). ``()`` for the default alphas ``[1]``. Validation accuracy is
     None when the run holds out no validation split (``train.val_fraction=0``).
     """
-    alphas = run_alphas(run)
+    alphas = run.alphas
     if alphas == DEFAULT_ALPHAS:
         return ()
     if not ctx.keep_base:
@@ -177,7 +171,7 @@ def interpolation_points(
         )
     ends = {1.0: at_one}
     if 0.0 in alphas:
-        val = ctx.zero_shot_val_accuracy(run.task, run.train_config())
+        val = ctx.zero_shot_val_accuracy(run.task, run.train.holdout)
         ends[0.0] = AlphaPoint(0.0, zero_shot, val)
     others = [a for a in alphas if a not in ends]
     start = time.perf_counter()
@@ -194,12 +188,10 @@ def _along_alphas(model, run: RunSpec, ctx: RunContext, alphas: list[float]) -> 
     embedded = model.image_tower_frozen
     specs = dict.fromkeys((run.task, *run.dg, *run.controls))
     tasks = {f"test|{spec}": ctx.prepared(spec, "test", embedded=embedded) for spec in specs}
-    _, val_task = training_splits(ctx.task(run.task, "train"), run.train_config())
+    _, val_task = training_splits(ctx.task(run.task, "train"), run.train)
     if val_task is not None:
         tasks["val"] = val_task
-    acc = accuracy_along_alphas(
-        model, ctx.backbone, tasks, alphas, batch_size=run.eval["batch_size"]
-    )
+    acc = accuracy_along_alphas(model, ctx.backbone, tasks, alphas, batch_size=run.eval.batch_size)
 
     def test(spec: str, alpha: float) -> float:
         return float(acc[f"test|{spec}"][alpha])
@@ -245,13 +237,13 @@ def check_run_shots(run: RunSpec, ctx: RunContext) -> None:
         return
     from clipgap.training import check_shots
 
-    train = run.train_config()
+    holdout = run.train.holdout
     check_shots(
         ctx.task(run.task, "train"),
         run.shots,
-        val_fraction=train.val_fraction,
-        val_max=train.val_max,
-        val_seed=train.val_seed,
+        val_fraction=holdout.val_fraction,
+        val_max=holdout.val_max,
+        val_seed=holdout.val_seed,
     )
 
 

@@ -22,7 +22,7 @@ The model every method produces is :class:`clipgap.model.AdaptedModel`.
 from __future__ import annotations
 
 from clipgap.training.callbacks import TrainCallback
-from clipgap.training.config import TrainConfig, optimizers
+from clipgap.training.config import Holdout, TrainConfig, optimizers
 from clipgap.training.data import check_shots, sample_shots, split_validation, training_splits
 from clipgap.training.distributed import is_main_process
 from clipgap.training.evaluate import accuracy, zero_shot_model
@@ -34,6 +34,7 @@ __all__ = [
     "PAPER",
     "TUNED",
     "FinetuneResult",
+    "Holdout",
     "Preset",
     "TrainCallback",
     "TrainConfig",

@@ -1,7 +1,9 @@
 """How to train: :class:`TrainConfig` (validated on construction) and the optimisers it names.
 
 Named settings for a method (the ``paper`` and ``tuned`` presets) live in
-:mod:`clipgap.training.presets`.
+:mod:`clipgap.training.presets`. Which settings enter a run's hash is declared on the fields
+(:data:`clipgap.config.NOT_HASHED`, :data:`clipgap.config.NEW_SETTING`) and read by
+:func:`clipgap.config.identity`.
 """
 
 from __future__ import annotations
@@ -12,13 +14,10 @@ from dataclasses import dataclass, field
 
 import torch
 
+from clipgap.config import NEW_SETTING, NOT_HASHED
 from clipgap.errors import ConfigError
 from clipgap.registry import Registry
 from clipgap.training.device import AUTO, DEVICE_HELP, PRECISIONS
-
-# A setting added after run hashes were first published: left out of the resolved config (and
-# so of the run hash) while it holds its default, so existing runs keep their hashes.
-NEW_SETTING = {"omit_default": True}
 
 optimizers: Registry[Callable] = Registry("optimizer")
 
@@ -47,6 +46,16 @@ def _number(name: str, value, lo: float, hi: float = math.inf, *, open_lo=False,
         lo_s = f"> {lo}" if open_lo else f">= {lo}"
         hi_s = "" if hi == math.inf else (f" and < {hi}" if open_hi else f" and <= {hi}")
         raise ConfigError(f"train.{name} must be a finite number {lo_s}{hi_s}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Holdout:
+    """The validation hold-out of a train split: ``val_fraction`` of its images (0 = none), at
+    most ``val_max``, drawn with ``val_seed`` (the names of :class:`TrainConfig`'s settings)."""
+
+    val_fraction: float
+    val_max: int
+    val_seed: int
 
 
 @dataclass
@@ -88,7 +97,7 @@ class TrainConfig:
     seed: int = 0
     bf16: bool = False
     precision: str = field(default=AUTO, metadata=NEW_SETTING)
-    device: str | None = AUTO
+    device: str | None = field(default=AUTO, metadata=NOT_HASHED)
     num_workers: int | str = 0
     pin_memory: bool | str = field(default=AUTO, metadata=NEW_SETTING)
     max_steps: int | None = None
@@ -148,6 +157,11 @@ class TrainConfig:
             raise ConfigError(
                 f"train.device: unknown device {self.device!r}; expected {DEVICE_HELP}"
             ) from None
+
+    @property
+    def holdout(self) -> Holdout:
+        """The validation hold-out these settings take from a train split."""
+        return Holdout(self.val_fraction, self.val_max, self.val_seed)
 
     @property
     def requested_precision(self) -> str:

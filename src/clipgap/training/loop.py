@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from clipgap.backbones import Backbone
 from clipgap.data import Task
 from clipgap.errors import ConfigError, DataError, TrainingError
-from clipgap.methods import apply_method, options_dict
+from clipgap.methods import ResolvedMethod, apply_method, options_dict
 from clipgap.model import AdaptedModel, clone
 from clipgap.training import device as dev
 from clipgap.training import distributed as ddp
@@ -247,7 +247,7 @@ def _checked(train: TrainConfig | None, train_task: Task) -> TrainConfig:
 def finetune(
     model_or_backbone: Backbone | AdaptedModel,
     train_task: Task,
-    method: str,
+    method: str | ResolvedMethod,
     *,
     method_options=None,
     train: TrainConfig | None = None,
@@ -256,6 +256,10 @@ def finetune(
     callbacks: Sequence[TrainCallback] = (),
 ) -> FinetuneResult | None:
     """Fine-tune with ``method`` on ``train_task``; returns the best-validation-epoch model.
+
+    ``method``: a :class:`~clipgap.methods.ResolvedMethod` (a run spec's; it carries its
+    options), or a name with ``method_options``, resolved once by
+    :func:`clipgap.methods.apply_method`.
 
     ``copy=True`` leaves the given backbone/model untouched (the method is applied to a deep
     copy); ``copy=False`` modifies it in place (saves memory when the caller already copied).
@@ -285,6 +289,7 @@ def finetune(
             class_names=train_task.class_names,
             templates=train_task.templates,
         )
+    method = model.method  # the name, whether a name or a resolved method was given
     if model.n_trainable == 0:
         raise TrainingError(f"method {method!r} left nothing trainable on {model.backbone.spec}")
     model.eval()

@@ -15,6 +15,7 @@ from importlib import resources
 import yaml
 
 from clipgap.errors import ConfigError, UnknownNameError
+from clipgap.methods import ResolvedMethod, resolve_method
 from clipgap.registry import Registry
 from clipgap.training.config import TrainConfig
 
@@ -89,9 +90,10 @@ TUNED: dict[str, dict] = presets.get("tuned").per_method
 """The ``tuned`` preset's settings by method."""
 
 
-def preset(name: str, method: str) -> dict:
-    """:class:`TrainConfig` keyword arguments of preset ``name`` for ``method``."""
-    from clipgap.methods import methods
-
-    methods.get(method)  # unknown method -> UnknownNameError listing the valid ones
-    return presets.get(name).settings(method)
+def preset(name: str, method: str | ResolvedMethod) -> dict:
+    """:class:`TrainConfig` keyword arguments of preset ``name`` for ``method``: a
+    :class:`~clipgap.methods.ResolvedMethod` (a run's, looked up already), or a name, looked up
+    here (UnknownNameError listing the valid ones)."""
+    if not isinstance(method, ResolvedMethod):
+        method = resolve_method(method)
+    return presets.get(name).settings(method.name)

@@ -3,8 +3,9 @@ they run: every executor calls :meth:`clipgap.study.attempt.StudyJob.attempt` fo
 this process, or in a Ray task), so the grid, the records and the report are the same whichever
 executor ran them.
 
-An executor is registered in :data:`EXECUTORS` under the name a study config's ``executor`` key
-uses, and is built from the study config. Its protocol:
+An executor is registered in :data:`~clipgap.study.execution.EXECUTORS` (its plugin list names
+this package's modules) under the name a study config's ``executor`` key uses, and is built from
+the study config. Its protocol:
 
 * ``prepare(runs)``: connect and check that one run's ``resources`` fit, before anything of
   the study is written (a one-line :class:`~clipgap.errors.ConfigError` otherwise);
@@ -18,9 +19,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from clipgap.registry import Registry
 from clipgap.study.attempt import Attempt, PendingRun, StudyJob
-from clipgap.study.plan import RunSpec
+from clipgap.study.execution import EXECUTORS
+from clipgap.study.spec import RunSpec
 
 Done = Callable[[Attempt], None]
 
@@ -33,14 +34,9 @@ class Executor(Protocol):
     def close(self) -> None: ...
 
 
-EXECUTORS: Registry[Callable[..., Executor]] = Registry("executor")
-
-
 def make_executor(cfg) -> Executor:
     """The executor ``cfg.executor`` names, built from the study config ``cfg``."""
     return EXECUTORS.get(cfg.executor)(cfg)
 
-
-from clipgap.study.executors import local, ray_cluster  # noqa: E402,F401  (registration)
 
 __all__ = ["EXECUTORS", "Executor", "make_executor"]

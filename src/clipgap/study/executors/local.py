@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from clipgap.errors import ConfigError
 from clipgap.study.attempt import PendingRun, StudyJob
 from clipgap.study.executors import EXECUTORS, Done
-from clipgap.study.plan import RunSpec
+from clipgap.study.spec import RunSpec
 
 
 @EXECUTORS.register("local")
