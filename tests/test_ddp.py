@@ -281,7 +281,9 @@ RUN_IDS_BEFORE = {"lora": "2e57d1c24ae4596a", "full": "0a8d9f0926c98b02"}
 
 
 def _run_id(method: str, **settings) -> str:
-    train = to_dict(from_dict(TrainConfig, {**preset("tuned", method), "seed": 3, **settings}))
+    train = to_dict(
+        from_dict(TrainConfig, {**preset("tuned", method, model="world"), "seed": 3, **settings})
+    )
     options = options_dict(get_method(method).make_options({}))
     return single_run("world:shape", method, model="clipgap-tiny", pretrained=None,
                       device="cpu", preset="tuned", train=train,

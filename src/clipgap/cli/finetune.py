@@ -102,7 +102,7 @@ def resolve(args):
 
     method = get_method(args.method)
     train_over, method_over = split_overrides(args.overrides)
-    kwargs = {**preset(args.preset, args.method), **train_over}
+    kwargs = {**preset(args.preset, args.method, model=args.model), **train_over}
     if args.seed is not None:
         kwargs["seed"] = args.seed
     if args.batch_size is not None:

@@ -90,7 +90,11 @@ def resolve_train(cfg: StudyConfig, method: str, seed: int, shots: int | None = 
     from clipgap.config import from_dict, to_dict
     from clipgap.training import TrainConfig, preset
 
-    merged = {**preset(cfg.preset, method), **cfg.train, **cfg.method_train.get(method, {})}
+    merged = {
+        **preset(cfg.preset, method, model=cfg.model),
+        **cfg.train,
+        **cfg.method_train.get(method, {}),
+    }
     merged["seed"] = seed
     merged["shots"] = shots
     where = "train" if method not in cfg.method_train else f"method_train.{method}"
