@@ -555,6 +555,11 @@ def test_claim3_holds(tmp_path):
     assert "Over the 10 tasks with all five paper methods" in claims["3a"].evidence[0]
     # balance per task: A-CLIP (dDG #3 + CF #2) / 2 = 2.5 on every task
     assert "A-CLIP 2.50" in " ".join(claims["3a"].evidence)
+    # lower balance is better: what is printed (and tested) is other minus A-CLIP, + = A-CLIP
+    # better; LoRA's balance is (#5 + #1) / 2 = 3, so LoRA minus A-CLIP = +0.50
+    balance = next(e for e in claims["3a"].evidence if e.startswith("Balance score"))
+    assert "each other method minus A-CLIP over 10 tasks (+ = A-CLIP better" in balance
+    assert "vs LoRA +0.500" in balance
     # ten differences of one sign: exact p = 2 / 2^10 = 0.00195
     text = " ".join(claims["3b"].evidence)
     # LoRA - full = 0.095 + 0.0006 t, mean over t = 0..9: 0.0977
