@@ -263,10 +263,17 @@ def dry_run_missing_weights(tmp):
     return _study(tmp, text) + ["--dry-run"], "pretrained: weights file w/missing.pt does not exist"
 
 
-def dry_run_absent_device(tmp):
-    return _study(tmp, STUDY + "device: cuda:99\n") + ["--dry-run"], (
-        "'cuda:99' is not available here"
+def study_absent_device(tmp):  # a --dry-run only warns (test_cli_consistency)
+    return _study(tmp, STUDY) + ["--device", "cuda:99"], (
+        "--device: 'cuda:99' is not available here"
     )
+
+
+def preset_without_family_settings(tmp):
+    return (["finetune", "--model", "RN50", "--dataset", "world:shape", "--method", "lora",
+             "--preset", "tuned"],
+            "preset 'tuned' has no settings for model family 'clip_resnet' (model RN50); presets "
+            "with settings for it: paper")  # fmt: skip
 
 
 ROWS = [
@@ -276,7 +283,7 @@ ROWS = [
     not_safetensors, hf_not_clip, yaml_wrong_type, yaml_unknown_key, control_is_task,
     other_study_in_out, old_schema_dir, unknown_difficulty_split, shots_too_large, shots_zero,
     shots_negative, finetune_shots_too_large, batch_size_zero, unknown_device, absent_device,
-    missing_flag, dry_run_missing_weights, dry_run_absent_device,
+    missing_flag, dry_run_missing_weights, study_absent_device, preset_without_family_settings,
 ]  # fmt: skip
 
 

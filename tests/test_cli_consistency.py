@@ -165,6 +165,8 @@ def test_unknown_device_is_one_line(name, capsys):
 
 
 def test_absent_device_is_one_line(capsys):
+    # the flag names a device for this machine: checked here, even with --dry-run (a config's
+    # device is only planned for, test_dry_run_plans_for_a_device_absent_here)
     code, _, err = run_cli(capsys, "study", "--device", "cuda:99", "--dry-run")
     assert code == 2 and len(err.splitlines()) == 1
     assert err.startswith("error: --device: 'cuda:99' is not available here")
@@ -291,17 +293,55 @@ def _study_yaml(tmp_path, **fields) -> str:
     return str(path)
 
 
-def test_dry_run_checks_weights_file_and_device(tmp_path, capsys):
+def test_dry_run_checks_weights_file_and_warns_of_device(tmp_path, capsys):
     cfg = _study_yaml(tmp_path, pretrained=str(tmp_path / "missing.pt"), device="cuda:99")
     code, out, err = run_cli(capsys, "study", "--config", cfg, "--dry-run")
     assert code == 2 and "1 runs" in out
     lines = err.splitlines()
     assert len(lines) == 2
-    assert lines[0] == f"error: pretrained: weights file {tmp_path / 'missing.pt'} does not exist"
-    assert lines[1].startswith("error: 'cuda:99' is not available here (")
+    assert lines[0].startswith("warning: device 'cuda:99' is not available here (")
+    assert lines[0].endswith("planned anyway; the machine that runs it needs one")
+    assert lines[1] == f"error: pretrained: weights file {tmp_path / 'missing.pt'} does not exist"
     code, out, _ = run_cli(capsys, "study", "--config", cfg, "--dry-run", "--json")
     plan = json.loads(out)
-    assert code == 2 and len(plan["problems"]) == 2 and len(plan["runs"]) == 1
+    assert code == 2 and len(plan["problems"]) == 1 and len(plan["runs"]) == 1
+    assert len(plan["warnings"]) == 1
+
+
+@pytest.mark.parametrize("flag", [[], ["--batch-size", "8"]])
+def test_dry_run_plans_for_a_device_absent_here(tmp_path, capsys, flag):
+    """A study is planned where it will not run: the absent device is a warning, exit 0."""
+    cfg = _study_yaml(tmp_path, device="cuda:99", train="{epochs: 3, val_fraction: 0.25}")
+    make_image_folder(tmp_path / "imgs" / "train", per_class=2)
+    code, out, err = run_cli(capsys, "study", "--config", cfg, "--dry-run", *flag)
+    assert code == 0 and err.startswith("warning: device 'cuda:99' is not available here")
+    assert len(err.splitlines()) == 1 and "device cuda:99" in out
+    code, out, _ = run_cli(capsys, "study", "--config", cfg, "--dry-run", "--json", *flag)
+    (row,) = json.loads(out)["runs"]
+    assert code == 0 and row["model"] == TINY_MODEL
+    assert set(row["train"]) == {"optimizer", "lr", "batch_size", "epochs"}
+    assert row["train"]["epochs"] == 3
+    # the folder task: 3 classes x 2 images; a quarter of the 6 train images held out
+    assert row["train_images"] == 6 - 2 and row["train_image_epochs"] == 4 * 3
+    assert row["eval_images"] == 6
+
+
+def test_dry_run_work_comes_from_the_catalogue_without_data(tmp_path, capsys):
+    from clipgap.study.describe import split_size
+
+    assert split_size("cifar100", "train", str(tmp_path)) == (50000, 0)
+    assert split_size("eurosat", "train", str(tmp_path)) is None  # no published split here
+    root = Path(__file__).resolve().parents[1]
+    argv = ["study", "--config", str(root / "configs" / "paper-tuned.yaml"), "--dry-run",
+            f"data.data_root={tmp_path}", "--json"]  # fmt: skip
+    code, out, _ = run_cli(capsys, *argv)
+    runs = {(r["task"], r["method"]): r for r in json.loads(out)["runs"]}
+    cifar = runs["cifar100", "full"]
+    assert code == 0 and cifar["train"] == {"optimizer": "adamw", "lr": 3e-5,
+                                            "batch_size": 512, "epochs": 10}  # fmt: skip
+    assert cifar["train_images"] == 50000 - 5000 and cifar["train_image_epochs"] == 450000
+    assert cifar["eval_images"] == "unknown" and "eurosat" in cifar["eval_unknown"]
+    assert runs["eurosat", "lora"]["train_images"] == "unknown"
 
 
 def test_dry_run_passes_with_weights_and_device(tmp_path, capsys):

@@ -295,6 +295,21 @@ def test_claim_3_at_selected_alphas_uses_those_points(frontier_study):
     # LoRA forgets most at alpha = 1 on every task, least at its selected alpha on every task
     assert at_one["3b"] == Status.DOES_NOT_HOLD
     assert at_selected["3b (selected α)"] == Status.HOLDS
+    assert not frontier.equal_footing  # the runs chose epoch and alpha on one validation split
+
+
+def test_equal_footing_needs_split_validation_on_every_scored_run():
+    from types import SimpleNamespace
+
+    from clipgap.report.frontier import SPLIT_VALIDATION, equal_footing
+
+    def run(selection, points=(1,)):
+        eval_cfg = {"alpha_selection": selection} if selection else {}
+        return SimpleNamespace(interpolation=points, config={"eval": eval_cfg})
+
+    assert equal_footing([run(SPLIT_VALIDATION), run(SPLIT_VALIDATION), run(None, points=())])
+    assert not equal_footing([run(SPLIT_VALIDATION), run(None)])
+    assert not equal_footing([run(None, points=())])  # nothing scored along alpha
 
 
 def test_cf_at_half_gain_by_formula():
@@ -330,7 +345,14 @@ def test_report_has_frontier_section_and_figures(frontier_study):
     section = md.split("## Gain against forgetting along interpolation", 1)[1].split("\n## ")[0]
     assert "highest accuracy on the run's validation split" in section
     assert "| 3b | does not hold | holds |" in section
-    assert "Claim 3 changes at the selected alphas: 3b (does not hold → holds)" in section
+    assert "come out differently at the selected alphas for 3b (does not hold → holds)" in section
+    # exploratory, never a second verdict; and the report says the choice was not on equal
+    # footing (these runs scored every alpha on the validation split that chose the epoch)
+    assert "Exploratory, not a verdict: claim 3 is decided at one pre-stated setting, α = 1" in (
+        section
+    )
+    assert "not chosen on equal footing" in section and "**Claim 3b" not in section
+    assert "*3b (selected α), exploratory*: the test gives holds." in section
     figures = frontier_study / "report" / "figures"
     for name in ("frontier_mean.png", "frontier_id_by_task.png", "frontier_dg_by_task.png"):
         assert (figures / name).read_bytes().startswith(b"\x89PNG")

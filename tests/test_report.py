@@ -394,6 +394,50 @@ def test_claim1_not_significant_when_both_track_gain_alike(tmp_path):
     assert "the interval contains 0" in " ".join(claim.evidence)
 
 
+def test_claim1_cannot_be_tested_at_five_tasks_even_when_ss_tracks_gain(tmp_path):
+    # a perfect ss-dID ranking over 5 tasks: still 9.6 % of resamples hold two tasks (D = 0)
+    claim = claims_of(tmp_path, difficulty_study(lambda ss, acs, zs: 0.4 * ss, n_tasks=5))["1"]
+    text = " ".join(claim.evidence)
+    assert claim.status == UNTESTABLE
+    assert "9.6% of resamples at n = 5" in text and "only from n = 6 tasks" in text
+    assert "so at n = 5 the claim cannot be tested" in text and "interval [" not in text
+    assert "ρ(ss, dID) > 0 expected, +1.00 here: as expected" in text
+
+
+def test_claim1_can_decide_at_six_tasks(tmp_path):
+    claim = claims_of(tmp_path, difficulty_study(lambda ss, acs, zs: 0.4 * ss, n_tasks=6))["1"]
+    text = " ".join(claim.evidence)
+    assert claim.status != UNTESTABLE and "2.0% of resamples at n = 6" in text
+    assert "cannot be tested" not in text and "interval [" in text
+
+
+def test_claim1_states_signs_against_the_papers_reading(tmp_path):
+    claim = claims_of(tmp_path, difficulty_study(lambda ss, acs, zs: 0.3 - 0.5 * ss))["1"]
+    text = " ".join(claim.evidence)
+    assert "ρ(ss, dID) > 0 expected, -1.00 here: opposite to the reading" in text
+    assert "ρ(ACS, dID) < 0 expected" in text
+
+
+def test_two_task_share_is_exact():
+    from fractions import Fraction
+    from itertools import product
+
+    from clipgap.report.claims.attainability import (
+        bootstrap_can_decide,
+        smallest_decidable_n,
+        two_task_share,
+    )
+
+    for n in (3, 4, 5):  # enumerate every resample of n tasks
+        distinct = [len(set(draw)) for draw in product(range(n), repeat=n)]
+        kept = [d for d in distinct if d >= 2]
+        assert two_task_share(n) == Fraction(kept.count(2), len(kept))
+    assert float(two_task_share(5)) == pytest.approx(0.0962, abs=1e-4)
+    assert float(two_task_share(6)) == pytest.approx(0.0199, abs=1e-4)
+    assert not bootstrap_can_decide(5, 0.05) and bootstrap_can_decide(6, 0.05)
+    assert smallest_decidable_n(0.05) == 6 and smallest_decidable_n(0.01) == 7
+
+
 def test_claims_1_2_untestable_with_few_tasks(tmp_path):
     claims = claims_of(tmp_path, difficulty_study(lambda ss, acs, zs: 0.4 * ss, n_tasks=3))
     assert claims["1"].status == UNTESTABLE and claims["2"].status == UNTESTABLE
@@ -511,6 +555,11 @@ def test_claim3_holds(tmp_path):
     assert "Over the 10 tasks with all five paper methods" in claims["3a"].evidence[0]
     # balance per task: A-CLIP (dDG #3 + CF #2) / 2 = 2.5 on every task
     assert "A-CLIP 2.50" in " ".join(claims["3a"].evidence)
+    # lower balance is better: what is printed (and tested) is other minus A-CLIP, + = A-CLIP
+    # better; LoRA's balance is (#5 + #1) / 2 = 3, so LoRA minus A-CLIP = +0.50
+    balance = next(e for e in claims["3a"].evidence if e.startswith("Balance score"))
+    assert "each other method minus A-CLIP over 10 tasks (+ = A-CLIP better" in balance
+    assert "vs LoRA +0.500" in balance
     # ten differences of one sign: exact p = 2 / 2^10 = 0.00195
     text = " ".join(claims["3b"].evidence)
     # LoRA - full = 0.095 + 0.0006 t, mean over t = 0..9: 0.0977

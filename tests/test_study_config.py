@@ -99,7 +99,7 @@ def test_run_id_is_of_the_resolved_config(tmp_path):
     """An override equal to the preset's value is the same run; resolved values are stored."""
     from clipgap.training import preset
 
-    same = preset("tuned", "lora")["epochs"]
+    same = preset("tuned", "lora", model="clipgap-tiny")["epochs"]
     a = plan_runs(load_study_config(write(tmp_path, BASE)))
     b = plan_runs(load_study_config(write(tmp_path, BASE), [f"train.epochs={same}"]))
     assert a[0].run_id == b[0].run_id

@@ -77,8 +77,9 @@ TUNED_TABLE = {
 
 def test_paper_preset_is_the_protocol_and_the_defaults():
     for method in ALL:
-        assert preset("paper", method) == PAPER_PROTOCOL
-    assert TrainConfig(**preset("paper", "full")) == TrainConfig()  # the defaults are the paper's
+        assert preset("paper", method, model="world") == PAPER_PROTOCOL
+    # the defaults are the paper's
+    assert TrainConfig(**preset("paper", "full", model="world")) == TrainConfig()
 
 
 @pytest.mark.parametrize("method", ALL)
@@ -91,26 +92,64 @@ def test_tuned_preset_matches_the_documented_table(method):
         "batch_size": batch,
         "epochs": epochs,
     }
-    assert preset("tuned", method) == expected
-    assert TrainConfig(**preset("tuned", method)).lr == lr
+    assert preset("tuned", method, model="world") == expected
+    assert TrainConfig(**preset("tuned", method, model="world")).lr == lr
 
 
 def test_presets_name_their_source_and_refuse_unknown_names():
     assert presets.names() == ["paper", "tuned"]
     assert "2402.09613" in presets.get("paper").source
-    assert "validation accuracy only" in presets.get("tuned").source
-    a = preset("tuned", "lora")
+    assert "validation accuracy only" in presets.get("tuned").per_family["world"].source
+    a = preset("tuned", "lora", model="world")
     a["lr"] = 1.0  # callers get a copy: the preset itself is unchanged
-    assert preset("tuned", "lora")["lr"] == 3e-2
+    assert preset("tuned", "lora", model="world")["lr"] == 3e-2
     with pytest.raises(UnknownNameError, match=r"unknown preset 'tunned'.*did you mean 'tuned'"):
-        preset("tunned", "lora")
+        preset("tunned", "lora", model="world")
     with pytest.raises(UnknownNameError, match=r"unknown method 'ful'"):
-        preset("tuned", "ful")
+        preset("tuned", "ful", model="world")
+
+
+def test_tuned_holds_settings_per_model_family():
+    world, vit = (preset("tuned", "full", model=m) for m in ("world", "ViT-B-32"))
+    assert world["lr"] == 3e-4 and world["epochs"] == 3
+    # real ViT-B/32: WiSE-FT's end-to-end setting, not the world's (10x smaller lr)
+    assert vit == {"optimizer": "adamw", "lr": 3e-5, "weight_decay": 0.1, "batch_size": 512,
+                   "epochs": 10}  # fmt: skip
+    assert preset("tuned", "lora", model="hf:openai/clip-vit-base-patch32")["lr"] == 2e-4
+    assert "WiSE-FT" in presets.get("tuned").per_family["clip_vit"].source
+    # the paper's protocol applies to every family
+    assert preset("paper", "lora", model="RN50") == PAPER_PROTOCOL
+
+
+def test_preset_without_settings_for_the_family_is_refused_in_one_line():
+    with pytest.raises(ConfigError) as info:
+        preset("tuned", "lora", model="RN50")
+    assert str(info.value) == (
+        "preset 'tuned' has no settings for model family 'clip_resnet' (model RN50); presets "
+        "with settings for it: paper"
+    )
+
+
+@pytest.mark.parametrize("family", ["world", "clip_vit"])
+def test_every_family_space_is_a_valid_search_space(family):
+    from clipgap.study.search import parse_space
+
+    found = presets.get("tuned").per_family[family]
+    assert set(found.space) == set(found.per_method) == set(ALL)
+    for method, data in found.space.items():
+        space = parse_space(method, data, f"{family}.{method}")
+        assert found.per_method[method]["lr"] >= space["lr"].lo  # the setting lies inside
+        assert found.per_method[method]["lr"] <= space["lr"].hi
 
 
 @pytest.mark.parametrize(
     ("text", "message"),
     [
+        ("p: {source: s, per_family: {moon: {every_method: {}}}}\n", "unknown model family 'moon'"),
+        (
+            "p: {source: s, every_method: {lr: 1}, per_family: {world: {}}}\n",
+            "has per_family settings; put every_method",
+        ),
         ("- a\n- b\n", r"x\.yaml: expected a mapping of preset names to presets"),
         ("p: {every_method: {}}\n", r"x\.yaml: preset 'p' needs a 'source' text"),
         ("p: {source: s, extra: 1}\n", r"x\.yaml: preset 'p' has unknown key 'extra'"),
@@ -198,7 +237,11 @@ def test_paper_preset_keeps_a_trained_epoch(tiny):
     the untouched model must still not come back as the fine-tuned one."""
     task = colour_task(60)
     result = finetune(
-        tiny, task, "lora", train=TrainConfig(**preset("paper", "lora")), progress=False
+        tiny,
+        task,
+        "lora",
+        train=TrainConfig(**preset("paper", "lora", model="world")),
+        progress=False,
     )
     accs = [h["val_accuracy"] for h in result.history]
     assert len(accs) == 11 and result.best_epoch >= 1
@@ -211,7 +254,7 @@ def test_paper_preset_keeps_a_trained_epoch(tiny):
 
 def test_select_start_restores_the_old_rule(tiny):
     """With select_start the starting model competes; a later epoch must be strictly better."""
-    cfg = TrainConfig(**preset("paper", "lora"), select_start=True)
+    cfg = TrainConfig(**preset("paper", "lora", model="world"), select_start=True)
     result = finetune(tiny, colour_task(60), "lora", train=cfg, progress=False)
     accs = [h["val_accuracy"] for h in result.history]
     assert result.best_epoch == int(np.argmax(accs)) and result.val_accuracy == max(accs)

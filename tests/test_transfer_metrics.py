@@ -69,9 +69,38 @@ def _class_gaussians(images, labels, kind):
     return out
 
 
+def authors_spherical_distance(mu1, mu2, s1, s2):
+    """The authors' spherical D_B (mit-ll/IIMM transferability_metrics.py): scalar variances,
+    the quadratic term over all d dimensions, the log term of the scalars (no factor d)."""
+    s = (s1 + s2) / 2
+    return np.sum((mu1 - mu2) ** 2 / s) / 8 + 0.5 * (
+        np.log(s) - 0.5 * np.log(s1) - 0.5 * np.log(s2)
+    )
+
+
 def direct_gbc(images, labels, kind="spherical"):
     g = _class_gaussians(images, labels, kind)
-    return -sum(np.exp(-bhattacharyya(*g[a], *g[b])) for a in g for b in g if a != b)
+    if kind == "spherical":
+        dist = lambda a, b: authors_spherical_distance(  # noqa: E731
+            g[a][0], g[b][0], g[a][1][0, 0], g[b][1][0, 0]
+        )
+    else:
+        dist = lambda a, b: bhattacharyya(*g[a], *g[b])  # noqa: E731
+    return -sum(np.exp(-dist(a, b)) for a in g for b in g if a != b)
+
+
+def test_spherical_gbc_has_no_factor_d_on_the_log_term():
+    # by hand, in 2-D: class 0 = (1, 0) twice (variances floored at 1e-4), class 1 = (0.6, +-0.8)
+    # (variances 0, 0.64 -> floored, averaged); D_B = 0.4^2 / (8 s) + 1/2 ln(s / sqrt(s0 s1))
+    # with the scalar variances (the authors' code), not 2 (= d) times that log term
+    x = np.array([[1.0, 0.0], [1.0, 0.0], [0.6, 0.8], [0.6, -0.8]])
+    y = np.array([0, 0, 1, 1])
+    s0, s1 = 1e-4, (1e-4 + 0.64) / 2
+    s = (s0 + s1) / 2
+    log_term = np.log(s) - 0.5 * np.log(s0) - 0.5 * np.log(s1)
+    got = gbc(x, y, kind="spherical")
+    assert got == pytest.approx(-2 * np.exp(-(0.16 / (8 * s) + 0.5 * log_term)), rel=1e-9)
+    assert got != pytest.approx(-2 * np.exp(-(0.16 / (8 * s) + log_term)), rel=1e-3)
 
 
 def _log_evidence(x, y, log_alpha, log_beta):

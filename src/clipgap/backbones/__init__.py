@@ -18,7 +18,9 @@ __all__ = [
     "Backbone",
     "ProjectionSite",
     "Tower",
+    "FAMILIES",
     "load_backbone",
+    "model_family",
     "named_models",
     "model_names",
     "schemes",
@@ -70,6 +72,59 @@ def load_backbone(
             backbone = _open_clip(model, pretrained, device)
     backbone.eval()
     return backbone
+
+
+FAMILIES = {
+    "world": "the embedded world CLIPs (named models pretrained on the world)",
+    "clip_vit": "open_clip / Hugging Face CLIP ViTs (a transformer image tower)",
+    "clip_resnet": "open_clip CLIPs with a ResNet image tower",
+    "other": "any other architecture (a timm tower, or one clipgap cannot read without loading)",
+}
+"""Model families, the unit a preset's settings are given for (:func:`model_family`)."""
+
+
+def _architecture_family(cfg: dict | None) -> str:
+    vision = (cfg or {}).get("vision_cfg") or {}
+    if vision.get("timm_model_name"):
+        return "other"
+    layers = vision.get("layers")
+    if isinstance(layers, int):
+        return "clip_vit"
+    return "clip_resnet" if isinstance(layers, (list, tuple)) else "other"
+
+
+def _json(path) -> dict | None:
+    import json
+    from pathlib import Path
+
+    try:
+        return json.loads(Path(path).expanduser().read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def model_family(model: str) -> str:
+    """The family of model spec ``model`` (a key of :data:`FAMILIES`), read without loading.
+
+    Named models say their own (``family`` on their loader; the world CLIPs are ``world``);
+    ``hf:`` CLIPs are ViTs; open_clip names, model-config JSONs and ``local-dir:`` folders are
+    read from their architecture config (``vision_cfg.layers``: an int = ViT, a list = ResNet).
+    """
+    if model in named_models:
+        return getattr(named_models.get(model), "family", "other")
+    scheme, colon, arg = model.partition(":")
+    if colon and scheme == "hf":
+        return "clip_vit"
+    if colon and scheme == "local-dir":
+        return _architecture_family((_json(f"{arg}/open_clip_config.json") or {}).get("model_cfg"))
+    from clipgap.backbones.open_clip_backbone import MODEL_CONFIG_DIR
+
+    shipped = MODEL_CONFIG_DIR / f"{model}.json"
+    if shipped.is_file() or model.endswith(".json"):
+        return _architecture_family(_json(shipped if shipped.is_file() else model))
+    import open_clip
+
+    return _architecture_family(open_clip.get_model_config(model))
 
 
 def model_names() -> list[str]:

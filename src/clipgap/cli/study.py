@@ -238,27 +238,25 @@ def summary_rows(records) -> list[dict]:
 
 
 def dry_run(args, cfg, runs) -> int:
-    """List the runs and the data they need; check the weights file and the device (exit 2,
-    one line each, when they are missing). Runs nothing, downloads nothing."""
+    """List the runs, their resolved settings, the work they imply and the data they need.
+
+    A missing weights file is an error (exit 2, one line). A device absent here is only a
+    warning: a study is often planned where it will not run (a laptop, a login node); the worker
+    that runs it still refuses an absent device. Runs nothing, downloads nothing."""
     from clipgap.study.config import shots_label
     from clipgap.study.describe import describe_data
 
     shots = ", ".join(shots_label(k) for k in cfg.shots)
-    rows = [
-        {
-            "run": r.dirname,
-            "task": r.task,
-            "method": r.method,
-            "shots": shots_label(r.shots),
-            "seed": r.seed,
-            "dg": len(r.dg),
-            "controls": len(r.controls),
-        }
-        for r in runs
-    ]
+    rows, lines = plan_rows(runs, cfg)
     specs = sorted({s for r in runs for s in (r.task, *r.dg, *r.controls)})
     data = [describe_data(spec, cfg) for spec in specs]
-    problems = [p for p in (weights_problem(cfg.pretrained), device_problem(cfg.device)) if p]
+    problems, warnings = [p for p in (weights_problem(cfg.pretrained),) if p], []
+    absent = device_problem(cfg.device)
+    if absent and absent.startswith("unknown device"):
+        problems.append(absent)
+    elif absent:
+        where = absent.split("; use ")[0]
+        warnings.append(f"device {where}: planned anyway; the machine that runs it needs one")
     say(
         args,
         f"study: model {cfg.model}"
@@ -266,15 +264,44 @@ def dry_run(args, cfg, runs) -> int:
         + f", {len(cfg.tasks)} tasks x {len(cfg.methods)} methods x {len(cfg.shots)} shots "
         f"({shots}) x {len(cfg.seeds)} seeds = {len(runs)} runs, preset {cfg.preset}, "
         f"difficulty on the {cfg.difficulty.split} split, device {cfg.device}, out {cfg.out}",
-        table(rows),
+        table(lines),
         f"\ndata needed ({len(specs)} datasets, test splits; train splits for trained tasks):",
         *(f"  {row['dataset']}: {row['status']}" for row in data),
     )
     emit_json(args, {"model": cfg.model, "pretrained": cfg.pretrained, "device": cfg.device,
-                     "out": cfg.out, "runs": rows, "data": data, "problems": problems})  # fmt: skip
+                     "out": cfg.out, "runs": rows, "data": data, "problems": problems,
+                     "warnings": warnings})  # fmt: skip
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
     return 2 if problems else 0
+
+
+def plan_rows(runs, cfg) -> tuple[list[dict], list[dict]]:
+    """Per run, the ``--json`` row (resolved settings, work) and the text table's row."""
+    from clipgap.study.config import shots_label
+    from clipgap.study.describe import describe_run, work_text
+
+    rows, lines = [], []
+    for r in runs:
+        row = {"run": r.dirname, "task": r.task, "method": r.method,
+               "shots": shots_label(r.shots), "seed": r.seed, "dg": len(r.dg),
+               "controls": len(r.controls)} | describe_run(r, cfg)  # fmt: skip
+        rows.append(row)
+        t = row["train"]
+        lines.append(
+            {k: row[k] for k in ("run", "task", "method", "shots", "seed")}
+            | {
+                "optimizer": t["optimizer"],
+                "lr": f"{t['lr']:g}",
+                "batch": t["batch_size"],
+                "epochs": t["epochs"],
+                "work": work_text(row),
+            }  # fmt: skip
+            | ({"trial": row["trial"]} if "trial" in row else {})
+        )
+    return rows, lines
 
 
 WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin", ".ckpt")

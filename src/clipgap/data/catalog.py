@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -42,6 +42,7 @@ class PaperTask:
     source: str  # where to get the files when they are missing
     torchvision_download: bool = False
     domains: tuple[str, ...] = ()
+    images: Mapping[str, int] = field(default_factory=dict)  # split -> published image count
 
     def __post_init__(self) -> None:
         if not self.templates or any("{c}" not in t for t in self.templates):
@@ -67,6 +68,7 @@ def _load_catalog() -> dict[str, PaperTask]:
                 source=entry["source"],
                 torchvision_download=bool(entry.get("torchvision_download", False)),
                 domains=tuple(entry.get("domains", ())),
+                images={split: int(n) for split, n in entry.get("images", {}).items()},
             )
         except (KeyError, TypeError, AttributeError) as exc:
             raise DataError(f"{CATALOG_FILE}: entry {name!r} is malformed ({exc!r})") from None

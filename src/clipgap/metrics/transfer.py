@@ -133,8 +133,10 @@ def gbc(images, labels, *, kind: str = "spherical") -> float:
     1e-4); ``kind="spherical"`` replaces the variances by their mean (one scalar per class),
     ``"diagonal"`` keeps them. D_B is the Bhattacharyya distance of the two Gaussians,
     1/8 (mu - mu')^T S^-1 (mu - mu') + 1/2 ln(det S / sqrt(det S_c det S_c')), S the mean
-    of the two covariances. (The google-research code drops the factor d of that log term for
-    spherical Gaussians; here it is the distance between the d-dimensional Gaussians.)
+    of the two covariances. For ``spherical`` the log term is taken as the authors' code takes
+    it (mit-ll/IIMM ``transferability_metrics.py``, after google-research's ``gbc.py``): of the
+    scalar variances, ln(s / sqrt(s_c s_c')), without the factor d that the determinants of
+    d-dimensional spherical Gaussians would give; the quadratic term is the d-dimensional one.
 
     Returns a float in [-C (C - 1), 0]: each term is the Bhattacharyya coefficient (overlap)
     of two classes. Higher (towards 0) = classes overlap less = easier transfer.
@@ -151,8 +153,7 @@ def gbc_from(m: ClassMoments, *, kind: str = "spherical") -> float:
     var = np.maximum(m.class_variances(), GBC_VARIANCE_FLOOR)
     if kind == "spherical":
         var = var.mean(axis=1, keepdims=True)
-    scale = m.dim / var.shape[1]  # log det of a (K, 1) spherical variance counts d times
-    log_det = scale * np.log(var).sum(axis=1)
+    log_det = np.log(var).sum(axis=1)  # spherical: the scalar's log, as the authors' code
     overlap = 0.0
     for c in range(len(means) - 1):
         mid = (var[c] + var[c + 1 :]) / 2.0
@@ -160,7 +161,7 @@ def gbc_from(m: ClassMoments, *, kind: str = "spherical") -> float:
         quad = (
             diff2.sum(axis=1) / mid[:, 0] if kind == "spherical" else (diff2 / mid).sum(axis=1)
         ) / 8.0
-        log_term = scale * np.log(mid).sum(axis=1) - 0.5 * (log_det[c] + log_det[c + 1 :])
+        log_term = np.log(mid).sum(axis=1) - 0.5 * (log_det[c] + log_det[c + 1 :])
         overlap += float(np.exp(-(quad + 0.5 * log_term)).sum())
     return -2.0 * overlap  # each unordered pair counts twice
 

@@ -159,7 +159,7 @@ def resolve_run(
     """
     from clipgap.training import preset as preset_settings
 
-    merged = {**preset_settings(preset, method), **(train or {})}
+    merged = {**preset_settings(preset, method, model=model), **(train or {})}
     resolved = from_dict(TrainConfig, merged, where=where)
     if eval is None:
         eval = EvalConfig(batch_size=resolved.eval_batch_size)

@@ -27,7 +27,15 @@ from clipgap.training.data import check_shots, sample_shots, split_validation, t
 from clipgap.training.distributed import is_main_process
 from clipgap.training.evaluate import accuracy, zero_shot_model
 from clipgap.training.loop import finetune
-from clipgap.training.presets import PAPER, TUNED, Preset, preset, presets
+from clipgap.training.presets import (
+    PAPER,
+    TUNED,
+    Preset,
+    family_preset,
+    preset,
+    presets,
+    search_space,
+)
 from clipgap.training.result import FinetuneResult
 
 __all__ = [
@@ -43,8 +51,10 @@ __all__ = [
     "finetune",
     "is_main_process",
     "optimizers",
+    "family_preset",
     "preset",
     "presets",
+    "search_space",
     "sample_shots",
     "split_validation",
     "training_splits",

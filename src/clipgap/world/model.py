@@ -197,6 +197,7 @@ def _loader(name: str):
         return load_world(name, device=device)
 
     load.__doc__ = f"The embedded-world CLIP {name!r} (pretrained and cached on first use)."
+    load.family = "world"  # the model family presets give settings for (backbones.FAMILIES)
     return load
 
 

@@ -9,8 +9,13 @@ seeded by ``random_state``) of D = |rho(ss, dID)| - |rho(ACS, dID)| with confide
 
 - holds: the interval lies above 0; does not hold: it lies below 0; not significant: it
   contains 0;
-- cannot be tested: a paper method is missing, fewer than ``min_tasks`` tasks, or a
+- cannot be tested: a paper method is missing, fewer than ``min_tasks`` tasks, too few tasks
+  for the bootstrap to exclude 0 at all (:mod:`.attainability`: 6 at alpha = 0.05), or a
   correlation is undefined (a constant measure or dID).
+
+The evidence also says whether each rho has the sign the paper's reading expects: a more
+misaligned task (higher ss, lower ACS) has more to gain, so rho(ss, dID) > 0 and
+rho(ACS, dID) < 0 (:data:`EXPECTED_SIGN`).
 
 Williams' t (Steiger, 1980) on the same two correlations, with signs aligned so that it
 compares magnitudes, is reported as a cross-check; it does not decide.
@@ -23,6 +28,11 @@ import math
 import numpy as np
 import pandas as pd
 
+from clipgap.report.claims.attainability import (
+    bootstrap_can_decide,
+    smallest_decidable_n,
+    two_task_share,
+)
 from clipgap.report.claims.verdict import Claim, ClaimOptions, Status, keyed, rho_text, too_few
 from clipgap.report.formatting import integer, num, pval
 from clipgap.report.labels import method_label
@@ -35,6 +45,10 @@ STATEMENT = (
     "|ρ(ss, dID)| > |ρ(ACS, dID)| over tasks, dID averaged over the five paper methods and "
     "seeds, decided by a bootstrap interval on the difference."
 )
+
+
+EXPECTED_SIGN = {"silhouette_modality": 1, "acs": -1}
+"""The sign of rho(measure, dID) under the paper's reading (misaligned tasks gain more)."""
 
 
 def claim_ss_vs_acs(
@@ -59,10 +73,14 @@ def claim_ss_vs_acs(
         f"Over {n} tasks with all five paper methods: ss vs dID {rho_text(ss)}; "
         f"ACS vs dID {rho_text(acs)}."
     ]
+    evidence.append(sign_text(ss, acs))
     if n < opts.min_tasks:
         return Claim(
             key, STATEMENT, Status.CANNOT_BE_TESTED, [*evidence, too_few(n, opts.min_tasks)]
         )
+    evidence.append(attainability_text(n, opts.level))
+    if not bootstrap_can_decide(n, opts.level):
+        return Claim(key, STATEMENT, Status.CANNOT_BE_TESTED, evidence)
     boot = bootstrap_rho_difference(
         points["silhouette_modality"],
         points["acs"],
@@ -78,6 +96,36 @@ def claim_ss_vs_acs(
     evidence += [_interval_text(boot, opts), _williams_text(points)]
     evidence.append(_per_method(relations, arms))
     return Claim(key, STATEMENT, status, evidence)
+
+
+def sign_text(ss: dict, acs: dict) -> str:
+    """Whether rho(ss, dID) and rho(ACS, dID) have the signs the paper's reading expects."""
+
+    def one(name: str, row: dict, measure: str) -> str:
+        rho, expected = row["spearman_rho"], EXPECTED_SIGN[measure]
+        want = "> 0" if expected > 0 else "< 0"
+        if not math.isfinite(rho) or rho == 0:
+            return f"ρ({name}, dID) {want} expected, undefined or 0 here"
+        verdict = "as expected" if np.sign(rho) == expected else "opposite to the reading"
+        return f"ρ({name}, dID) {want} expected, {num(rho, 2, signed=True)} here: {verdict}"
+
+    return (
+        "Signs (the paper's reading: a more misaligned task, higher ss and lower ACS, has more "
+        f"to gain): {one('ss', ss, 'silhouette_modality')}; {one('ACS', acs, 'acs')}."
+    )
+
+
+def attainability_text(n: int, alpha: float) -> str:
+    """Why (or that) the bootstrap can exclude 0 at ``n`` tasks (:mod:`.attainability`)."""
+    share, tail, needed = float(two_task_share(n)), alpha / 2, smallest_decidable_n(alpha)
+    head = (
+        f"Resamples holding only two distinct tasks give |ρ| = 1 for both measures (D = 0): "
+        f"{100 * share:.1f}% of resamples at n = {n}, against the tail share α/2 = "
+        f"{100 * tail:g}%; the bootstrap can exclude 0 only from n = {needed} tasks"
+    )
+    if bootstrap_can_decide(n, alpha):
+        return head + "."
+    return head + f", so at n = {n} the claim cannot be tested."
 
 
 def _decide(boot: dict) -> Status:

@@ -20,7 +20,7 @@ import math
 import pandas as pd
 
 from clipgap.report.claims.verdict import Claim, ClaimOptions, Status, keyed, rho_text, too_few
-from clipgap.report.formatting import pval
+from clipgap.report.formatting import num, pval
 from clipgap.report.labels import MEASURE_NAMES, OUTCOME_NAMES, method_label
 from clipgap.report.relations import TEST_P, lookup, safe_relate
 from clipgap.report.scopes import missing_methods, scope_name
@@ -69,10 +69,7 @@ def claim_relations(
     evidence.append(_per_method_significant(relations, arms, opts.level))
     mine = cells[cells["arm"].isin(arms.values())]
     dg_cf = safe_relate(mine["delta_dg"], mine["cf_mean"])
-    evidence.append(
-        f"dDG vs CF over {dg_cf['n']} (task, paper method) cells: {rho_text(dg_cf)} "
-        "(descriptive; cells of one task share its difficulty)."
-    )
+    evidence.append(_cells_text(dg_cf))
     # Kendall's exact two-sided p cannot go below 2 / n!: with few tasks and many relations no
     # result could survive Holm, and a verdict would claim more than the study can show.
     floor, threshold = 2 / math.factorial(n), opts.level / len(tested)
@@ -85,6 +82,16 @@ def claim_relations(
         return Claim(key, text, Status.CANNOT_BE_TESTED, evidence)
     status = Status.HOLDS if bool(tested["holm"].any()) else Status.NOT_SIGNIFICANT
     return Claim(key, text, status, evidence)
+
+
+def _cells_text(row: dict) -> str:
+    """dDG vs CF over (task, method) cells, without a p-value: cells of one task share its
+    difficulty and data, so they are not independent and no test over cells is valid."""
+    rho, tau = num(row["spearman_rho"], 2, signed=True), num(row["kendall_tau"], 2, signed=True)
+    return (
+        f"dDG vs CF over {row['n']} (task, paper method) cells: ρ = {rho} (τ = {tau}); "
+        "descriptive, no p-value: cells of one task are not independent."
+    )
 
 
 def _headroom(relations: pd.DataFrame, group: str, split: str) -> str:

@@ -69,8 +69,11 @@ def compare_to_others(
         for m in others
     ]
     name = method_label(target)
+    # the tested (and printed) difference is target - other, or other - target when lower is
+    # better; either way + = target better
+    order = f"{name} minus each other method" if higher else f"each other method minus {name}"
     text = (
-        f"{what}, {name} minus each other method over {len(table)} tasks (+ = {name} better; "
+        f"{what}, {order} over {len(table)} tasks (+ = {name} better; "
         f"Wilcoxon signed-rank p): {'; '.join(parts)}. {name} is better than {len(wins)} of "
         f"{len(others)} at p < {level:g}; {len(losses)} significantly better than {name} "
         f"(Holm at {refute_level:.3g})."
