@@ -4,7 +4,7 @@ Claim 1 resamples the n tasks with replacement and takes the percentile interval
 D = |rho(ss, dID)| - |rho(ACS, dID)|. A resample that holds only two distinct tasks gives
 |rho| = 1 for both measures (two distinct points, whatever their copies), so D = 0 exactly; one
 with a single distinct task is constant and left out. The interval can lie above (or below) 0
-only if fewer than the tail share alpha / 2 of the kept resamples have D <= 0 (>= 0), so it can
+only if fewer than the tail share level / 2 of the kept resamples have D <= 0 (>= 0), so it can
 never exclude 0 when the two-task resamples alone reach that share. Their probability is exact:
 P(exactly k distinct of n draws from n) = C(n, k) * k! * S(n, k) / n^n (S: Stirling numbers of
 the second kind), here k = 1: n / n^n and k = 2: C(n, 2) (2^n - 2) / n^n. The check is
@@ -30,16 +30,16 @@ def two_task_share(n: int) -> Fraction:
     return two / (1 - one)
 
 
-def bootstrap_can_decide(n: int, alpha: float) -> bool:
-    """Whether a percentile interval with confidence 1 - ``alpha`` over ``n`` tasks can
-    exclude 0 at all (the two-task resamples stay below the tail share alpha / 2)."""
-    return n >= 3 and two_task_share(n) < Fraction(alpha) / 2
+def bootstrap_can_decide(n: int, level: float) -> bool:
+    """Whether a percentile interval with confidence 1 - ``level`` over ``n`` tasks can
+    exclude 0 at all (the two-task resamples stay below the tail share level / 2)."""
+    return n >= 3 and two_task_share(n) < Fraction(level) / 2
 
 
-def smallest_decidable_n(alpha: float) -> int:
-    """The smallest number of tasks at which :func:`bootstrap_can_decide` (6 at alpha = 0.05:
+def smallest_decidable_n(level: float) -> int:
+    """The smallest number of tasks at which :func:`bootstrap_can_decide` (6 at level = 0.05:
     the two-task share is 9.6 % at n = 5 and 2.0 % at n = 6)."""
     for n in range(3, MAX_TASKS + 1):
-        if bootstrap_can_decide(n, alpha):
+        if bootstrap_can_decide(n, level):
             return n
-    raise ValueError(f"no n <= {MAX_TASKS} can decide at alpha = {alpha}")
+    raise ValueError(f"no n <= {MAX_TASKS} can decide at level = {level}")

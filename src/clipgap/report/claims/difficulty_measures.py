@@ -10,7 +10,7 @@ seeded by ``random_state``) of D = |rho(ss, dID)| - |rho(ACS, dID)| with confide
 - holds: the interval lies above 0; does not hold: it lies below 0; not significant: it
   contains 0;
 - cannot be tested: a paper method is missing, fewer than ``min_tasks`` tasks, too few tasks
-  for the bootstrap to exclude 0 at all (:mod:`.attainability`: 6 at alpha = 0.05), or a
+  for the bootstrap to exclude 0 at all (:mod:`.attainability`: 6 at level 0.05), or a
   correlation is undefined (a constant measure or dID).
 
 The evidence also says whether each rho has the sign the paper's reading expects: a more
@@ -115,15 +115,15 @@ def sign_text(ss: dict, acs: dict) -> str:
     )
 
 
-def attainability_text(n: int, alpha: float) -> str:
+def attainability_text(n: int, level: float) -> str:
     """Why (or that) the bootstrap can exclude 0 at ``n`` tasks (:mod:`.attainability`)."""
-    share, tail, needed = float(two_task_share(n)), alpha / 2, smallest_decidable_n(alpha)
+    share, tail, needed = float(two_task_share(n)), level / 2, smallest_decidable_n(level)
     head = (
         f"Resamples holding only two distinct tasks give |ρ| = 1 for both measures (D = 0): "
         f"{100 * share:.1f}% of resamples at n = {n}, against the tail share α/2 = "
         f"{100 * tail:g}%; the bootstrap can exclude 0 only from n = {needed} tasks"
     )
-    if bootstrap_can_decide(n, alpha):
+    if bootstrap_can_decide(n, level):
         return head + "."
     return head + f", so at n = {n} the claim cannot be tested."
 
