@@ -52,10 +52,7 @@ def _train_images(run, data_root) -> int | None:
     if size is None:
         return None
     n, classes = size
-    train = run.train
-    n_val = 0
-    if train["val_fraction"] > 0:
-        n_val = min(train["val_max"], max(1, int(round(train["val_fraction"] * n))))
+    n_val = run.train.holdout.size(n)
     if run.shots is None:
         return n - n_val
     return min(run.shots * classes, n - n_val) if classes else None
@@ -77,7 +74,7 @@ def _eval_images(run, cfg) -> tuple[int, list[str]]:
 def describe_run(run, cfg) -> dict:
     """The resolved settings of ``run`` and the work it implies (``"unknown"`` where a split's
     size is not known without downloading)."""
-    train = {k: run.train[k] for k in ("optimizer", "lr", "batch_size", "epochs")}
+    train = {k: getattr(run.train, k) for k in ("optimizer", "lr", "batch_size", "epochs")}
     fit = _train_images(run, cfg.data.data_root)
     evaluated, unknown = _eval_images(run, cfg)
     row = {

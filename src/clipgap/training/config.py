@@ -57,6 +57,13 @@ class Holdout:
     val_max: int
     val_seed: int
 
+    def size(self, n: int) -> int:
+        """Images held out of a train split of ``n``: ``round(val_fraction * n)``, at least one,
+        at most ``val_max``; 0 when ``val_fraction`` is 0."""
+        if self.val_fraction <= 0:
+            return 0
+        return min(self.val_max, max(1, int(round(self.val_fraction * n))))
+
 
 @dataclass
 class TrainConfig:

@@ -28,7 +28,7 @@ from clipgap.devices import loader_options
 from clipgap.embeddings import TaskImages, encode_images
 from clipgap.errors import ConfigError, DataError
 from clipgap.model import AdaptedModel
-from clipgap.training.config import TrainConfig
+from clipgap.training.config import Holdout, TrainConfig
 from clipgap.training.distributed import IGNORE, Dist, Padded, ShardedBatches
 
 
@@ -37,10 +37,10 @@ def split_validation(
 ) -> tuple[Task, Task | None]:
     """(fit, validation) subsets of a train split: ``round(fraction * N)`` images (at least one,
     at most ``max_images``) drawn with ``seed``; ``fraction == 0`` -> (task, None)."""
-    if fraction <= 0:
-        return task, None
     n = len(task)
-    n_val = min(max_images, max(1, int(round(fraction * n))))
+    n_val = Holdout(fraction, max_images, seed).size(n)
+    if n_val == 0:
+        return task, None
     if n - n_val < 1:
         raise DataError(
             f"task {task.name} ({task.split}) has {n} images: too few to hold out "
