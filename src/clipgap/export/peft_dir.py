@@ -59,11 +59,14 @@ def target_pattern(names) -> str:
     return rf"({'|'.join(towers)})\.encoder\.layers\.\d+\.self_attn\.({'|'.join(roles)})"
 
 
-def save_peft_adapter(model: AdaptedModel, base_dir: str | Path, out_dir: str | Path) -> list[str]:
+def save_peft_adapter(
+    model: AdaptedModel, base_dir: str | Path, out_dir: str | Path, *, base_name: str | None = None
+) -> list[str]:
     """Write the LoRA updates of ``model`` as a peft adapter for the HF model in ``base_dir``.
 
     ``base_dir`` is the untouched base as a ``save_pretrained`` folder; the adapter's
-    ``base_model_name_or_path`` names it. Returns the files written.
+    ``base_model_name_or_path`` names it (or ``base_name``: where the base will be once its
+    folder is moved into place). Returns the files written.
     """
     from peft import LoraConfig, get_peft_model
     from transformers import CLIPModel
@@ -93,6 +96,8 @@ def save_peft_adapter(model: AdaptedModel, base_dir: str | Path, out_dir: str | 
             module.lora_A["default"].weight.copy_(a)
             module.lora_B["default"].weight.copy_(b)
     out = Path(out_dir)
+    if base_name is not None:
+        peft_model.peft_config["default"].base_model_name_or_path = base_name
     with quiet_transformers():
         peft_model.save_pretrained(str(out))
     log.info("wrote peft adapter %s (%d LoRA pairs, r=%d, alpha=%g)", out, len(weights), rank,
