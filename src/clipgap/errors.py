@@ -87,5 +87,5 @@ def environment_error(exc: BaseException, *, kept: str = "") -> str | None:
     if exc.filename is not None:
         verb = "writing" if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS) else "at"
         where = f" {verb} {os.fsdecode(exc.filename)}"
-    tail = f": {kept}" if kept else ""
+    tail = f": {kept}" if kept and exc.errno != errno.ENOENT else ""  # gone, maybe all of it
     return f"{what}{where}; {todo} and run the same command again{tail}"

@@ -10,6 +10,7 @@ HF ``CLIPModel`` has separate ``q_proj`` / ``v_proj`` linears, and peft's LoRA o
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -96,10 +97,12 @@ def save_peft_adapter(
             module.lora_A["default"].weight.copy_(a)
             module.lora_B["default"].weight.copy_(b)
     out = Path(out_dir)
-    if base_name is not None:
-        peft_model.peft_config["default"].base_model_name_or_path = base_name
     with quiet_transformers():
         peft_model.save_pretrained(str(out))
+    if base_name is not None:  # peft reads the base's files at save time, so named afterwards
+        config = out / "adapter_config.json"
+        data = json.loads(config.read_text())
+        config.write_text(json.dumps({**data, "base_model_name_or_path": base_name}, indent=2))
     log.info("wrote peft adapter %s (%d LoRA pairs, r=%d, alpha=%g)", out, len(weights), rank,
              scale * rank)  # fmt: skip
     return sorted(p.name for p in out.iterdir())
