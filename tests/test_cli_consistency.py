@@ -184,7 +184,7 @@ def test_exit_codes_are_documented(capsys):
     assert code == 0 and "exit codes:" in out
     docs = (ROOT / "docs" / "cli.md").read_text()
     readme = (ROOT / "README.md").read_text()
-    for number in (0, 1, 2, 3, 130):
+    for number in (0, 1, 2, 3, 4, 130):
         assert number in EXIT_CODES
         assert f"\n  {number} " in out
         assert f"\n| {number} | " in docs
