@@ -118,7 +118,7 @@ def swept(tmp_path_factory):
     torch.set_num_threads(1)
     try:
         cfg = config(tmp, alphas=ALPHAS)
-        outcome = run_study(cfg, progress=False, report=False)
+        outcome = run_study(cfg, progress=False)
         from clipgap.study import RunContext
 
         ctx = RunContext.for_study(cfg, Path(cfg.out), progress=False)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from clipgap.predict import MeasureComparison, ranking_rows, save_measure_ranking
 from clipgap.predict.measures import percent_lower
-from clipgap.predict.table import OUTCOME_LABELS
+from clipgap.record import OUTCOME_LABELS
 from clipgap.predict.tables import unavailable_rows
 from clipgap.report.formatting import num
 from clipgap.report.measures import MeasureRanking
