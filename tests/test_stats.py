@@ -14,8 +14,8 @@ from clipgap.errors import MetricError
 from clipgap.stats import (
     STAT_KEYS,
     associate,
-    fit_line,
     bootstrap_rho_difference,
+    fit_line,
     friedman_test,
     holm,
     mean_std,

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from clipgap.errors import DataError
+from clipgap.paths import atomic_write_text
 from clipgap.record.parse import parse_record_json
 from clipgap.record.run import RecordSchemaError, RunRecord
 
@@ -41,8 +42,6 @@ def read_record(run_dir: str | Path) -> RunRecord | None:
 
 def write_record(run_dir: str | Path, record: RunRecord) -> None:
     """Write ``record.json`` then the ``DONE`` marker, each atomically (marker last)."""
-    from clipgap.paths import atomic_write_text
-
     run_dir = Path(run_dir)
     atomic_write_text(run_dir / RECORD_FILE, record.to_json())
     atomic_write_text(run_dir / DONE_MARKER, record.status + "\n")

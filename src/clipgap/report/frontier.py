@@ -30,7 +30,7 @@ import pandas as pd
 from clipgap.record import CurvePoint
 from clipgap.report.claims import Claim, ClaimOptions
 from clipgap.report.claims.claim3 import claim_methods
-from clipgap.report.labels import OUTCOMES
+from clipgap.report.labels import OUTCOMES, order_arms
 from clipgap.report.study import Study
 from clipgap.report.tables import cell_table
 from clipgap.stats import relate
@@ -76,7 +76,7 @@ def _nan(value) -> float:
 
 def points_frame(study: Study, frame: pd.DataFrame) -> pd.DataFrame:
     """One row per (complete run with interpolation points, alpha): the record's curve, its
-ends completed (:meth:`clipgap.record.RunRecord.curve`)."""
+    ends completed (:meth:`clipgap.record.RunRecord.curve`)."""
     names = frame.set_index("run_id")[["unit", "arm", "shots"]]
     rows = []
     for rec in study.complete:
@@ -166,8 +166,6 @@ def frontier_analysis(
     points = points_frame(study, frame)
     if points.empty:
         return None
-    from clipgap.report.labels import order_arms
-
     selected = select_alphas(points)
     curves = curve_table(points)
     cells = selected_cells(selected)
