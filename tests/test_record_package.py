@@ -68,7 +68,7 @@ def test_undefined_outcomes_are_none_never_zero():
 
 def test_one_spelling_and_labels():
     assert OUTCOMES == ("delta_id", "delta_dg", "cf")
-    assert PREDICTED_OUTCOMES == (*OUTCOMES, "gain_norm")
+    assert PREDICTED_OUTCOMES == ("delta_id", "delta_dg", "cf", "gain_norm")
     assert [OUTCOME_LABELS[o] for o in PREDICTED_OUTCOMES] == ["dID", "dDG", "CF", "dID/(1-zs)"]
     from clipgap.report.labels import OUTCOME_NAMES
     from clipgap.report.labels import OUTCOMES as REPORT_OUTCOMES
