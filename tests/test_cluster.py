@@ -415,7 +415,7 @@ def test_workers_at_once_run_each_run_once_fast(grid_cfg, fake_runs):
     outcomes = []
 
     def worker():
-        outcomes.append(run_study(grid_cfg, progress=False, report=False))
+        outcomes.append(run_study(grid_cfg, progress=False))
 
     threads = [threading.Thread(target=worker) for _ in range(WORKERS)]
     for t in threads:
@@ -448,7 +448,7 @@ def test_a_run_left_by_a_killed_worker_is_redone_by_the_next_fast(grid_cfg, fake
     dead = Owner(HOST, _dead_pid(), time.time() - 30, time.time() - 20, "dead", PIDNS)
     write_owner(owner_path(out, runs[1].dirname), dead)
     with caplog.at_level(logging.WARNING, logger="clipgap.study.locks"):
-        outcome = run_study(grid_cfg, progress=False, report=False)
+        outcome = run_study(grid_cfg, progress=False)
     assert (outcome.skipped, outcome.completed) == (1, 11)
     assert runs[0].dirname not in fake_runs and fake_runs[runs[1].dirname] == 1
     assert not (half / "partial.bin").exists() and read_record(half).complete

@@ -13,14 +13,13 @@ from clipgap.errors import DataError
 from clipgap.predict import (
     POOLED,
     compare_measures,
-    fit_line,
-    prediction_interval,
     ranking_rows,
     save_measure_ranking,
     score_rows,
     study_table,
 )
 from clipgap.record import DIFFICULTY_KEYS, Difficulty, RunRecord, Scores
+from clipgap.stats import fit_line, prediction_interval
 
 # ---- synthetic records -----------------------------------------------------------------------
 

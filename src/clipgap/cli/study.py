@@ -81,6 +81,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    from clipgap.report import build_report
     from clipgap.study import load_study_config, plan_runs, run_study
     from clipgap.study.grid import parse_shard
 
@@ -92,7 +93,9 @@ def run(args) -> int:
     if args.dry_run:
         return dry_run(args, cfg, plan_runs(cfg))
     pretrain_world_first(cfg.model, args)
-    outcome = run_study(cfg, add=args.add, shard=shard, progress=args.progress)
+    outcome = run_study(
+        cfg, add=args.add, shard=shard, progress=args.progress, on_finished=build_report
+    )
     say(args, *summary_lines(outcome, shard))
     report = outcome.out_dir / "report" / "report.html"
     emit_json(args, {
@@ -195,6 +198,7 @@ def summary_table(records) -> str:
 
 def summary_rows(records) -> list[dict]:
     """One row per method (and shots, when the study has several): runs, mean dID, dDG, CF."""
+    from clipgap.record import OUTCOME_LABELS, OUTCOMES
     from clipgap.study.config import shots_label
 
     done = [r for r in records if r.complete]
@@ -211,12 +215,8 @@ def summary_rows(records) -> list[dict]:
         row = {"method": method}
         if by_shots:
             row["shots"] = shots_label(shots)
-        row.update(
-            runs=len(rs),
-            dID=_avg(r.delta_id for r in rs),
-            dDG=_avg(r.delta_dg for r in rs),
-            CF=_avg(r.cf_mean for r in rs),
-        )
+        row["runs"] = len(rs)
+        row.update({OUTCOME_LABELS[o]: _avg(r.outcomes.value(o) for r in rs) for o in OUTCOMES})
         rows.append(row)
     return rows
 

@@ -2,16 +2,17 @@
 and which PEFT method to pick for a task from its difficulty alone.
 
 Pure analysis over run records (:mod:`clipgap.record`); only :func:`recommend` touches a model,
-to measure the new task's difficulty.
+to measure the new task's difficulty. Outcomes and their labels come from
+:mod:`clipgap.record` (``PREDICTED_OUTCOMES``, ``OUTCOME_LABELS``), every statistic from
+:mod:`clipgap.stats`.
 """
 
-from clipgap.predict.linear import Association, Line, associate, fit_line, prediction_interval
 from clipgap.predict.measures import MeasureComparison, MeasureRank, MeasureScore, compare_measures
 from clipgap.predict.objective import DEFAULT_OBJECTIVE, OBJECTIVE_KEYS, parse_objective
 from clipgap.predict.quality import LotoQuality
 from clipgap.predict.recommend import recommend, recommend_from_difficulty
 from clipgap.predict.result import MethodPrediction, OutcomePrediction, Recommendation
-from clipgap.predict.table import OUTCOMES, POOLED, StudyTable, read_study, study_table
+from clipgap.predict.table import POOLED, StudyTable, read_study, study_table
 from clipgap.predict.tables import (
     measure_ranking_figure,
     ranking_rows,
@@ -22,10 +23,7 @@ from clipgap.predict.tables import (
 __all__ = [
     "DEFAULT_OBJECTIVE",
     "OBJECTIVE_KEYS",
-    "OUTCOMES",
     "POOLED",
-    "Association",
-    "Line",
     "LotoQuality",
     "MeasureComparison",
     "MeasureRank",
@@ -34,12 +32,9 @@ __all__ = [
     "OutcomePrediction",
     "Recommendation",
     "StudyTable",
-    "associate",
     "compare_measures",
-    "fit_line",
     "measure_ranking_figure",
     "parse_objective",
-    "prediction_interval",
     "ranking_rows",
     "read_study",
     "recommend",

@@ -11,7 +11,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from clipgap.predict.measures import MeasureComparison
-from clipgap.predict.table import OUTCOME_LABELS
+from clipgap.record import OUTCOME_LABELS
 
 # PNG metadata that varies between matplotlib versions is dropped, so reruns give the same bytes.
 PNG_METADATA = {"Software": None}

@@ -14,7 +14,8 @@ Layout of a study directory::
 Each run is claimed with its own lock before anything of it is touched, so workers started on
 the same directory (one per GPU, a SLURM array with ``--shard I/N``, Ray tasks) each execute a
 run once, never delete a run another worker holds, and redo a run whose worker died. The report
-is built by a worker that finds every run of the grid finished (the last one to end).
+is built by a worker that finds every run of the grid finished (the last one to end), through
+the callback the CLI hands to :func:`run_study` (the study does not import the report).
 
 A directory whose records were written under another schema version is refused (one line saying
 to re-run into a new ``--out``): old and new records are never mixed, and never skipped.
@@ -25,7 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,7 +37,7 @@ from clipgap.config import to_dict
 from clipgap.data import digest
 from clipgap.errors import ConfigError
 from clipgap.paths import atomic_write_text
-from clipgap.record import RunRecord, read_record
+from clipgap.record import RunRecord, read_record, read_records
 from clipgap.study.attempt import (
     DONE_ELSEWHERE,
     HELD,
@@ -62,7 +63,8 @@ MAX_PASSES = 5
 @dataclass
 class StudyOutcome:
     """What one invocation did. ``elsewhere``: runs of its share another worker ran or runs;
-    ``status``: the whole grid at the end; ``report_built``: whether this worker built it."""
+    ``status``: the whole grid at the end; ``report_built``: whether this worker ran the
+    ``on_finished`` callback of :func:`run_study` (the CLI builds the report there)."""
 
     out_dir: Path
     planned: int = 0
@@ -93,23 +95,6 @@ def shard_runs(runs: Sequence[RunSpec], shard: tuple[int, int] | None) -> list[R
         return list(runs)
     index, count = shard
     return [run for i, run in enumerate(runs) if i % count == index]
-
-
-def finished_records(out: Path) -> dict[str, RunRecord]:
-    """{run directory name: record} of every finished run under ``out/runs``.
-
-    Raises :class:`~clipgap.record.RecordSchemaError` (one line: re-run into a new ``--out``)
-    when any record was written under another schema version.
-    """
-    runs = out / "runs"
-    if not runs.is_dir():
-        return {}
-    found = {}
-    for run_dir in sorted(p for p in runs.iterdir() if p.is_dir()):
-        record = read_record(run_dir)
-        if record is not None:
-            found[run_dir.name] = record
-    return found
 
 
 def claim_study_dir(cfg: StudyConfig, out: Path, *, add: bool) -> None:
@@ -150,10 +135,11 @@ def run_study(
     executor: Executor | None = None,
     shard: tuple[int, int] | None = None,
     progress: bool = True,
-    report: bool = True,
+    on_finished: Callable[[Path], object] | None = None,
 ) -> StudyOutcome:
     """Run every unfinished run of the study (of its ``shard`` I/N: every N-th run of the grid
-    from the I-th), then build the report if every run of the grid is finished.
+    from the I-th); then, if every run of the grid is finished, call ``on_finished(out)`` under
+    the study's report lock (the CLI passes the report build: the last worker builds it).
 
     Before anything is written: records of another schema, shots larger than a task's smallest
     class and resources the executor cannot give are refused, each with one line.
@@ -161,7 +147,7 @@ def run_study(
     out = Path(cfg.out)
     planned = plan_runs(cfg)
     runs = shard_runs(planned, shard)
-    finished_records(out)  # refuses a directory with records of another schema
+    read_records(out)  # refuses a directory with records of another schema
     job = StudyJob(cfg, out, progress=progress)
     for run in runs:
         check_run_shots(run, job.context())
@@ -181,15 +167,14 @@ def run_study(
         _execute(job, pending, outcome, executor=executor, progress=progress)
     finally:
         executor.close()
-    outcome.records = [r for r in (read_record(out / "runs" / x.dirname) for x in runs) if r]
+    finished = read_records(out).finished
+    outcome.records = [finished[x.dirname] for x in runs if x.dirname in finished]
     outcome.status = study_status(out, planned, stale_after=cfg.locks.stale_after_s)
-    if report and outcome.status.finished:
-        from clipgap.report import build_report
-
+    if on_finished is not None and outcome.status.finished:
         with file_lock(out / "report"):
-            build_report(out)
+            on_finished(out)
         outcome.report_built = True
-    elif report:
+    elif on_finished is not None:
         counts = outcome.status.counts()
         log.info(
             "report not built: %d runs running elsewhere, %d pending; the last worker builds it",

@@ -22,8 +22,9 @@ import pandas as pd
 from clipgap.report.claims.verdict import Claim, ClaimOptions, Status, keyed, rho_text, too_few
 from clipgap.report.formatting import pval
 from clipgap.report.labels import MEASURE_NAMES, OUTCOME_NAMES, method_label
-from clipgap.report.relations import TEST_P, lookup, safe_relate
+from clipgap.report.relations import TEST_P, lookup
 from clipgap.report.scopes import missing_methods, scope_name
+from clipgap.stats import relate
 
 
 def statement(alpha: float) -> str:
@@ -68,7 +69,7 @@ def claim_relations(
     evidence.append(_headroom(relations, group, split))
     evidence.append(_per_method_significant(relations, arms, opts.alpha))
     mine = cells[cells["arm"].isin(arms.values())]
-    dg_cf = safe_relate(mine["delta_dg"], mine["cf_mean"])
+    dg_cf = relate(mine["delta_dg"], mine["cf"]).as_row()
     evidence.append(
         f"dDG vs CF over {dg_cf['n']} (task, paper method) cells: {rho_text(dg_cf)} "
         "(descriptive; cells of one task share its difficulty)."

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from clipgap.predict import MeasureComparison, ranking_rows, save_measure_ranking
 from clipgap.predict.measures import percent_lower
-from clipgap.predict.table import OUTCOME_LABELS
 from clipgap.predict.tables import unavailable_rows
+from clipgap.record import OUTCOME_LABELS
 from clipgap.report.formatting import num
 from clipgap.report.measures import MeasureRanking
 from clipgap.report.render.blocks import Block, Bullets, Heading, Paragraph, Table

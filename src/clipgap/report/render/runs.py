@@ -22,7 +22,7 @@ ACCURACY_COLUMNS = (
     ("delta_dg", "dDG", True),
     ("zs_control_mean", "zero-shot control", False),
     ("ft_control_mean", "fine-tuned control", False),
-    ("cf_mean", "CF", True),
+    ("cf", "CF", True),
 )
 # (key of the run's training config, header)
 HYPERPARAMETERS = (("optimizer", "optimizer"), ("lr", "lr"), ("batch_size", "batch"))
