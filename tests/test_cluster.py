@@ -261,7 +261,7 @@ def _complete(run) -> RunRecord:
     )
 
 
-def test_status_lists_done_running_failed_and_pending(grid_cfg, capsys):
+def test_status_lists_done_running_failed_corrupt_and_pending(grid_cfg, capsys):
     out = Path(grid_cfg.out)
     claim_study_dir(grid_cfg, out, add=False)
     runs = plan_runs(grid_cfg)
@@ -270,20 +270,25 @@ def test_status_lists_done_running_failed_and_pending(grid_cfg, capsys):
     claim = claim_run(out, runs[2].dirname, settings=LockConfig())  # running, by this process
     dead = Owner(HOST, _dead_pid(), time.time() - 60, time.time() - 50, "t", PIDNS)
     write_owner(owner_path(out, runs[3].dirname), dead)
+    write_record(out / "runs" / runs[4].dirname, _complete(runs[4]))
+    record = out / "runs" / runs[4].dirname / "record.json"
+    record.write_text(record.read_text()[:100])  # truncated, its DONE marker present
     try:
         assert main(["study", "--status", str(out)]) == 0
     finally:
         claim.release()
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == f"study {out}: 12 runs: 1 done, 1 running, 1 failed, 9 pending"
+    assert lines[0] == f"study {out}: 12 runs: 1 done, 1 running, 1 failed, 1 corrupt, 8 pending"
     assert lines[1].startswith(f"running  {runs[2].dirname}  host {HOST} pid {os.getpid()} since")
     assert lines[2] == f"failed   {runs[1].dirname}  ValueError: boom"
-    pending = lines[3:]
-    assert len(pending) == 9
+    assert lines[3].startswith(f"corrupt  {runs[4].dirname}  {record}: cannot read JSON (")
+    assert lines[3].endswith(") (the study redoes it)")
+    pending = lines[4:]
+    assert len(pending) == 8
     assert f"pending  {runs[3].dirname}  (left by a dead worker: host {HOST} pid {dead.pid}" in (
         "\n".join(pending)
     )
-    assert {line.split()[1] for line in pending} == {r.dirname for r in runs[3:]}
+    assert {line.split()[1] for line in pending} == {r.dirname for r in [runs[3], *runs[5:]]}
 
 
 def test_status_of_a_directory_that_is_no_study_is_one_line(capsys, tmp_path):
@@ -455,7 +460,8 @@ def test_a_run_left_by_a_killed_worker_is_redone_by_the_next_fast(grid_cfg, fake
     assert f"recovered run {runs[1].dirname}: its lock was left by a worker that is gone" in (
         caplog.text
     )
-    assert outcome.status.counts() == {"done": 12, "running": 0, "failed": 0, "pending": 0}
+    counts = {"done": 12, "running": 0, "failed": 0, "corrupt": 0, "pending": 0}
+    assert outcome.status.counts() == counts
 
 
 # ---- whole studies ----------------------------------------------------------------------------

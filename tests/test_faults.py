@@ -17,6 +17,7 @@ import threading
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 
@@ -364,3 +365,77 @@ def test_report_refuses_a_folder_holding_other_files(study, tmp_path, capsys):
         f"choose a new or empty folder"
     )
     assert [p.name for p in other.iterdir()] == ["notes.txt"]
+
+
+# ----------------------------------------------------------------- corrupt records are redone
+
+
+def test_corrupt_records_are_shown_left_out_then_redone(
+    study, tmp_path, capsys, caplog, monkeypatch
+):
+    from clipgap.study import attempt
+    from clipgap.study.locks import read_history
+
+    out = tmp_path / "study"
+    assert main(study_args(study, out)) == 0
+    original = records(out)
+    truncated, missing = sorted(original)[:2]
+    record = out / "runs" / truncated / "record.json"
+    cut = record.read_text()[:300]
+    record.write_text(cut)  # DONE present, the record cut short
+    (out / "runs" / missing / "record.json").unlink()  # DONE without a record
+    (out / "zero_shot.json").write_text('{"cut')
+    capsys.readouterr()
+
+    assert main(["study", "--status", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"study {out}: 4 runs: 2 done, 0 running, 0 failed, 2 corrupt, 0 pending"
+    shown = {line.split()[1]: line for line in lines[1:]}
+    assert sorted(shown) == sorted([missing, truncated])
+    assert shown[missing].startswith(f"corrupt  {missing}  {out}/runs/{missing}/record.json does")
+    assert shown[truncated].startswith(f"corrupt  {truncated}  {record}: cannot read JSON (")
+
+    caplog.clear()
+    assert main(["report", str(out)]) == 0
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warned) == 1 and warned[0].startswith("leaving out 2 corrupt run records: ")
+    assert missing in warned[0] and truncated in warned[0]
+    rows = pd.read_csv(out / "report" / "results.csv", dtype={"run_id": str})
+    ids = {name.rsplit("__", 1)[1] for name in original if name not in (missing, truncated)}
+    assert sorted(rows["run_id"]) == sorted(ids)  # the two usable runs only
+
+    monkeypatch.setattr(attempt, "_CONTEXTS", {})  # as a new process: zero-shot read from disk
+    assert main(study_args(study, out)) == 0
+    assert records(out) == original  # redone, and equal to the records they replace
+    aside = sorted(p.name for p in (out / "corrupt").iterdir())
+    assert aside == sorted([f"{missing}.1", f"{truncated}.1"])
+    assert (out / "corrupt" / f"{truncated}.1" / "record.json").read_text() == cut  # kept
+    events = [e for e in read_history(out, truncated) if e["event"] == "corrupt"]
+    assert len(events) == 1 and events[0]["reason"].startswith(f"{record}: cannot read JSON")
+    assert events[0]["moved_to"] == str(out / "corrupt" / f"{truncated}.1")
+    assert isinstance(json.loads((out / "zero_shot.json").read_text()), dict)
+    capsys.readouterr()
+    assert main(["study", "--status", str(out)]) == 0
+    assert capsys.readouterr().out.splitlines()[0].endswith("4 done, 0 running, 0 failed, "
+                                                            "0 corrupt, 0 pending")  # fmt: skip
+
+
+def test_damaged_study_json_is_written_again_when_every_run_is_this_studys(study, tmp_path, capsys):
+    out = tmp_path / "study"
+    assert main(study_args(study, out)) == 0
+    held = json.loads((out / "study.json").read_text())
+    original = records(out)
+    (out / "study.json").write_text('{"studies": {"ab')
+    assert main(study_args(study, out)) == 0
+    assert json.loads((out / "study.json").read_text()) == held
+    assert records(out) == original
+
+    (out / "study.json").write_text("[]")
+    (out / "runs" / "world-color__full__kall__s0__0123456789abcdef").mkdir()
+    capsys.readouterr()
+    assert main(study_args(study, out)) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: {out}/study.json is damaged (no studies object) and {out}/runs holds runs of "
+        f"another study (world-color__full__kall__s0__0123456789abcdef); restore study.json, or "
+        f"choose another --out"
+    )

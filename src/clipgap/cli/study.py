@@ -165,7 +165,8 @@ def with_flags(cfg, args):
 
 
 def status(args, out: str) -> int:
-    """``clipgap study --status DIR``: counts, then the runs that are not done."""
+    """``clipgap study --status DIR``: counts, then the runs that are not done (a corrupt
+    record is a state, not an error: exit 0)."""
     from clipgap.study.status import directory_status
 
     st = directory_status(out)
@@ -175,6 +176,7 @@ def status(args, out: str) -> int:
     ]
     lines += [f"running  {r.name}  {r.owner.describe()}" for r in st.of("running")]
     lines += [f"failed   {r.name}  {r.error}" for r in st.of("failed")]
+    lines += [f"corrupt  {r.name}  {r.error} (the study redoes it)" for r in st.of("corrupt")]
     for r in st.of("pending"):
         left = "" if r.owner is None else f"  (left by a dead worker: {r.owner.describe()})"
         lines.append(f"pending  {r.name}{left}")

@@ -31,11 +31,15 @@ from clipgap.study.locks import HOST, append_history, claim_run
 from clipgap.study.plan import RunSpec
 from clipgap.study.runlog import run_log
 from clipgap.study.runner import execute_run, failure_record
+from clipgap.study.status import read_run
 
 log = logging.getLogger(__name__)
 
 # Errors of a run that become its failure record (the grid goes on); anything else is a bug.
 RUN_ERRORS = (ClipgapError, RuntimeError, ValueError, FloatingPointError)
+
+# Where run directories whose record is corrupt are moved (outside ``runs/``, never read as runs).
+CORRUPT_DIR = "corrupt"
 
 # Attempt states: this worker ran it; another worker holds it; it was finished by another
 # worker meanwhile; this worker ran it but lost its lock to another and wrote nothing.
@@ -113,8 +117,8 @@ class StudyJob:
             run_dir = self.run_dir(pending.name)
             if done_stamp(run_dir) != pending.seen:  # finished by another worker since
                 return Attempt(pending.name, DONE_ELSEWHERE, read_record(run_dir), worker)
-            if run_dir.exists():  # left unfinished by a dead worker, or failed earlier
-                shutil.rmtree(run_dir)
+            if run_dir.exists():  # left unfinished by a dead worker, failed earlier, or corrupt
+                self._clear(run_dir)
             append_history(self.out, pending.name, "start")
             try:
                 record = self._execute(pending.spec, run_dir, claim.owner.who())
@@ -132,6 +136,24 @@ class StudyJob:
             append_history(self.out, pending.name, record.status)
         left = None if claim.previous is None else claim.previous.describe()
         return Attempt(pending.name, RAN, record, worker, recovered=left)
+
+    def _clear(self, run_dir: Path) -> None:
+        """Remove what an earlier try left in ``run_dir``; a run whose ``DONE`` record cannot be
+        used is moved aside to ``OUT/corrupt/<run>.<n>`` instead, its reason logged in the run's
+        history, so that nothing is deleted that someone may want to look at."""
+        _, corrupt = read_run(run_dir)
+        if corrupt is None:
+            shutil.rmtree(run_dir)
+            return
+        aside = Path(self.out) / CORRUPT_DIR
+        aside.mkdir(exist_ok=True)
+        n = 1 + sum(1 for p in aside.iterdir() if p.name.startswith(f"{run_dir.name}."))
+        while (aside / f"{run_dir.name}.{n}").exists():
+            n += 1
+        target = aside / f"{run_dir.name}.{n}"
+        os.rename(run_dir, target)
+        log.warning("run %s: %s; moved it to %s and redoing the run", run_dir.name, corrupt, target)
+        append_history(self.out, run_dir.name, "corrupt", reason=corrupt, moved_to=str(target))
 
     def _check_still_there(self, run_dir: Path) -> None:
         """FileNotFoundError naming the study directory (or the run's) when it was deleted
