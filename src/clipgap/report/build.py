@@ -60,14 +60,17 @@ REPORT_NAMES = {"report.md", "report.html", "results.csv", "results_long.csv"}
 REPORT_NAMES |= {"results_long.parquet", "figures"}
 
 
+def _ours(name: str) -> bool:
+    """A report file, or a temporary file an interrupted write of one left."""
+    return name in REPORT_NAMES or (name.startswith(".") and ".tmp-" in name)
+
+
 def _check_report_dir(out: Path) -> None:
     """ConfigError when ``out`` is a file, or a folder holding what is not a report's (the
     report replaces the whole folder)."""
     if out.exists() and not out.is_dir():
         raise ConfigError(f"report directory {out} is a file; choose a folder")
-    other = (
-        sorted(p.name for p in out.iterdir() if p.name not in REPORT_NAMES) if out.is_dir() else []
-    )
+    other = sorted(p.name for p in out.iterdir() if not _ours(p.name)) if out.is_dir() else []
     if other:
         raise ConfigError(
             f"report directory {out} holds files that are not a report's ({', '.join(other[:3])}"

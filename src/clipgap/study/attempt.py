@@ -147,7 +147,7 @@ class StudyJob:
             return
         aside = Path(self.out) / CORRUPT_DIR
         aside.mkdir(exist_ok=True)
-        n = 1 + sum(1 for p in aside.iterdir() if p.name.startswith(f"{run_dir.name}."))
+        n = 1
         while (aside / f"{run_dir.name}.{n}").exists():
             n += 1
         target = aside / f"{run_dir.name}.{n}"
