@@ -4,6 +4,7 @@ instance in the slow ones)."""
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -615,6 +616,36 @@ def test_a_run_whose_ray_worker_died_for_good_gets_a_failure_record(
     assert f"failed: {runs[1].dirname}: WorkerCrashedError: the worker died unexpectedly" in printed
     assert read_record(out / "runs" / runs[1].dirname).status == "failed"
     # the same command retries it
+    monkeypatch.setitem(sys.modules, "ray", StandInRay())
+    assert main([*argv, "--no-progress"]) == 0
+    assert_same_records(out, clean_run)
+
+
+def test_a_full_disk_on_a_ray_worker_stops_the_study_in_one_line(
+    small, clean_run, tmp_path, monkeypatch, capsys
+):
+    """A Ray task that fails on an error of the machine writes no failure record: the study
+    stops as a local one does (exit 4, one line) and the same command redoes the run."""
+    runs = plan_runs(load_study_config(str(small)))
+    out = tmp_path / "ray"
+    full = OSError(errno.ENOSPC, "No space left on device", str(out / "runs" / runs[1].dirname))
+
+    class FullDiskRay(StandInRay):
+        def get(self, ref):
+            if ref.kind == "crash":
+                error = self.exceptions.RayError("task failed")
+                error.cause = full  # as ray.exceptions.RayTaskError carries it
+                raise error
+            return ref.value
+
+    monkeypatch.setitem(sys.modules, "ray", FullDiskRay(crash={runs[1].dirname}))
+    argv = ["study", "--config", str(small), "--out", str(out), "--executor", "ray"]
+    assert main([*argv, "--no-progress"]) == 4
+    assert capsys.readouterr().err.strip() == (
+        f"error: no space left on device writing {out}/runs/{runs[1].dirname}; free space and "
+        f"run the same command again: finished runs are kept"
+    )
+    assert read_record(out / "runs" / runs[1].dirname) is None  # no failure record
     monkeypatch.setitem(sys.modules, "ray", StandInRay())
     assert main([*argv, "--no-progress"]) == 0
     assert_same_records(out, clean_run)
