@@ -186,7 +186,7 @@ def test_exit_codes_are_documented(capsys):
     assert code == 0 and "exit codes:" in out
     docs = (ROOT / "docs" / "cli.md").read_text()
     readme = (ROOT / "README.md").read_text()
-    for number in (0, 1, 2, 3, 130):
+    for number in (0, 1, 2, 3, 4, 130):
         assert number in EXIT_CODES
         assert f"\n  {number} " in out
         assert f"\n| {number} | " in docs
@@ -228,8 +228,8 @@ def test_failed_runs_exit_1_with_the_json_summary(tmp_path, capsys, monkeypatch)
                               failed=["run-b: boom"], records=[], report_built=True)  # fmt: skip
     seen = {}
 
-    def fake_run_study(cfg, *, add, shard, progress):
-        seen.update(cfg=cfg, progress=progress, shard=shard)
+    def fake_run_study(cfg, *, add, shard, progress, on_finished):
+        seen.update(cfg=cfg, progress=progress, shard=shard, on_finished=on_finished)
         return outcome
 
     monkeypatch.setattr("clipgap.study.run_study", fake_run_study)
@@ -242,6 +242,9 @@ def test_failed_runs_exit_1_with_the_json_summary(tmp_path, capsys, monkeypatch)
     assert summary["report"] == str(tmp_path / "report" / "report.html")
     assert summary["shard"] == [1, 3] and seen["shard"] == (1, 3)
     assert seen["cfg"].seeds == [5] and seen["progress"] is False  # stderr is not a terminal
+    from clipgap.report import build_report
+
+    assert seen["on_finished"] is build_report  # the CLI hands the report build to the study
 
 
 # ---- study flags and dry run

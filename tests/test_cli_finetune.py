@@ -74,7 +74,8 @@ def test_finetune_writes_checkpoint_metrics_and_log(image_folder, tmp_path, caps
     record = read_record(out)
     assert record.schema == SCHEMA_VERSION and record.complete and record.shots is None
     assert (record.zero_shot.id, record.finetuned.id) == pytest.approx((zs, ft))
-    assert record.zero_shot.dg == {} and record.cf == {} and record.cf_mean is None
+    assert record.zero_shot.dg == {} and record.outcomes.cf_per_control == {}
+    assert record.outcomes.cf is None
     n_train = len(load_task(dataset, "train"))  # 3 classes x 6 images; 10 % held out
     assert record.difficulty.split == "train"
     assert record.difficulty.n_images == n_train - round(0.1 * n_train) == 16

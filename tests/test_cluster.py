@@ -4,6 +4,7 @@ instance in the slow ones)."""
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -261,7 +262,7 @@ def _complete(run) -> RunRecord:
     )
 
 
-def test_status_lists_done_running_failed_and_pending(grid_cfg, capsys):
+def test_status_lists_done_running_failed_corrupt_and_pending(grid_cfg, capsys):
     out = Path(grid_cfg.out)
     claim_study_dir(grid_cfg, out, add=False)
     runs = plan_runs(grid_cfg)
@@ -270,20 +271,25 @@ def test_status_lists_done_running_failed_and_pending(grid_cfg, capsys):
     claim = claim_run(out, runs[2].dirname, settings=LockConfig())  # running, by this process
     dead = Owner(HOST, _dead_pid(), time.time() - 60, time.time() - 50, "t", PIDNS)
     write_owner(owner_path(out, runs[3].dirname), dead)
+    write_record(out / "runs" / runs[4].dirname, _complete(runs[4]))
+    record = out / "runs" / runs[4].dirname / "record.json"
+    record.write_text(record.read_text()[:100])  # truncated, its DONE marker present
     try:
         assert main(["study", "--status", str(out)]) == 0
     finally:
         claim.release()
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == f"study {out}: 12 runs: 1 done, 1 running, 1 failed, 9 pending"
+    assert lines[0] == f"study {out}: 12 runs: 1 done, 1 running, 1 failed, 1 corrupt, 8 pending"
     assert lines[1].startswith(f"running  {runs[2].dirname}  host {HOST} pid {os.getpid()} since")
     assert lines[2] == f"failed   {runs[1].dirname}  ValueError: boom"
-    pending = lines[3:]
-    assert len(pending) == 9
+    assert lines[3].startswith(f"corrupt  {runs[4].dirname}  {record}: cannot read JSON (")
+    assert lines[3].endswith(") (the study redoes it)")
+    pending = lines[4:]
+    assert len(pending) == 8
     assert f"pending  {runs[3].dirname}  (left by a dead worker: host {HOST} pid {dead.pid}" in (
         "\n".join(pending)
     )
-    assert {line.split()[1] for line in pending} == {r.dirname for r in runs[3:]}
+    assert {line.split()[1] for line in pending} == {r.dirname for r in [runs[3], *runs[5:]]}
 
 
 def test_status_of_a_directory_that_is_no_study_is_one_line(capsys, tmp_path):
@@ -415,7 +421,7 @@ def test_workers_at_once_run_each_run_once_fast(grid_cfg, fake_runs):
     outcomes = []
 
     def worker():
-        outcomes.append(run_study(grid_cfg, progress=False, report=False))
+        outcomes.append(run_study(grid_cfg, progress=False))
 
     threads = [threading.Thread(target=worker) for _ in range(WORKERS)]
     for t in threads:
@@ -448,14 +454,15 @@ def test_a_run_left_by_a_killed_worker_is_redone_by_the_next_fast(grid_cfg, fake
     dead = Owner(HOST, _dead_pid(), time.time() - 30, time.time() - 20, "dead", PIDNS)
     write_owner(owner_path(out, runs[1].dirname), dead)
     with caplog.at_level(logging.WARNING, logger="clipgap.study.locks"):
-        outcome = run_study(grid_cfg, progress=False, report=False)
+        outcome = run_study(grid_cfg, progress=False)
     assert (outcome.skipped, outcome.completed) == (1, 11)
     assert runs[0].dirname not in fake_runs and fake_runs[runs[1].dirname] == 1
     assert not (half / "partial.bin").exists() and read_record(half).complete
     assert f"recovered run {runs[1].dirname}: its lock was left by a worker that is gone" in (
         caplog.text
     )
-    assert outcome.status.counts() == {"done": 12, "running": 0, "failed": 0, "pending": 0}
+    counts = {"done": 12, "running": 0, "failed": 0, "corrupt": 0, "pending": 0}
+    assert outcome.status.counts() == counts
 
 
 # ---- whole studies ----------------------------------------------------------------------------
@@ -609,6 +616,36 @@ def test_a_run_whose_ray_worker_died_for_good_gets_a_failure_record(
     assert f"failed: {runs[1].dirname}: WorkerCrashedError: the worker died unexpectedly" in printed
     assert read_record(out / "runs" / runs[1].dirname).status == "failed"
     # the same command retries it
+    monkeypatch.setitem(sys.modules, "ray", StandInRay())
+    assert main([*argv, "--no-progress"]) == 0
+    assert_same_records(out, clean_run)
+
+
+def test_a_full_disk_on_a_ray_worker_stops_the_study_in_one_line(
+    small, clean_run, tmp_path, monkeypatch, capsys
+):
+    """A Ray task that fails on an error of the machine writes no failure record: the study
+    stops as a local one does (exit 4, one line) and the same command redoes the run."""
+    runs = plan_runs(load_study_config(str(small)))
+    out = tmp_path / "ray"
+    full = OSError(errno.ENOSPC, "No space left on device", str(out / "runs" / runs[1].dirname))
+
+    class FullDiskRay(StandInRay):
+        def get(self, ref):
+            if ref.kind == "crash":
+                error = self.exceptions.RayError("task failed")
+                error.cause = full  # as ray.exceptions.RayTaskError carries it
+                raise error
+            return ref.value
+
+    monkeypatch.setitem(sys.modules, "ray", FullDiskRay(crash={runs[1].dirname}))
+    argv = ["study", "--config", str(small), "--out", str(out), "--executor", "ray"]
+    assert main([*argv, "--no-progress"]) == 4
+    assert capsys.readouterr().err.strip() == (
+        f"error: no space left on device writing {out}/runs/{runs[1].dirname}; free space and "
+        f"run the same command again: finished runs are kept"
+    )
+    assert read_record(out / "runs" / runs[1].dirname) is None  # no failure record
     monkeypatch.setitem(sys.modules, "ray", StandInRay())
     assert main([*argv, "--no-progress"]) == 0
     assert_same_records(out, clean_run)

@@ -118,7 +118,10 @@ def swept(tmp_path_factory):
     torch.set_num_threads(1)
     try:
         cfg = config(tmp, alphas=ALPHAS)
-        outcome = run_study(cfg, progress=False, report=False)
+        finished = []
+        outcome = run_study(cfg, progress=False, on_finished=finished.append)
+        # every run of the grid finished: the study calls back once, with its directory
+        assert finished == [Path(cfg.out)] and outcome.report_built
         from clipgap.study import RunContext
 
         ctx = RunContext.for_study(cfg, Path(cfg.out), progress=False)
@@ -288,7 +291,7 @@ def test_claim_3_at_selected_alphas_uses_those_points(frontier_study):
             alpha = 0.5 if method == "lora" else 1.0
             d_id, cf, _ = curve(method, k)[alpha]
             assert cells.at[(f"world:t{k}", method), "delta_id"] == pytest.approx(d_id)
-            assert cells.at[(f"world:t{k}", method), "cf_mean"] == pytest.approx(cf)
+            assert cells.at[(f"world:t{k}", method), "cf"] == pytest.approx(cf)
             assert cells.at[(f"world:t{k}", method), "delta_dg"] == pytest.approx(d_id / 2)
     at_one = {c.key: c.status for c in analysis.claims}
     at_selected = {c.key: c.status for c in frontier.claims}
@@ -313,9 +316,7 @@ def test_equal_footing_needs_split_validation_on_every_scored_run():
 
 
 def test_cf_at_half_gain_by_formula():
-    line = pd.DataFrame(
-        {"alpha": [0, 0.5, 1], "delta_id": [0, 0.1, 0.3], "cf_mean": [0, -0.02, -0.1]}
-    )
+    line = pd.DataFrame({"alpha": [0, 0.5, 1], "delta_id": [0, 0.1, 0.3], "cf": [0, -0.02, -0.1]})
     # 0.15 is reached a quarter of the way from alpha 0.5 to 1
     assert half_gain(line) == pytest.approx((0.625, -0.02 + 0.25 * -0.08))
     flat = line.assign(delta_id=[0, 0.1, -0.01])

@@ -231,13 +231,13 @@ def test_study_reads_named_columns(tmp_path):
     )
     columns = ["data.image_column=file", "data.label_column=kind"]
     named = load_study_config(str(tmp_path / "study.yaml"), [f"out={tmp_path / 'a'}", *columns])
-    (record,) = run_study(named, progress=False, report=False).records
+    (record,) = run_study(named, progress=False).records
     assert record.complete, record.error
     assert 0.0 <= record.finetuned.id <= 1.0 and record.difficulty.n_images > 0
     plain = load_study_config(str(tmp_path / "study.yaml"), [f"out={tmp_path / 'b'}"])
     assert named.identity() != plain.identity()
     assert "image_column" not in plain.identity()["data"]
-    (failed,) = run_study(plain, progress=False, report=False).records
+    (failed,) = run_study(plain, progress=False).records
     assert not failed.complete and "\n" not in failed.error
     assert "no image column" in failed.error and "data.image_column" in failed.error, failed.error
 

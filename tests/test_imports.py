@@ -149,8 +149,6 @@ def table_rows() -> list[tuple[set[str], set[str] | None]]:
             allowed = above - but
         else:
             allowed = {n.strip("/") for n in re.findall(r"`([^`]+)`", may)} & known
-        if allowed is not None and "record" in allowed:
-            allowed.add("record_check")  # one row: `record` (+ `record_check`)
         rows.append((names, allowed))
         above |= names
     return rows

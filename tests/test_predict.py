@@ -13,14 +13,13 @@ from clipgap.errors import DataError
 from clipgap.predict import (
     POOLED,
     compare_measures,
-    fit_line,
-    prediction_interval,
     study_table,
 )
 from clipgap.record import DIFFICULTY_KEYS, Difficulty, RunRecord, Scores
 from clipgap.report.figures.canvas import save
 from clipgap.report.figures.predictor_errors import measure_ranking_figure
 from clipgap.report.sections.predictors import ranking_rows
+from clipgap.stats import fit_line, prediction_interval
 
 # ---- synthetic records -----------------------------------------------------------------------
 

@@ -46,6 +46,11 @@ def new_task(x: float, split: str = "train", acs: float = 0.5) -> Difficulty:
     return Difficulty(n_images=10, n_classes=3, split=split, silhouette_modality=x, acs=acs)
 
 
+def _mean_change(before: dict, after: dict) -> float:
+    """Mean of after - before over the datasets scored both times (the oracle of dDG / CF)."""
+    return float(np.mean([after[k] - before[k] for k in before if k in after]))
+
+
 def seed_mean_lines(records, measure="silhouette_modality"):
     """Direct per-(method, outcome) task arrays: x, y (seed means), for the oracle fits."""
     out = {}
@@ -55,8 +60,9 @@ def seed_mean_lines(records, measure="silhouette_modality"):
         x = np.array(
             [next(r for r in mine if r.task == t).difficulty.value(measure) for t in tasks]
         )
-        for key, get in (("id", lambda r: r.delta_id), ("dg", lambda r: r.delta_dg),
-                         ("cf", lambda r: r.cf_mean)):  # fmt: skip
+        for key, get in (("id", lambda r: r.finetuned.id - r.zero_shot.id),
+                         ("dg", lambda r: _mean_change(r.zero_shot.dg, r.finetuned.dg)),
+                         ("cf", lambda r: _mean_change(r.zero_shot.control, r.finetuned.control))):  # fmt: skip
             y = np.array([np.mean([get(r) for r in mine if r.task == t]) for t in tasks])
             out[(method, key)] = (x, y)
     return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -22,7 +23,7 @@ from scipy import stats as sps
 
 from clipgap.cli import main
 from clipgap.errors import ConfigError, DataError
-from clipgap.record import PAPER_METHODS, RecordSchemaError
+from clipgap.record import PAPER_METHODS, RecordSchemaError, read_record, read_records
 from clipgap.report import build_report
 from clipgap.report.analysis import analyse
 from clipgap.report.claims import ClaimOptions, Status
@@ -225,7 +226,7 @@ def test_results_csv_rows_and_columns(golden):
     for column in (
         "run_id", "task", "method", "seed", "status", "silhouette_modality", "silhouette_class",
         "acs", "zero_shot_accuracy", "modality_gap", "zs_id", "ft_id", "delta_id", "delta_dg",
-        "cf_mean", "trainable_params", "seconds", "delta_dg[world:shapes@sketch]",
+        "cf", "trainable_params", "seconds", "delta_dg[world:shapes@sketch]",
         "cf[world:digits]", "zs_control[world:digits]", "ft_dg[world:signs@night]",
         "version_torch",
     ):  # fmt: skip
@@ -236,7 +237,8 @@ def test_results_csv_rows_and_columns(golden):
         assert row["task"] == rec["task"] and row["status"] == rec["status"]
         if rec["status"] == "complete":
             assert row["delta_id"] == pytest.approx(rec["delta_id"], abs=1e-12)
-            assert row["cf_mean"] == pytest.approx(rec["cf_mean"], abs=1e-12)
+            # the CSV's cf is the mean forgetting (the record's JSON key cf_mean), cf[T] each
+            assert row["cf"] == pytest.approx(rec["cf_mean"], abs=1e-12)
             for control, value in rec["cf"].items():
                 assert row[f"cf[{control}]"] == pytest.approx(value, abs=1e-12)
     failed = frame[frame["status"] == "failed"]
@@ -699,12 +701,38 @@ def test_failed_record_with_numbers_is_excluded(tmp_path):
     ],
 )
 def test_malformed_records_raise(tmp_path, edit, message):
+    good = simple_record("t:1", "full", 0, ss=0.4, acs=0.3, zs_acc=0.5, d_id=0.2, cf=-0.1)
     rec = simple_record("t:0", "full", 0, ss=0.3, acs=0.2, zs_acc=0.5, d_id=0.1, cf=-0.1)
     edit(rec)
-    write_study(tmp_path, [rec])
+    write_study(tmp_path, [good, rec])
+    run_dir = tmp_path / "runs" / rec["run_id"]
     with pytest.raises(DataError, match=message) as info:
-        load_study(tmp_path)
+        read_record(run_dir)
     assert "record.json" in str(info.value)
+    # the study reader reports it, one line, and keeps the good run
+    found = read_records(tmp_path)
+    assert list(found.corrupt) == [rec["run_id"]] and list(found.finished) == [good["run_id"]]
+    assert found.corrupt[rec["run_id"]] == str(info.value)
+
+
+def test_corrupt_records_are_left_out_of_the_report_with_one_warning(tmp_path, caplog):
+    recs = difficulty_study(lambda ss, acs, zs: 0.4 * ss, n_tasks=4)
+    write_study(tmp_path, recs)
+    bad_json, no_record = tmp_path / "runs" / "bad-json", tmp_path / "runs" / "no-record"
+    for run_dir in (bad_json, no_record):
+        run_dir.mkdir()
+        (run_dir / "DONE").write_text("complete\n")
+    (bad_json / "record.json").write_text("{not json")
+    with caplog.at_level(logging.WARNING, logger="clipgap.report.study"):
+        study = load_study(tmp_path)
+    assert len(study.records) == len(recs)
+    (warning,) = [r for r in caplog.records if r.levelno == logging.WARNING]
+    text = warning.getMessage()
+    assert "\n" not in text and text.startswith("leaving out 2 corrupt run records: ")
+    assert "bad-json: " in text and "cannot read JSON" in text
+    assert "no-record: " in text and "does not exist but its run directory holds DONE" in text
+    md = build_report(tmp_path).read_text()
+    assert "bad-json" not in md and "no-record" not in md
 
 
 def test_study_dir_errors(tmp_path):
@@ -714,11 +742,11 @@ def test_study_dir_errors(tmp_path):
     with pytest.raises(DataError, match="no finished runs"):
         load_study(tmp_path)
     (tmp_path / "runs" / "x" / "DONE").write_text("")
-    with pytest.raises(DataError, match="does not exist but its run directory holds DONE"):
+    assert "does not exist but its run directory holds DONE" in read_records(tmp_path).corrupt["x"]
+    with pytest.raises(DataError, match="no finished runs"):  # a corrupt run is not finished
         load_study(tmp_path)
     (tmp_path / "runs" / "x" / "record.json").write_text("{not json")
-    with pytest.raises(DataError, match="cannot read JSON"):
-        load_study(tmp_path)
+    assert "cannot read JSON" in read_records(tmp_path).corrupt["x"]
 
 
 def test_old_schema_study_is_refused_in_one_line(tmp_path):

@@ -1,4 +1,5 @@
-"""relate() and mean_std() against scipy.stats / numpy on fixed numbers."""
+"""The statistics package against scipy.stats / numpy on fixed numbers, and its one rule for
+degenerate input."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ from scipy import stats
 
 from clipgap.errors import MetricError
 from clipgap.stats import (
+    STAT_KEYS,
+    associate,
     bootstrap_rho_difference,
+    fit_line,
     friedman_test,
     holm,
     mean_std,
@@ -36,7 +40,7 @@ CORRELATION_KEYS = (
 
 
 def test_relate_matches_scipy():
-    got = relate(X, Y)
+    got = relate(X, Y).as_dict()
     pearson, spearman, kendall = stats.pearsonr(X, Y), stats.spearmanr(X, Y), stats.kendalltau(X, Y)
     line = stats.linregress(X, Y)
     assert got["n"] == 8
@@ -61,14 +65,14 @@ def test_relate_matches_scipy():
     assert got["intercept"] == pytest.approx(line.intercept, rel=1e-12)
     assert got["r2"] == pytest.approx(line.rvalue**2, rel=1e-12)
     assert got["pearson_r"] < -0.9 and got["pearson_p"] < 0.01  # a strong negative relation
-    assert all(type(v) is float for k, v in got.items() if k != "n")
+    assert all(type(got[k]) is float for k in STAT_KEYS)
 
 
 def test_relate_exact_line_and_ties():
-    got = relate([1, 2, 3, 4], [3, 5, 7, 9])
+    got = relate([1, 2, 3, 4], [3, 5, 7, 9]).as_dict()
     assert (got["slope"], got["intercept"]) == pytest.approx((2.0, 1.0))
     assert got["r2"] == pytest.approx(1.0) and got["pearson_r"] == pytest.approx(1.0)
-    tied = relate([1, 1, 2, 3, 3], [2, 1, 4, 5, 5])
+    tied = relate([1, 1, 2, 3, 3], [2, 1, 4, 5, 5]).as_dict()
     assert tied["kendall_tau"] == pytest.approx(
         stats.kendalltau([1, 1, 2, 3, 3], [2, 1, 4, 5, 5])[0]
     )
@@ -77,32 +81,66 @@ def test_relate_exact_line_and_ties():
 def test_relate_drops_nan_pairs():
     x = X[:3] + [float("nan")] + X[3:] + [0.5]
     y = Y[:3] + [10.0] + Y[3:] + [float("nan")]
-    assert relate(x, y) == pytest.approx(relate(X, Y), nan_ok=True)
-    assert relate(np.array(x), tuple(y))["n"] == 8
+    assert relate(x, y).as_dict() == pytest.approx(relate(X, Y).as_dict(), nan_ok=True)
+    assert relate(np.array(x), tuple(y)).as_dict()["n"] == 8
 
 
 @pytest.mark.parametrize(
-    ("x", "y", "line_defined"),
+    ("x", "y", "line"),
     [
-        ([], [], False),
-        ([1.0], [2.0], False),
-        ([1.0, 2.0], [2.0, 5.0], True),  # two points: a line but no correlation
-        ([1.0, 2.0, float("nan"), 4.0], [1.0, 3.0, 0.0, float("nan")], True),
-        ([2.0, 2.0, 2.0, 2.0], [1.0, 2.0, 3.0, 4.0], False),  # constant x
-        ([1.0, 2.0, 3.0, 4.0], [5.0, 5.0, 5.0, 5.0], True),  # constant y: slope 0
+        ([], [], None),  # no point: nothing is defined
+        ([1.0], [2.0], (0.0, 2.0)),  # one point: the mean model
+        ([1.0, 2.0], [2.0, 5.0], (3.0, -1.0)),  # two points: a line but no correlation
+        ([1.0, 2.0, float("nan"), 4.0], [1.0, 3.0, 0.0, float("nan")], (2.0, -1.0)),
+        ([2.0, 2.0, 2.0, 2.0], [1.0, 2.0, 3.0, 4.0], (0.0, 2.5)),  # constant x: flat at mean y
+        ([1.0, 2.0, 3.0, 4.0], [5.0, 5.0, 5.0, 5.0], (0.0, 5.0)),  # constant y: slope 0
     ],
 )
-def test_relate_degenerate_inputs_are_nan_without_warnings(x, y, line_defined):
+def test_relate_degenerate_inputs_follow_the_one_rule(x, y, line):
+    """Correlations, p-values and R^2 are NaN below 3 pairs or with a constant variable; the
+    least-squares line exists from one point on and is flat at mean(y) for a constant x."""
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        got = relate(x, y)
+        fit = relate(x, y)
     pairs = [(a, b) for a, b in zip(x, y, strict=True) if not (math.isnan(a) or math.isnan(b))]
-    assert got["n"] == len(pairs)
-    assert all(math.isnan(got[k]) for k in CORRELATION_KEYS)
-    assert math.isnan(got["slope"]) is not line_defined
-    if line_defined:
-        fit = np.polyfit([a for a, _ in pairs], [b for _, b in pairs], 1)
-        assert (got["slope"], got["intercept"]) == pytest.approx(tuple(fit), abs=1e-12)
+    assert fit.n == len(pairs) and not fit.correlated
+    assert all(math.isnan(getattr(fit, k)) for k in CORRELATION_KEYS)
+    if line is None:
+        assert math.isnan(fit.slope) and math.isnan(fit.intercept)
+    else:
+        assert (fit.slope, fit.intercept) == pytest.approx(line, abs=1e-12)
+        xs = {a for a, _ in pairs}
+        assert fit.constant is (len(xs) == 1)
+    # a table of relations shows no line beside undefined correlations
+    row = fit.as_row()
+    assert row["n"] == len(pairs) and all(math.isnan(row[k]) for k in STAT_KEYS)
+
+
+def test_fit_line_and_relate_agree_on_the_line():
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=7), rng.normal(size=7)
+    line, fit = fit_line(x, y), relate(x, y)
+    assert (line.slope, line.intercept, line.resid_std) == (fit.slope, fit.intercept, fit.resid_std)
+    assert math.isnan(line.pearson_r) and fit.correlated  # fit_line fits the line alone
+    assert fit.as_row() == {"n": 7, **{k: getattr(fit, k) for k in STAT_KEYS}}
+    # constant x: both give the mean model
+    flat = fit_line(np.full(4, 0.3), y[:4])
+    assert flat.constant and flat.slope == 0.0 and flat.intercept == pytest.approx(y[:4].mean())
+    assert relate(np.full(4, 0.3), y[:4]).slope == 0.0
+
+
+def test_associate_reads_its_statistics_from_one_fit():
+    rng = np.random.default_rng(4)
+    x = rng.uniform(size=8)
+    y = 0.5 * x + rng.normal(0, 0.05, 8)
+    a = associate(x, y)
+    assert a.n == 8 and a.slope == pytest.approx(np.polyfit(x, y, 1)[0])
+    assert a.r2 == pytest.approx(stats.pearsonr(x, y)[0] ** 2)
+    assert a.spearman == pytest.approx(stats.spearmanr(x, y)[0])
+    assert a.kendall == pytest.approx(stats.kendalltau(x, y)[0])
+    assert math.isnan(a.fit.spearman_p)  # no permutation p-values inside LOTO loops
+    flat = associate(np.ones(5), y[:5])
+    assert flat.slope == 0.0 and math.isnan(flat.r2) and math.isnan(flat.weighted_tau)
 
 
 @pytest.mark.parametrize(
@@ -116,7 +154,7 @@ def test_relate_degenerate_inputs_are_nan_without_warnings(x, y, line_defined):
 )
 def test_relate_bad_input(x, y, match):
     with pytest.raises(MetricError, match=match):
-        relate(x, y)
+        relate(x, y).as_dict()
 
 
 def test_mean_std():
@@ -137,14 +175,14 @@ def test_spearman_p_is_exact_for_small_n():
     from itertools import permutations
 
     x = [0.1, 0.4, 0.2, 0.9, 0.5]
-    out = relate(x, [1, 2, 3, 4, 5])
+    out = relate(x, [1, 2, 3, 4, 5]).as_dict()
     # brute force: the share of the 120 orderings at least as extreme as the observed rho
     from scipy.stats import spearmanr
 
     obs = abs(spearmanr(x, [1, 2, 3, 4, 5])[0])
     count = sum(abs(spearmanr(x, p)[0]) >= obs - 1e-12 for p in permutations([1, 2, 3, 4, 5]))
     assert out["spearman_p"] == pytest.approx(count / 120)
-    perfect = relate([1, 2, 3, 4, 5], [2, 4, 6, 8, 10])
+    perfect = relate([1, 2, 3, 4, 5], [2, 4, 6, 8, 10]).as_dict()
     assert perfect["spearman_p"] == pytest.approx(2 / 120)
 
 
@@ -294,7 +332,7 @@ def test_signed_rank_exact_values():
     zero = signed_rank_test([0.0, 0.0, 0.0])
     assert zero["pvalue"] == 1.0 and zero["direction"] == 0 and zero["n_nonzero"] == 0
     assert math.isnan(signed_rank_test([float("nan")])["pvalue"])
-    assert signed_rank_min_n(0.05) == 6 and signed_rank_min_n(0.01) == 8
+    assert signed_rank_min_n(0.05) == 6 and signed_rank_min_n(level=0.01) == 8
     assert 2 / 2**5 > 0.05 >= 2 / 2**6  # the rule behind signed_rank_min_n(0.05)
 
 

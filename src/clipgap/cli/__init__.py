@@ -3,7 +3,10 @@
 Each subcommand lives in its own module whose ``add_parser(subparsers)``, registered in
 :data:`clipgap.cli.commands.commands`, adds its parser (with the shared option groups of
 :mod:`clipgap.cli.common`) and sets ``func``. :func:`main` turns outcomes into the exit codes of
-:data:`EXIT_CODES`: expected failures (:class:`ClipgapError`) and usage errors print one line.
+:data:`EXIT_CODES`: expected failures (:class:`ClipgapError`), errors of the machine (a full
+disk, a lost permission: :func:`clipgap.errors.environment_error`) and usage errors print one
+line. Threads that stop on an error of the machine (the library hands it to the main thread)
+print no traceback of their own.
 """
 
 from __future__ import annotations
@@ -12,16 +15,22 @@ import argparse
 import logging
 import os
 import sys
+import threading
 import traceback
 
 from clipgap.cli.common import Parser, add_output_args, settle
-from clipgap.errors import ClipgapError
+from clipgap.errors import ENVIRONMENT_EXIT, ClipgapError, environment_error
+
+log = logging.getLogger(__name__)
 
 EXIT_CODES = {
     0: "ok (also when stdout was closed early, e.g. piped into head)",
     1: "some runs of a study failed (each wrote a failure record; the other runs are kept)",
     2: "bad input: a usage error or an invalid file, key or value, as one line `error: ...`",
     3: "internal error: a bug; one line asking you to report it (-v adds the traceback)",
+    ENVIRONMENT_EXIT: "the machine failed: no space left, permission denied, read-only file system, "
+    "I/O error or an output folder deleted mid-run, as one line naming the path; fix it and run "
+    "the same command again (a study keeps its finished runs)",
     130: "interrupted (Ctrl-C); finished results are kept, the same command resumes",
 }
 
@@ -80,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    hook, threading.excepthook = threading.excepthook, _thread_hook
     try:
         return _dispatch(args)
     except ClipgapError as exc:
@@ -94,8 +104,30 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # the reader of stdout stopped reading (| head): not a failure
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except Exception as exc:  # anything else is a bug in clipgap
-        return _internal_error(exc, args.verbosity)
+    except Exception as exc:  # a bug in clipgap, unless the machine failed it
+        message = environment_error(exc, kept=KEPT.get(args.command, ""))
+        if message is None:
+            return _internal_error(exc, args.verbosity)
+        if args.verbosity > 0:
+            traceback.print_exception(exc, file=sys.stderr)
+        print(f"error: {message}", file=sys.stderr)
+        return ENVIRONMENT_EXIT
+    finally:
+        threading.excepthook = hook
+
+
+# What a command keeps when the machine fails it, for its error line.
+KEPT = {"study": "finished runs are kept"}
+
+
+def _thread_hook(args: threading.ExceptHookArgs) -> None:
+    """A thread that dies of an error of the machine (e.g. TensorBoard's writer on a full disk)
+    is logged, not printed: its owner raises the error again in the main thread."""
+    if environment_error(args.exc_value) is None:
+        threading.__excepthook__(args)
+        return
+    name = args.thread.name if args.thread is not None else "a thread"
+    log.info("%s stopped: %s", name, args.exc_value)
 
 
 def _dispatch(args) -> int:

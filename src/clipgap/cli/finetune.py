@@ -186,7 +186,7 @@ def metrics_of(record, *, model_spec: str) -> dict:
         "train": record.config["train"],
         "zero_shot_accuracy": record.zero_shot.id,
         "finetuned_accuracy": record.finetuned.id,
-        "delta_id": record.delta_id,
+        "delta_id": record.outcomes.delta_id,
         "trainable_params": record.trainable_params,
         "best_epoch": record.best_epoch,
         "val_accuracy": record.val_accuracy,

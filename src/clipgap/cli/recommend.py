@@ -96,7 +96,7 @@ def _interval(p) -> str:
 def render(rec, *, dataset: str, study) -> str:
     """The human-readable recommendation."""
     from clipgap.predict.objective import describe
-    from clipgap.predict.table import OUTCOME_LABELS
+    from clipgap.record import OUTCOME_LABELS
 
     lo, hi = rec.measure_range
     how = (

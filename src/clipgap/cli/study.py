@@ -97,6 +97,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    from clipgap.report import build_report
     from clipgap.study import load_study_config, plan_runs, run_study
     from clipgap.study.grid import parse_shard
 
@@ -108,7 +109,9 @@ def run(args) -> int:
     if args.dry_run:
         return dry_run(args, cfg, plan_runs(cfg))
     pretrain_world_first(cfg.model, args)
-    outcome = run_study(cfg, add=args.add, shard=shard, progress=args.progress)
+    outcome = run_study(
+        cfg, add=args.add, shard=shard, progress=args.progress, on_finished=build_report
+    )
     say(args, *summary_lines(outcome, shard))
     report = outcome.out_dir / "report" / "report.html"
     emit_json(args, {
@@ -178,7 +181,8 @@ def with_flags(cfg, args):
 
 
 def status(args, out: str) -> int:
-    """``clipgap study --status DIR``: counts, then the runs that are not done."""
+    """``clipgap study --status DIR``: counts, then the runs that are not done (a corrupt
+    record is a state, not an error: exit 0)."""
     from clipgap.study.status import directory_status
 
     st = directory_status(out)
@@ -188,6 +192,7 @@ def status(args, out: str) -> int:
     ]
     lines += [f"running  {r.name}  {r.owner.describe()}" for r in st.of("running")]
     lines += [f"failed   {r.name}  {r.error}" for r in st.of("failed")]
+    lines += [f"corrupt  {r.name}  {r.error} (the study redoes it)" for r in st.of("corrupt")]
     for r in st.of("pending"):
         left = "" if r.owner is None else f"  (left by a dead worker: {r.owner.describe()})"
         lines.append(f"pending  {r.name}{left}")
@@ -211,6 +216,7 @@ def summary_table(records) -> str:
 
 def summary_rows(records) -> list[dict]:
     """One row per method (and shots, when the study has several): runs, mean dID, dDG, CF."""
+    from clipgap.record import OUTCOME_LABELS, OUTCOMES
     from clipgap.study.config import shots_label
 
     done = [r for r in records if r.complete]
@@ -227,12 +233,8 @@ def summary_rows(records) -> list[dict]:
         row = {"method": method}
         if by_shots:
             row["shots"] = shots_label(shots)
-        row.update(
-            runs=len(rs),
-            dID=_avg(r.delta_id for r in rs),
-            dDG=_avg(r.delta_dg for r in rs),
-            CF=_avg(r.cf_mean for r in rs),
-        )
+        row["runs"] = len(rs)
+        row.update({OUTCOME_LABELS[o]: _avg(r.outcomes.value(o) for r in rs) for o in OUTCOMES})
         rows.append(row)
     return rows
 

@@ -17,7 +17,8 @@ features: ``open_clip``/``hf`` write the base model plus ``linear_head.safetenso
 ``normalise(image_embedding) @ weight.T + bias``. CLIP-Adapter's feature adapters have no
 counterpart in these libraries: it cannot be exported (keep the clipgap checkpoint). A model
 whose base is a Hugging Face ``CLIPModel`` exports to ``hf`` and ``peft`` only. Every folder
-gets ``export.json``: what was exported from which checkpoint, and how to load it.
+gets ``export.json``: what was exported from which checkpoint, and how to load it. The folder is
+filled as a temporary sibling and renamed into place: an export that fails leaves nothing.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from clipgap.export.open_clip_dir import save_open_clip_dir
 from clipgap.export.peft_dir import save_peft_adapter
 from clipgap.methods.lora import merge
 from clipgap.model import AdaptedModel
+from clipgap.paths import atomic_dir
 
 log = logging.getLogger(__name__)
 
@@ -108,14 +110,11 @@ def check_format(path: Path, meta: dict, fmt: str) -> None:
 
 
 def _output_dir(out: str | Path) -> Path:
+    """``out``, refused (one line) when it is a file or a folder that is not empty."""
     out = Path(out).expanduser()
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         what = "is a file" if not out.is_dir() else "is not empty"
         raise ConfigError(f"export output {out} {what}; choose a new or empty directory")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"cannot create export directory {out}: {exc.strerror}") from None
     return out
 
 
@@ -134,13 +133,14 @@ def save_linear_head(model: AdaptedModel, out: Path) -> list[str]:
     return [HEAD_FILE]
 
 
-def _write(path: Path, meta: dict, fmt: str, out: Path, device: str) -> list[str]:
+def _write(path: Path, meta: dict, fmt: str, out: Path, device: str, final: Path) -> list[str]:
+    """Write the export into ``out``, the folder that is moved to ``final`` once complete."""
     ref = meta.get("base_ref") or {}
     base = load_backbone(ref.get("model", meta["base_spec"]), ref.get("pretrained"), device=device)
     if fmt == "peft":
         save_hf(base, out / "base")
         model = load_checkpoint(path, base, device=device)
-        save_peft_adapter(model, out / "base", out / "adapter")
+        save_peft_adapter(model, out / "base", out / "adapter", base_name=str(final / "base"))
         return ["base/", "adapter/"]
     model = load_checkpoint(path, base, device=device)
     merge(model)
@@ -165,7 +165,15 @@ def export_checkpoint(
     meta, _ = read_checkpoint(path)
     check_format(path, meta, fmt)
     out = _output_dir(out)
-    files = _write(path, meta, fmt, out, device)
+    with atomic_dir(out) as tmp:  # the whole export, or nothing: the same command can be rerun
+        manifest = _export_into(tmp, path, meta, fmt, out, device)
+    log.info("exported %s (%s) as %s to %s", path, meta["method"], fmt, out)
+    return manifest
+
+
+def _export_into(tmp: Path, path: Path, meta: dict, fmt: str, out: Path, device: str) -> dict:
+    """Write the export of checkpoint ``path`` into the folder ``tmp`` that becomes ``out``."""
+    files = _write(path, meta, fmt, tmp, device, out)
     manifest = {
         "format": fmt,
         "checkpoint": str(path.resolve()),
@@ -180,6 +188,5 @@ def export_checkpoint(
     }
     if fmt != "open_clip":
         manifest["note"] = PROCESSOR_NOTE
-    (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-    log.info("exported %s (%s) as %s to %s", path, meta["method"], fmt, out)
+    (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest

@@ -10,6 +10,7 @@ HF ``CLIPModel`` has separate ``q_proj`` / ``v_proj`` linears, and peft's LoRA o
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -59,11 +60,14 @@ def target_pattern(names) -> str:
     return rf"({'|'.join(towers)})\.encoder\.layers\.\d+\.self_attn\.({'|'.join(roles)})"
 
 
-def save_peft_adapter(model: AdaptedModel, base_dir: str | Path, out_dir: str | Path) -> list[str]:
+def save_peft_adapter(
+    model: AdaptedModel, base_dir: str | Path, out_dir: str | Path, *, base_name: str | None = None
+) -> list[str]:
     """Write the LoRA updates of ``model`` as a peft adapter for the HF model in ``base_dir``.
 
     ``base_dir`` is the untouched base as a ``save_pretrained`` folder; the adapter's
-    ``base_model_name_or_path`` names it. Returns the files written.
+    ``base_model_name_or_path`` names it (or ``base_name``: where the base will be once its
+    folder is moved into place). Returns the files written.
     """
     from peft import LoraConfig, get_peft_model
     from transformers import CLIPModel
@@ -95,6 +99,10 @@ def save_peft_adapter(model: AdaptedModel, base_dir: str | Path, out_dir: str | 
     out = Path(out_dir)
     with quiet_transformers():
         peft_model.save_pretrained(str(out))
+    if base_name is not None:  # peft reads the base's files at save time, so named afterwards
+        config = out / "adapter_config.json"
+        data = json.loads(config.read_text())
+        config.write_text(json.dumps({**data, "base_model_name_or_path": base_name}, indent=2))
     log.info("wrote peft adapter %s (%d LoRA pairs, r=%d, alpha=%g)", out, len(weights), rank,
              scale * rank)  # fmt: skip
     return sorted(p.name for p in out.iterdir())

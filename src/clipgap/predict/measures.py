@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from clipgap.predict.linear import Association, associate
-from clipgap.predict.table import OUTCOME_LABELS, OUTCOMES, POOLED, StudyTable, study_table
-from clipgap.record import DIFFICULTY_KEYS, RunRecord
+from clipgap.predict.table import POOLED, StudyTable, study_table
+from clipgap.record import DIFFICULTY_KEYS, OUTCOME_LABELS, PREDICTED_OUTCOMES, RunRecord
+from clipgap.stats import Association, associate
 
 MIN_TASKS = 4  # a line fitted on n - 1 >= 3 tasks, so LOTO residuals mean something
 
@@ -85,7 +85,7 @@ class MeasureComparison:
     def outcomes(self) -> tuple[str, ...]:
         """Outcomes with at least one score."""
         present = {s.outcome for s in self.scores}
-        return tuple(o for o in OUTCOMES if o in present)
+        return tuple(o for o in PREDICTED_OUTCOMES if o in present)
 
     def summary(self, outcome: str = "delta_id") -> str:
         """A plain sentence: which measure predicted ``outcome`` best, and by how much."""
@@ -114,7 +114,7 @@ def comparison_from_table(table: StudyTable, *, min_tasks: int = MIN_TASKS) -> M
     arms = [(m, table.tasks_of(m)) for m in table.methods] + [(POOLED, table.pooled_tasks())]
     scores, notes = [], []
     for arm, tasks in arms:
-        for outcome in OUTCOMES:
+        for outcome in PREDICTED_OUTCOMES:
             y = table.outcome(arm, outcome, tasks)
             if y is None or len(tasks) < min_tasks:
                 why = "undefined on some task" if y is None else f"only {len(tasks)} task(s)"

@@ -6,6 +6,7 @@ import math
 from collections.abc import Mapping
 
 from clipgap.errors import ConfigError, UnknownNameError, suggest
+from clipgap.record import OUTCOME_LABELS
 
 # objective key -> outcome of the study table
 OBJECTIVE_KEYS = {"id": "delta_id", "dg": "delta_dg", "cf": "cf"}
@@ -57,5 +58,6 @@ def parse_objective(text: str) -> dict[str, float]:
 
 def describe(weights: Mapping[str, float]) -> str:
     """``1*dID + 0.5*dDG`` (zero weights left out)."""
-    labels = {"id": "dID", "dg": "dDG", "cf": "CF"}
-    return " + ".join(f"{w:g}*{labels[k]}" for k, w in weights.items() if w != 0)
+    return " + ".join(
+        f"{w:g}*{OUTCOME_LABELS[OBJECTIVE_KEYS[k]]}" for k, w in weights.items() if w != 0
+    )

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from clipgap.predict.linear import loto_predictions
-from clipgap.predict.table import OUTCOME_LABELS, StudyTable
+from clipgap.predict.table import StudyTable
+from clipgap.record import OUTCOME_LABELS
+from clipgap.stats import loto_predictions
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,12 @@ import logging
 from collections.abc import Mapping
 
 from clipgap.errors import DataError, ModelError
-from clipgap.predict.linear import LEVEL, fit_line, prediction_interval
 from clipgap.predict.objective import DEFAULT_OBJECTIVE, OBJECTIVE_KEYS, check_objective
 from clipgap.predict.quality import loto_quality
 from clipgap.predict.result import MethodPrediction, OutcomePrediction, Recommendation
-from clipgap.predict.table import OUTCOME_LABELS, StudyTable, check_measure, study_table
-from clipgap.record import DIFFICULTY_KEYS, Difficulty, RunRecord
+from clipgap.predict.table import StudyTable, check_measure, study_table
+from clipgap.record import DIFFICULTY_KEYS, OUTCOME_LABELS, Difficulty, RunRecord
+from clipgap.stats import LEVEL, fit_line, prediction_interval
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from clipgap.predict.quality import LotoQuality
-from clipgap.predict.table import OUTCOME_LABELS
+from clipgap.record import OUTCOME_LABELS
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
-"""A study's records as one table: per (method, task) seed means of each outcome, and each task's
-difficulty, for one model, one preset and full-data runs (``shots`` None) only.
+"""A study's records as one table: per (method, task) seed means of each outcome
+(:data:`clipgap.record.PREDICTED_OUTCOMES`), and each task's difficulty, for one model, one
+preset and full-data runs (``shots`` None) only.
 """
 
 from __future__ import annotations
@@ -13,47 +14,39 @@ from pathlib import Path
 import numpy as np
 
 from clipgap.errors import ConfigError, DataError, UnknownNameError, suggest
-from clipgap.record import DIFFICULTY_KEYS, PAPER_METHODS, Difficulty, RunRecord, read_record
+from clipgap.record import (
+    DIFFICULTY_KEYS,
+    PAPER_METHODS,
+    PREDICTED_OUTCOMES,
+    RUNS_DIR,
+    Difficulty,
+    RunRecord,
+    read_records,
+)
 
 log = logging.getLogger(__name__)
 
-# Outcomes a measure may predict: in-domain gain, domain-generalisation gain, forgetting on the
-# control tasks (negative = forgetting), and the follow-up's normalised gain dID / (1 - zero-shot
-# ID accuracy), the share of the zero-shot error that fine-tuning removed.
-OUTCOMES = ("delta_id", "delta_dg", "cf", "gain_norm")
-OUTCOME_LABELS = {"delta_id": "dID", "delta_dg": "dDG", "cf": "CF", "gain_norm": "dID/(1-zs)"}
 # The five paper methods averaged per task, as one more arm of the measure comparison.
 POOLED = "paper methods (pooled)"
 
 
-def outcome_value(record: RunRecord, outcome: str) -> float | None:
-    """One outcome of a complete record (None where undefined, e.g. no DG domain)."""
-    if outcome == "delta_id":
-        return record.delta_id
-    if outcome == "delta_dg":
-        return record.delta_dg
-    if outcome == "cf":
-        return record.cf_mean
-    if outcome == "gain_norm":
-        error = 1.0 - record.zero_shot.id
-        return None if error <= 0 else record.delta_id / error
-    raise UnknownNameError(f"unknown outcome {outcome!r}; choose from {', '.join(OUTCOMES)}")
-
-
 def read_study(study_dir: str | Path) -> list[RunRecord]:
-    """The complete records under ``STUDY_DIR/runs/*`` (run directories without ``DONE`` and
-    failed runs are skipped). Raises :class:`DataError` when there is none."""
+    """The complete records of a study directory (:func:`clipgap.record.read_records`; runs
+    without ``DONE``, failed runs and corrupt records, with one warning naming them, are left
+    out). Raises :class:`DataError` when there is none."""
     root = Path(study_dir)
     if not root.is_dir():
         raise ConfigError(f"study directory {root} does not exist")
-    runs = root / "runs"
-    dirs = sorted(p for p in runs.iterdir() if p.is_dir()) if runs.is_dir() else []
-    records = [r for r in (read_record(d) for d in dirs) if r is not None]
-    complete = [r for r in records if r.complete]
+    study = read_records(root)
+    if study.corrupt:
+        log.warning("%s", study.corrupt_line())
+    complete = study.complete
     if not complete:
+        runs = root / RUNS_DIR
+        total = len(study.finished) + len(study.corrupt) + len(study.unfinished)
         raise DataError(
-            f"{runs} has no complete run records ({len(dirs)} run directories, "
-            f"{len(records)} finished); run the study first"
+            f"{runs} has no complete run records ({total} run directories, "
+            f"{len(study.finished)} finished); run the study first"
         )
     return complete
 
@@ -189,8 +182,8 @@ def study_table(records: list[RunRecord], *, preset: str | None = None) -> Study
     for r in chosen:
         difficulty.setdefault(r.task, r.difficulty)
         seeds[(r.method, r.task)] += 1
-        for outcome in OUTCOMES:
-            value = outcome_value(r, outcome)
+        for outcome in PREDICTED_OUTCOMES:
+            value = r.outcomes.value(outcome)
             if value is not None:
                 sums[(r.method, r.task, outcome)].append(value)
     values = {}

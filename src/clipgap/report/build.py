@@ -3,7 +3,8 @@
 Writes ``results.csv`` (one row per finished run), ``results_long.csv`` and
 ``results_long.parquet`` (one row per complete run x metric x dataset, see
 :func:`clipgap.report.tables.long_results`), ``report.md``, a self-contained ``report.html`` and
-``figures/*.png``. Same records in, byte-identical ``report.md`` out.
+``figures/*.png``. Same records in, byte-identical ``report.md`` out. The report is written to a
+temporary sibling folder and renamed into place: a failure leaves the previous report (or none).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from clipgap.errors import ConfigError
-from clipgap.paths import atomic_write_bytes, atomic_write_text
+from clipgap.paths import atomic_dir, atomic_write_bytes, atomic_write_text
 from clipgap.report.analysis import analyse
 from clipgap.report.claims import ClaimOptions
 from clipgap.report.study import load_study
@@ -41,19 +42,40 @@ def build_report(
 
     study = load_study(study_dir)
     out = Path(out_dir) if out_dir is not None else study.root / "report"
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"cannot create report directory {out}: {exc.strerror}") from None
+    _check_report_dir(out)
     analysis = analyse(study, options)
-    write_tables(analysis.frame, long_results(study), out)
-    plots = draw_figures(analysis, out / "figures")
-    blocks = document(study, analysis, plots, figures="figures")
-    atomic_write_text(out / "report.md", to_markdown(blocks))
-    title = f"clipgap study report: {study.name}"
-    atomic_write_text(out / "report.html", to_html(blocks, base=out, title=title))
+    with atomic_dir(out, replace=True) as tmp:  # the whole report, or the previous one
+        write_tables(analysis.frame, long_results(study), tmp)
+        plots = draw_figures(analysis, tmp / "figures")
+        blocks = document(study, analysis, plots, figures="figures")
+        atomic_write_text(tmp / "report.md", to_markdown(blocks))
+        title = f"clipgap study report: {study.name}"
+        atomic_write_text(tmp / "report.html", to_html(blocks, base=tmp, title=title))
     log.info("wrote report of %d runs to %s", len(study.records), out)
     return out / "report.md"
+
+
+# What a report directory holds; a directory holding anything else is not replaced.
+REPORT_NAMES = {"report.md", "report.html", "results.csv", "results_long.csv"}
+REPORT_NAMES |= {"results_long.parquet", "figures"}
+
+
+def _ours(name: str) -> bool:
+    """A report file, or a temporary file an interrupted write of one left."""
+    return name in REPORT_NAMES or (name.startswith(".") and ".tmp-" in name)
+
+
+def _check_report_dir(out: Path) -> None:
+    """ConfigError when ``out`` is a file, or a folder holding what is not a report's (the
+    report replaces the whole folder)."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"report directory {out} is a file; choose a folder")
+    other = sorted(p.name for p in out.iterdir() if not _ours(p.name)) if out.is_dir() else []
+    if other:
+        raise ConfigError(
+            f"report directory {out} holds files that are not a report's ({', '.join(other[:3])}"
+            f"{', ...' if len(other) > 3 else ''}); choose a new or empty folder"
+        )
 
 
 def write_tables(frame: pd.DataFrame, long: pd.DataFrame, out: Path) -> None:

@@ -2,11 +2,10 @@
 
 A run scored along alpha (``eval.alphas``) stores one :class:`~clipgap.record.AlphaPoint` per
 alpha: test accuracies on the task, its DG domains and control tasks, and the accuracy on the
-trainer's validation split. Outcomes at alpha are taken against the same zero-shot scores as
-the run's own: dID(a) = ID(a) - ID(zero-shot), dDG(a) and CF(a) likewise, averaged over domains
-and control tasks. A curve runs from alpha = 0 (the zero-shot model: 0, 0, 0 by definition,
-used where alpha 0 was not scored) to alpha = 1 (the fine-tuned model: the run's own outcomes,
-used where alpha 1 was not scored).
+trainer's validation split. The record gives its curve (:meth:`~clipgap.record.RunRecord.curve`):
+the outcomes at each alpha against the run's zero-shot scores, from alpha = 0 (the zero-shot
+model: 0, 0, 0 by definition, used where alpha 0 was not scored) to alpha = 1 (the fine-tuned
+model: the run's own outcomes, used where alpha 1 was not scored).
 
 **Selection rule** (validation data only, never test): each run picks the alpha with the highest
 validation accuracy among its scored alphas and alpha = 1 (the fine-tuned model, with the
@@ -28,13 +27,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from clipgap.record import RunRecord
+from clipgap.record import CurvePoint
 from clipgap.report.claims import Claim, ClaimOptions
 from clipgap.report.claims.method_tradeoffs import claim_methods
-from clipgap.report.labels import OUTCOMES
-from clipgap.report.relations import safe_relate
+from clipgap.report.labels import OUTCOMES, order_arms
 from clipgap.report.study import Study
 from clipgap.report.tables import cell_table
+from clipgap.stats import relate
 
 GAIN_FRACTION = 0.5
 SELECTION_RULE = (
@@ -87,41 +86,13 @@ class Frontier:
     equal_footing: bool = False
 
 
-def outcomes_at(record: RunRecord, scores) -> dict[str, float]:
-    """dID, dDG (mean over domains) and CF (mean over controls) of ``scores`` against the
-    record's zero-shot scores; NaN where the record has no domain / control."""
-    zs = record.zero_shot
-    dg = [scores.dg[d] - zs.dg[d] for d in scores.dg if d in zs.dg]
-    cf = [scores.control[c] - zs.control[c] for c in scores.control if c in zs.control]
-    return {
-        "delta_id": scores.id - zs.id,
-        "delta_dg": float(np.mean(dg)) if dg else math.nan,
-        "cf_mean": float(np.mean(cf)) if cf else math.nan,
-    }
-
-
-def _run_points(record: RunRecord) -> list[dict]:
-    rows = {
-        p.alpha: {"alpha": p.alpha, "stored": True, "val_accuracy": _nan(p.val_accuracy)}
-        | outcomes_at(record, p.scores)
-        for p in record.interpolation
-    }
-    if 1.0 not in rows:
-        rows[1.0] = {"alpha": 1.0, "stored": False, "val_accuracy": _nan(record.val_accuracy)}
-        rows[1.0] |= outcomes_at(record, record.finetuned)
-    if 0.0 not in rows:  # the zero-shot model: no change where the outcome is defined
-        defined = outcomes_at(record, record.finetuned)
-        rows[0.0] = {"alpha": 0.0, "stored": False, "val_accuracy": math.nan}
-        rows[0.0] |= {o: 0.0 if math.isfinite(v) else math.nan for o, v in defined.items()}
-    return [rows[a] for a in sorted(rows)]
-
-
 def _nan(value) -> float:
     return math.nan if value is None else float(value)
 
 
 def points_frame(study: Study, frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per (complete run with interpolation points, alpha), ends completed."""
+    """One row per (complete run with interpolation points, alpha): the record's curve, its
+    ends completed (:meth:`clipgap.record.RunRecord.curve`)."""
     names = frame.set_index("run_id")[["unit", "arm", "shots"]]
     rows = []
     for rec in study.complete:
@@ -129,7 +100,7 @@ def points_frame(study: Study, frame: pd.DataFrame) -> pd.DataFrame:
             continue
         unit, arm, shots = names.loc[rec.run_id]
         ident = {"run_id": rec.run_id, "unit": unit, "arm": arm, "shots": shots, "seed": rec.seed}
-        rows += [ident | point for point in _run_points(rec)]
+        rows += [ident | _point_row(point) for point in rec.curve()]
     return pd.DataFrame(rows, columns=[*POINT_COLUMNS, *OUTCOMES])
 
 
@@ -140,6 +111,11 @@ def equal_footing(records) -> bool:
     return bool(scored) and all(
         (r.config.get("eval") or {}).get("alpha_selection") == SPLIT_VALIDATION for r in scored
     )
+
+
+def _point_row(point: CurvePoint) -> dict:
+    row = {"alpha": point.alpha, "stored": point.stored, "val_accuracy": _nan(point.val_accuracy)}
+    return row | {o: _nan(point.outcomes.value(o)) for o in OUTCOMES}
 
 
 def select_alphas(points: pd.DataFrame) -> pd.DataFrame:
@@ -154,8 +130,8 @@ def select_alphas(points: pd.DataFrame) -> pd.DataFrame:
 def half_gain(curve: pd.DataFrame, fraction: float = GAIN_FRACTION) -> tuple[float, float]:
     """(alpha, CF) where the curve's dID first reaches ``fraction`` of its alpha = 1 value,
     linear between neighbouring alphas; (nan, nan) when dID(1) <= 0 or CF is undefined.
-    ``curve``: rows sorted by alpha from 0 to 1 with ``delta_id`` and ``cf_mean``."""
-    a, d, cf = (curve[c].to_numpy(dtype=float) for c in ("alpha", "delta_id", "cf_mean"))
+    ``curve``: rows sorted by alpha from 0 to 1 with ``delta_id`` and ``cf``."""
+    a, d, cf = (curve[c].to_numpy(dtype=float) for c in ("alpha", "delta_id", "cf"))
     if not (len(a) >= 2 and d[-1] > 0 and np.isfinite(cf).all() and np.isfinite(d).all()):
         return math.nan, math.nan
     target = fraction * d[-1]
@@ -181,7 +157,7 @@ def gain_table(curves: pd.DataFrame, difficulty: pd.DataFrame) -> pd.DataFrame:
         alpha, cf = half_gain(curve)
         end = curve.iloc[-1]
         rows.append([unit, arm, float(ss.get(unit, math.nan)), alpha, cf, end["delta_id"]])
-        rows[-1].append(end["cf_mean"])
+        rows[-1].append(end["cf"])
     columns = ["unit", "arm", "ss", "alpha_half", "cf_half", "delta_id_end", "cf_end"]
     return pd.DataFrame(rows, columns=columns)
 
@@ -192,7 +168,7 @@ def gain_relations(at_gain: pd.DataFrame, arms: list[str]) -> pd.DataFrame:
     rows = []
     for arm in arms:
         mine = at_gain[at_gain["arm"] == arm]
-        rows.append({"arm": arm, **safe_relate(mine["ss"], mine["cf_half"])})
+        rows.append({"arm": arm, **relate(mine["ss"], mine["cf_half"]).as_row()})
     return pd.DataFrame(rows)
 
 
@@ -215,8 +191,6 @@ def frontier_analysis(
     points = points_frame(study, frame)
     if points.empty:
         return None
-    from clipgap.report.labels import order_arms
-
     selected = select_alphas(points)
     curves = curve_table(points)
     cells = selected_cells(selected)

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from clipgap.record import PAPER_METHODS
+from clipgap.record import OUTCOME_LABELS, PAPER_METHODS
+from clipgap.record import OUTCOMES as OUTCOMES  # the report's outcomes: the record's
 
 METHOD_ORDER = (*PAPER_METHODS, "linear_probe")
 METHOD_NAMES = {
@@ -22,8 +23,7 @@ METHOD_NAMES = {
     "clip_adapter": "CLIP-Adapter",
     "linear_probe": "linear probe",
 }
-OUTCOMES = ("delta_id", "delta_dg", "cf_mean")
-OUTCOME_NAMES = {"delta_id": "dID", "delta_dg": "dDG", "cf_mean": "CF"}
+# The outcomes' display labels are the record's (one definition).
 MEASURES = ("silhouette_modality", "acs", "zero_shot_accuracy")
 MEASURE_NAMES = {
     "silhouette_modality": "ss (modality)",

@@ -3,9 +3,10 @@
 For each scope (one arm, or a claim group's five paper methods averaged per task, see
 :mod:`.scopes`), each difficulty measure (ss, ACS, zero-shot accuracy) and each outcome (dID,
 dDG, CF) this computes :func:`clipgap.stats.relate` over the tasks: Pearson r, Spearman rho and
-Kendall tau with two-sided p-values, and a least-squares line with R^2. Significance is
-Kendall's tau p < level, the significance level (scipy computes it exactly for few tasks
-without ties; Spearman's p is an exact permutation p-value up to 9 tasks).
+Kendall tau with two-sided p-values, and a least-squares line with R^2 (shown only where the
+correlations are defined: :meth:`clipgap.stats.Fit.as_row`). Significance is
+Kendall's tau p < level, the significance level (scipy computes it exactly for few tasks without ties; Spearman's p is
+an exact permutation p-value up to 9 tasks).
 
 Zero-shot accuracy vs dID is partly headroom: dID = fine-tuned - zero-shot accuracy on the
 task's test images, so a task the original model already solves has little left to gain
@@ -18,49 +19,15 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pandas as pd
 
-from clipgap.errors import MetricError
 from clipgap.report.labels import MEASURES, OUTCOMES
-from clipgap.stats import MIN_POINTS, holm, relate
+from clipgap.stats import STAT_KEYS, holm, relate
 
-STAT_KEYS = (
-    "pearson_r",
-    "pearson_p",
-    "spearman_rho",
-    "spearman_p",
-    "kendall_tau",
-    "kendall_p",
-    "slope",
-    "intercept",
-    "r2",
-)
 # The p-value that decides significance (see the module docstring).
 TEST_P = "kendall_p"
 # (measure, outcome) relations that are partly artefacts of how the outcome is measured.
 HEADROOM = {("zero_shot_accuracy", "delta_id")}
-
-
-def safe_relate(x, y) -> dict:
-    """``stats.relate`` over the pairs where both values are finite.
-
-    With fewer than ``MIN_POINTS`` pairs, or when ``relate`` refuses the data (e.g. a constant
-    variable), every statistic is nan and ``n`` is still the number of finite pairs.
-    """
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    keep = np.isfinite(x) & np.isfinite(y)
-    n = int(keep.sum())
-    empty = {"n": n, **dict.fromkeys(STAT_KEYS, math.nan)}
-    if n < MIN_POINTS or np.ptp(x[keep]) == 0 or np.ptp(y[keep]) == 0:
-        return empty
-    try:
-        result = relate(x[keep], y[keep])
-    except MetricError:
-        return empty
-    out = {"n": n}
-    out.update({key: float(result[key]) for key in STAT_KEYS})
-    return out
 
 
 def relation_table(
@@ -80,7 +47,7 @@ def relation_table(
         for measure in MEASURES:
             x = by_task.loc[points.index, measure]
             for outcome in OUTCOMES:
-                stats = safe_relate(x.to_numpy(), points[outcome].to_numpy())
+                stats = relate(x.to_numpy(), points[outcome].to_numpy()).as_row()
                 decides = (measure, outcome) not in HEADROOM
                 block.append(
                     {"scope": scope, "measure": measure, "outcome": outcome, **stats}

@@ -1,7 +1,8 @@
-"""A study's finished runs, read through :func:`clipgap.record.read_record` only.
+"""A study's finished runs, read through :func:`clipgap.record.read_records` only.
 
 A run directory counts once its completion marker exists (the grid writes it last); others are
-still running or were interrupted and are skipped. The record's shape is :mod:`clipgap.record`.
+still running or were interrupted and are skipped, and a corrupt record is left out with a
+warning. The record's shape is :mod:`clipgap.record`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from clipgap.errors import DataError
-from clipgap.record import DONE_MARKER, RecordSchemaError, RunRecord, read_record
+from clipgap.record import DONE_MARKER, RUNS_DIR, RunRecord, read_records
 
 log = logging.getLogger(__name__)
 
@@ -39,39 +40,25 @@ class Study:
 
 
 def load_study(study_dir: str | Path) -> Study:
-    """Read every finished run record under ``study_dir/runs``.
+    """Read every finished run record under ``study_dir/runs`` (:func:`read_records`).
 
-    Raises :class:`DataError` (one line) when the directory has no ``runs`` folder, when no run
-    has finished, or when a finished run's record is missing or malformed, and
+    Corrupt records are left out with one warning naming them. Raises :class:`DataError` (one
+    line) when the directory has no ``runs`` folder or no usable finished run, and
     :class:`RecordSchemaError` when any finished record has another schema version (old records
     are never mixed with new ones).
     """
     root = Path(study_dir)
-    runs = root / "runs"
+    runs = root / RUNS_DIR
     if not runs.is_dir():
         raise DataError(f"{root} is not a study directory: {runs} does not exist")
-    records, unfinished, old = [], [], []
-    for run_dir in sorted(p for p in runs.iterdir() if p.is_dir()):
-        try:
-            record = read_record(run_dir)
-        except RecordSchemaError as exc:
-            old.append(exc)
-            continue
-        if record is None:
-            unfinished.append(run_dir.name)
-        else:
-            records.append(record)
-    if old:
-        finished = len(old) + len(records)
-        raise RecordSchemaError(
-            f"{len(old)} of the {finished} finished runs in {runs} have another record schema; "
-            f"first: {old[0]}"
-        )
-    if unfinished:
-        log.info("skipping %d run directories without %s", len(unfinished), DONE_MARKER)
-    if not records:
+    found = read_records(root)
+    if found.corrupt:
+        log.warning("%s", found.corrupt_line())
+    if found.unfinished:
+        log.info("skipping %d run directories without %s", len(found.unfinished), DONE_MARKER)
+    if not found.finished:
         raise DataError(
-            f"no finished runs in {runs} (no run directory holds a {DONE_MARKER} marker)"
+            f"no finished runs in {runs} (no run directory holds a usable {DONE_MARKER} record)"
         )
-    records.sort(key=lambda r: (r.task, r.method, r.seed, r.run_id))
-    return Study(root=root, records=records, unfinished=unfinished)
+    records = sorted(found.finished.values(), key=lambda r: (r.task, r.method, r.seed, r.run_id))
+    return Study(root=root, records=records, unfinished=list(found.unfinished))

@@ -2,7 +2,7 @@
 per-task difficulty, absolute accuracies, and per-method summaries.
 
 Outcomes are fractions of accuracy: ``delta_id`` and ``delta_dg`` in [-1, 1] (positive = gain),
-``cf_mean`` in [-1, 1] (negative = forgetting). A "cell" is one (task, arm) pair (arms: see
+``cf`` in [-1, 1] (negative = forgetting). A "cell" is one (task, arm) pair (arms: see
 :mod:`.labels`); its value is the mean over seeds and its spread the standard deviation over
 seeds (``stats.mean_std``).
 """
@@ -14,15 +14,14 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from clipgap.record import DIFFICULTY_KEYS, RunRecord
-from clipgap.record_check import mean_or_none
+from clipgap.record import DIFFICULTY_KEYS, RunRecord, mean_or_none
 from clipgap.report.labels import OUTCOMES, order_arms, shots_text
 from clipgap.report.study import Study
 from clipgap.stats import mean_std, pooled_std
 
 # Per run: zero-shot and fine-tuned accuracy averaged over the shifted domains (control tasks)
 # that both were scored on, so that ft_dg_mean - zs_dg_mean = delta_dg (ft_control_mean -
-# zs_control_mean = cf_mean).
+# zs_control_mean = cf).
 MEAN_ACCURACIES = ("zs_dg_mean", "ft_dg_mean", "zs_control_mean", "ft_control_mean")
 # The long (tidy) format: one row per complete run x metric x dataset scored.
 LONG_COLUMNS = (
@@ -104,23 +103,23 @@ def long_results(study: Study) -> pd.DataFrame:
 
 def _long_rows(rec: RunRecord) -> list[tuple[str, str, str, float]]:
     """``(metric, dataset, role, value)`` of one complete run."""
-    zs, ft = rec.zero_shot, rec.finetuned
+    zs, ft, out = rec.zero_shot, rec.finetuned, rec.outcomes
     rows = [
         ("zero_shot", rec.task, "id", zs.id),
         ("finetuned", rec.task, "id", ft.id),
-        ("delta", rec.task, "id", rec.delta_id),
+        ("delta", rec.task, "id", out.delta_id),
     ]
-    for role, before, after, change in (
-        ("dg", zs.dg, ft.dg, "delta"),
-        ("control", zs.control, ft.control, "cf"),
+    for role, before, after, change, changes in (
+        ("dg", zs.dg, ft.dg, "delta", out.delta_dg_per_domain),
+        ("control", zs.control, ft.control, "cf", out.cf_per_control),
     ):
         for name in sorted(set(before) | set(after)):
             if name in before:
                 rows.append(("zero_shot", name, role, before[name]))
             if name in after:
                 rows.append(("finetuned", name, role, after[name]))
-            if name in before and name in after:
-                rows.append((change, name, role, after[name] - before[name]))
+            if name in changes:
+                rows.append((change, name, role, changes[name]))
     return rows
 
 
@@ -141,7 +140,7 @@ def _flatten_complete(rec: RunRecord) -> dict:
         both = sorted(set(before) & set(after))
         row[f"zs_{name}_mean"] = _number(mean_or_none(before[k] for k in both))
         row[f"ft_{name}_mean"] = _number(mean_or_none(after[k] for k in both))
-    row.update({key: _number(getattr(rec, key)) for key in OUTCOMES})
+    row.update({key: _number(rec.outcomes.value(key)) for key in OUTCOMES})
     for key in ("trainable_params", "best_epoch", "val_accuracy", "val_accuracy_start"):
         row[key] = getattr(rec, key)
     row.update(seconds=rec.seconds, eval_seconds=rec.eval_seconds)
@@ -152,9 +151,9 @@ def _flatten_complete(rec: RunRecord) -> dict:
             row[f"{prefix}_dg[{dom}]"] = value
         for task, value in block.control.items():
             row[f"{prefix}_control[{task}]"] = value
-    for dom, value in rec.delta_dg_per_domain.items():
+    for dom, value in rec.outcomes.delta_dg_per_domain.items():
         row[f"delta_dg[{dom}]"] = value
-    for task, value in rec.cf.items():
+    for task, value in rec.outcomes.cf_per_control.items():
         row[f"cf[{task}]"] = value
     for name, version in (rec.versions or {}).items():
         row[f"version_{name}"] = version
@@ -245,10 +244,10 @@ def task_method_table(cells: pd.DataFrame, outcome: str = "delta_id") -> pd.Data
 def accuracy_table(frame: pd.DataFrame) -> pd.DataFrame:
     """Per (task, arm): seeds, and the mean over seeds of the absolute accuracies next to the
     outcomes: ``zs_id, ft_id, delta_id, zs_dg_mean, ft_dg_mean, delta_dg, zs_control_mean,
-    ft_control_mean, cf_mean`` (NaN where no seed has a value)."""
+    ft_control_mean, cf`` (NaN where no seed has a value)."""
     columns = [
         "zs_id", "ft_id", "delta_id", "zs_dg_mean", "ft_dg_mean", "delta_dg",
-        "zs_control_mean", "ft_control_mean", "cf_mean",
+        "zs_control_mean", "ft_control_mean", "cf",
     ]  # fmt: skip
     done = complete_rows(frame)
     groups = done.groupby(["unit", "arm"], sort=True)

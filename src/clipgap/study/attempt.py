@@ -3,12 +3,15 @@
 :meth:`StudyJob.attempt` claims the run's lock (:mod:`clipgap.study.locks`), and only then
 clears what an earlier try left, runs :func:`clipgap.study.runner.execute_run`, and writes the
 record (``record.json``, then ``DONE``, each atomically). A run another worker holds, or one
-that another worker finished since this invocation looked, is left alone. The job is plain
-data, so a Ray task receives it and runs the same code in its own process.
+that another worker finished since this invocation looked, is left alone. An error of the
+machine (a full disk, the study directory deleted: an :class:`OSError`) is not a run's failure:
+it stops the attempt without a record, naming the path, and the same command redoes the run.
+The job is plain data, so a Ray task receives it and runs the same code in its own process.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -20,7 +23,7 @@ from pathlib import Path
 
 from clipgap.devices import torch_threads
 from clipgap.errors import ClipgapError
-from clipgap.paths import atomic_write_text
+from clipgap.paths import atomic_write_text, name_path
 from clipgap.record import DONE_MARKER, RunRecord, read_record, write_record
 from clipgap.study.config import StudyConfig
 from clipgap.study.context import RunContext
@@ -28,11 +31,15 @@ from clipgap.study.locks import HOST, append_history, claim_run
 from clipgap.study.runlog import run_log
 from clipgap.study.runner import execute_run, failure_record
 from clipgap.study.spec import RunSpec
+from clipgap.study.status import read_run
 
 log = logging.getLogger(__name__)
 
 # Errors of a run that become its failure record (the grid goes on); anything else is a bug.
 RUN_ERRORS = (ClipgapError, RuntimeError, ValueError, FloatingPointError)
+
+# Where run directories whose record is corrupt are moved (outside ``runs/``, never read as runs).
+CORRUPT_DIR = "corrupt"
 
 # Attempt states: this worker ran it; another worker holds it; it was finished by another
 # worker meanwhile; this worker ran it but lost its lock to another and wrote nothing.
@@ -110,10 +117,16 @@ class StudyJob:
             run_dir = self.run_dir(pending.name)
             if done_stamp(run_dir) != pending.seen:  # finished by another worker since
                 return Attempt(pending.name, DONE_ELSEWHERE, read_record(run_dir), worker)
-            if run_dir.exists():  # left unfinished by a dead worker, or failed earlier
-                shutil.rmtree(run_dir)
+            if run_dir.exists():  # left unfinished by a dead worker, failed earlier, or corrupt
+                self._clear(run_dir)
             append_history(self.out, pending.name, "start")
-            record = self._execute(pending.spec, run_dir, claim.owner.who())
+            try:
+                record = self._execute(pending.spec, run_dir, claim.owner.who())
+                claim.check()  # the heartbeat's error of the machine, if it stopped on one
+                self._check_still_there(run_dir)
+            except OSError as exc:  # a full disk, ...: the CLI says so in one line
+                name_path(exc, run_dir)
+                raise
             if record is None:  # not this process's to record (a distributed rank > 0)
                 return Attempt(pending.name, LOST, worker=worker)
             if not claim.still_held():
@@ -123,6 +136,31 @@ class StudyJob:
             append_history(self.out, pending.name, record.status)
         left = None if claim.previous is None else claim.previous.describe()
         return Attempt(pending.name, RAN, record, worker, recovered=left)
+
+    def _clear(self, run_dir: Path) -> None:
+        """Remove what an earlier try left in ``run_dir``; a run whose ``DONE`` record cannot be
+        used is moved aside to ``OUT/corrupt/<run>.<n>`` instead, its reason logged in the run's
+        history, so that nothing is deleted that someone may want to look at."""
+        _, corrupt = read_run(run_dir)
+        if corrupt is None:
+            shutil.rmtree(run_dir)
+            return
+        aside = Path(self.out) / CORRUPT_DIR
+        aside.mkdir(exist_ok=True)
+        n = 1
+        while (aside / f"{run_dir.name}.{n}").exists():
+            n += 1
+        target = aside / f"{run_dir.name}.{n}"
+        os.rename(run_dir, target)
+        log.warning("run %s: %s; moved it to %s and redoing the run", run_dir.name, corrupt, target)
+        append_history(self.out, run_dir.name, "corrupt", reason=corrupt, moved_to=str(target))
+
+    def _check_still_there(self, run_dir: Path) -> None:
+        """FileNotFoundError naming the study directory (or the run's) when it was deleted
+        while the run executed: a record is never written into a directory made anew."""
+        for path in (Path(self.out), run_dir):
+            if not path.is_dir():
+                raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(path))
 
     def _execute(self, run: RunSpec, run_dir: Path, owner: str) -> RunRecord | None:
         run_dir.mkdir(parents=True, exist_ok=True)

@@ -10,14 +10,21 @@ Layout of a study directory::
         config.json  run.log  record.json  DONE   (DONE is written last, atomically)
     OUT/locks/                     run locks, their owners and histories (clipgap.study.locks)
     OUT/report/                    report.md, report.html, results.csv, figures/
+    OUT/corrupt/<run>.<n>/         run directories whose DONE record could not be used, moved
+                                   aside (the reason is in the run's history) and redone
 
 Each run is claimed with its own lock before anything of it is touched, so workers started on
 the same directory (one per GPU, a SLURM array with ``--shard I/N``, Ray tasks) each execute a
 run once, never delete a run another worker holds, and redo a run whose worker died. The report
-is built by a worker that finds every run of the grid finished (the last one to end).
+is built by a worker that finds every run of the grid finished (the last one to end), through
+the callback the CLI hands to :func:`run_study` (the study does not import the report).
 
-A directory whose records were written under another schema version is refused (one line saying
-to re-run into a new ``--out``): old and new records are never mixed, and never skipped.
+A run whose record is corrupt (``DONE`` with a ``record.json`` that is missing, unreadable or
+invalid) is not finished: it is moved aside and redone. A damaged ``study.json`` is written
+again (when every run in the directory is this study's); a damaged ``zero_shot.json`` is
+computed again (:mod:`clipgap.study.shared`). A directory whose records were written under
+another schema version is refused (one line saying to re-run into a new ``--out``): old and new
+records are never mixed, and never skipped.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,7 +43,7 @@ from clipgap.config import to_dict
 from clipgap.data import digest
 from clipgap.errors import ConfigError
 from clipgap.paths import atomic_write_text
-from clipgap.record import RunRecord, read_record
+from clipgap.record import RUNS_DIR, RunRecord, read_records
 from clipgap.study.attempt import (
     DONE_ELSEWHERE,
     HELD,
@@ -51,7 +58,7 @@ from clipgap.study.executors import Executor, make_executor
 from clipgap.study.plan import RunSpec, plan_runs
 from clipgap.study.runner import check_run_shots
 from clipgap.study.shared import file_lock
-from clipgap.study.status import StudyStatus, run_state, study_status
+from clipgap.study.status import StudyStatus, read_run, run_state, study_status
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +69,8 @@ MAX_PASSES = 5
 @dataclass
 class StudyOutcome:
     """What one invocation did. ``elsewhere``: runs of its share another worker ran or runs;
-    ``status``: the whole grid at the end; ``report_built``: whether this worker built it."""
+    ``status``: the whole grid at the end; ``report_built``: whether this worker ran the
+    ``on_finished`` callback of :func:`run_study` (the CLI builds the report there)."""
 
     out_dir: Path
     planned: int = 0
@@ -95,36 +103,22 @@ def shard_runs(runs: Sequence[RunSpec], shard: tuple[int, int] | None) -> list[R
     return [run for i, run in enumerate(runs) if i % count == index]
 
 
-def finished_records(out: Path) -> dict[str, RunRecord]:
-    """{run directory name: record} of every finished run under ``out/runs``.
-
-    Raises :class:`~clipgap.record.RecordSchemaError` (one line: re-run into a new ``--out``)
-    when any record was written under another schema version.
-    """
-    runs = out / "runs"
-    if not runs.is_dir():
-        return {}
-    found = {}
-    for run_dir in sorted(p for p in runs.iterdir() if p.is_dir()):
-        record = read_record(run_dir)
-        if record is not None:
-            found[run_dir.name] = record
-    return found
-
-
-def claim_study_dir(cfg: StudyConfig, out: Path, *, add: bool) -> None:
+def claim_study_dir(
+    cfg: StudyConfig, out: Path, *, add: bool, ours: set[str] | None = None
+) -> None:
     """Make ``out`` this study's directory, refusing one that holds a different study.
 
     ``study.json`` (and ``study.yaml``) are read, changed and written under the lock of
-    ``study.json``: workers start together."""
+    ``study.json``: workers start together. A damaged ``study.json`` is written again for this
+    study when every run directory is one of its runs (``ours``), and refused otherwise."""
     ident = cfg.identity()
     key = digest(ident)
     marker = out / "study.json"
     with file_lock(marker):
         if marker.is_file():
-            held = json.loads(marker.read_text())
-            if key not in held.get("studies", {}):
-                if not add:
+            held, recovered = _held_studies(marker, ours or set())
+            if key not in held["studies"]:
+                if not add and not recovered:
                     raise ConfigError(
                         f"{out} holds runs of a different study; choose another --out, or pass "
                         f"--add to add this study's runs to it"
@@ -143,6 +137,28 @@ def claim_study_dir(cfg: StudyConfig, out: Path, *, add: bool) -> None:
         atomic_write_text(out / "study.yaml", yaml.safe_dump(resolved, sort_keys=False))
 
 
+def _held_studies(marker: Path, ours: set[str]) -> tuple[dict, bool]:
+    """(``study.json``'s content, False), or ({"studies": {}}, True) for a damaged one whose
+    runs are all ``ours`` (logged); ConfigError for a damaged one holding runs of others."""
+    try:
+        held = json.loads(marker.read_text())
+        if isinstance(held, dict) and isinstance(held.get("studies"), dict):
+            return held, False
+        why = "no studies object"
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        why = (str(exc).splitlines() or [type(exc).__name__])[0]
+    runs = marker.parent / RUNS_DIR
+    others = sorted(p.name for p in runs.iterdir() if p.name not in ours) if runs.is_dir() else []
+    if others:
+        raise ConfigError(
+            f"{marker} is damaged ({why}) and {runs} holds runs of another study ({others[0]}"
+            f"{', ...' if len(others) > 1 else ''}); restore {marker.name}, or choose another --out"
+        )
+    log.warning("%s is damaged (%s); writing it again for this study (every run in %s is one "
+                "of its runs)", marker, why, runs)  # fmt: skip
+    return {"studies": {}}, True
+
+
 def run_study(
     cfg: StudyConfig,
     *,
@@ -150,10 +166,11 @@ def run_study(
     executor: Executor | None = None,
     shard: tuple[int, int] | None = None,
     progress: bool = True,
-    report: bool = True,
+    on_finished: Callable[[Path], object] | None = None,
 ) -> StudyOutcome:
     """Run every unfinished run of the study (of its ``shard`` I/N: every N-th run of the grid
-    from the I-th), then build the report if every run of the grid is finished.
+    from the I-th); then, if every run of the grid is finished, call ``on_finished(out)`` under
+    the study's report lock (the CLI passes the report build: the last worker builds it).
 
     Before anything is written: records of another schema, shots larger than a task's smallest
     class and resources the executor cannot give are refused, each with one line.
@@ -161,7 +178,7 @@ def run_study(
     out = Path(cfg.out)
     planned = plan_runs(cfg)
     runs = shard_runs(planned, shard)
-    finished_records(out)  # refuses a directory with records of another schema
+    read_records(out)  # refuses a directory with records of another schema
     job = StudyJob(cfg, out, progress=progress)
     for run in runs:
         check_run_shots(run, job.context())
@@ -169,11 +186,11 @@ def run_study(
     outcome = StudyOutcome(out_dir=out, planned=len(runs))
     try:
         executor.prepare(runs)
-        claim_study_dir(cfg, out, add=add)
+        claim_study_dir(cfg, out, add=add, ours={r.dirname for r in planned})
         pending = []
         for run in runs:
             seen = done_stamp(out / "runs" / run.dirname)  # before the record it stamps
-            record = read_record(out / "runs" / run.dirname)
+            record, _ = read_run(out / "runs" / run.dirname)  # a corrupt one is redone
             if record is not None and record.complete:
                 outcome.skipped += 1
             else:
@@ -181,15 +198,14 @@ def run_study(
         _execute(job, pending, outcome, executor=executor, progress=progress)
     finally:
         executor.close()
-    outcome.records = [r for r in (read_record(out / "runs" / x.dirname) for x in runs) if r]
+    finished = read_records(out).finished
+    outcome.records = [finished[x.dirname] for x in runs if x.dirname in finished]
     outcome.status = study_status(out, planned, stale_after=cfg.locks.stale_after_s)
-    if report and outcome.status.finished:
-        from clipgap.report import build_report
-
+    if on_finished is not None and outcome.status.finished:
         with file_lock(out / "report"):
-            build_report(out)
+            on_finished(out)
         outcome.report_built = True
-    elif report:
+    elif on_finished is not None:
         counts = outcome.status.counts()
         log.info(
             "report not built: %d runs running elsewhere, %d pending; the last worker builds it",
@@ -236,7 +252,8 @@ def _execute(
                 p
                 for p in todo
                 if p.name in held
-                and run_state(job.out, p.name, stale_after=stale_after).state == "pending"
+                and run_state(job.out, p.name, stale_after=stale_after).state
+                in ("pending", "corrupt")
             ]
             if not todo:
                 break

@@ -23,6 +23,7 @@ see :mod:`clipgap.study.shared`.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -35,7 +36,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from clipgap.paths import atomic_write_text
+from clipgap.paths import atomic_write_text, name_path
 from clipgap.study.execution import LockConfig
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,10 @@ class Owner:
         return f"{self.who()} since {_stamp(self.started)} (heartbeat {age:.0f} s ago)"
 
 
+def _vanished(out: Path) -> FileNotFoundError:
+    return FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(out))
+
+
 def lock_dir(out: str | Path) -> Path:
     return Path(out) / LOCK_DIR
 
@@ -138,9 +143,12 @@ def append_history(out: str | Path, name: str, event: str, **extra) -> None:
     """One JSON line (event, host, pid, time) in the run's append-only history."""
     line = {"event": event, "host": HOST, "pid": os.getpid(), "time": time.time(), **extra}
     path = history_path(out, name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(json.dumps(line, sort_keys=True) + "\n")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(line, sort_keys=True) + "\n")
+    except OSError as exc:  # a full disk fails the write without naming the file
+        raise name_path(exc, path) from None
 
 
 def read_history(out: str | Path, name: str) -> list[dict]:
@@ -161,9 +169,9 @@ class RunClaim:
         self.owner = Owner(HOST, os.getpid(), now, now, uuid.uuid4().hex, PIDNS)
         write_owner(owner_path(out, name), self.owner)
         self.lost = False
+        self.error: OSError | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name=f"heartbeat {name}", daemon=True)
-        self._thread.start()
         if self.previous is not None:
             log.warning(
                 "recovered run %s: its lock was left by a worker that is gone (%s); redoing it",
@@ -172,6 +180,7 @@ class RunClaim:
             )
             append_history(out, name, "recovered", previous=asdict(self.previous))
         append_history(out, name, "claim")
+        self._thread.start()  # last: a claim that fails to start leaves no thread behind
 
     def still_held(self) -> bool:
         """Whether the owner file is still this claim's (False once another worker broke it)."""
@@ -180,26 +189,43 @@ class RunClaim:
 
     def _beat(self) -> None:
         """Touch the owner file every ``heartbeat_s`` (never rewriting it: a worker that broke
-        the lock meanwhile keeps its own owner file) until released or taken over."""
+        the lock meanwhile keeps its own owner file) until released or taken over. An error of
+        the machine (the study directory deleted, a full or failing disk) stops the thread
+        quietly: it is kept in ``error`` for the holder to raise (:meth:`check`)."""
         path = owner_path(self.out, self.name)
         while not self._stop.wait(self.settings.heartbeat_s):
-            if not self.still_held():
-                self.lost = True
-                log.error("lost run %s: another worker took its lock over", self.name)
-                return
             try:
+                if not lock_dir(self.out).is_dir():
+                    raise _vanished(self.out)
+                if not self.still_held():
+                    self.lost = True
+                    log.error("lost run %s: another worker took its lock over", self.name)
+                    return
                 os.utime(path)
-            except FileNotFoundError:
-                continue  # the next beat finds out whose it is
+            except FileNotFoundError as exc:
+                if exc.filename == str(path):
+                    continue  # the next beat finds out whose it is
+                self.error = exc
+                return
+            except OSError as exc:
+                self.error = exc
+                return
+
+    def check(self) -> None:
+        """Raise the error of the machine that stopped the heartbeat, if one did."""
+        if self.error is not None:
+            raise self.error
 
     def release(self, event: str = "release") -> None:
         """Stop the heartbeat, remove the owner file (if still ours), release the lock."""
         self._stop.set()
         self._thread.join()
-        if self.still_held():
-            owner_path(self.out, self.name).unlink(missing_ok=True)
-            append_history(self.out, self.name, event)
-        self._lock.release()
+        try:
+            if self.error is None and self.still_held():
+                owner_path(self.out, self.name).unlink(missing_ok=True)
+                append_history(self.out, self.name, event)
+        finally:
+            self._lock.release()
 
     def __enter__(self) -> RunClaim:
         return self
@@ -215,7 +241,9 @@ def claim_run(out: str | Path, name: str, *, settings: LockConfig) -> RunClaim |
     ``settings.stale_after_s``) is broken and taken, with a warning naming the holder.
     """
     out = Path(out)
-    lock_dir(out).mkdir(parents=True, exist_ok=True)
+    if not out.is_dir():  # deleted under a running study: never made again here
+        raise _vanished(out)
+    lock_dir(out).mkdir(exist_ok=True)
     path = lock_dir(out) / f"{name}.lock"
     lock = FileLock(path)
     try:

@@ -1,6 +1,7 @@
-"""Where a shared study directory stands: which runs are done, running (and by whom), failed or
-pending. Read from the files alone (records, owner files); no lock is touched, so asking never
-disturbs a worker."""
+"""Where a shared study directory stands: which runs are done, running (and by whom), failed,
+corrupt (a ``DONE`` marker whose record cannot be used: the study redoes the run) or pending.
+Read from the files alone (records, owner files); no lock is touched, so asking never disturbs a
+worker."""
 
 from __future__ import annotations
 
@@ -11,19 +12,20 @@ from pathlib import Path
 
 import yaml
 
-from clipgap.errors import ConfigError
-from clipgap.record import read_record
+from clipgap.errors import ConfigError, DataError
+from clipgap.record import RecordSchemaError, RunRecord, read_record
 from clipgap.study.execution import LockConfig
 from clipgap.study.locks import Owner, run_owner
 from clipgap.study.plan import RunSpec
 
-STATES = ("done", "running", "failed", "pending")
+STATES = ("done", "running", "failed", "corrupt", "pending")
 
 
 @dataclass(frozen=True)
 class RunState:
     """One run: ``state`` (one of STATES), its live holder (``running``), its error
-    (``failed``), or the dead worker it was left by (``pending``, to be recovered)."""
+    (``failed``), why its record cannot be used (``corrupt``), or the dead worker it was left by
+    (``pending``, to be recovered)."""
 
     name: str
     state: str
@@ -44,21 +46,36 @@ class StudyStatus:
 
     @property
     def finished(self) -> bool:
-        """Every run has a record (complete or failed)."""
-        return not self.of("running") and not self.of("pending")
+        """Every run has a usable record (complete or failed)."""
+        return not self.of("running") and not self.of("pending") and not self.of("corrupt")
+
+
+def read_run(run_dir: Path) -> tuple[RunRecord | None, str | None]:
+    """``(record, None)`` of a finished run, ``(None, None)`` of an unfinished one and
+    ``(None, why)`` of a corrupt one: ``DONE`` present but ``record.json`` missing, unreadable or
+    invalid (``why``: one line naming the file). A record of another schema version raises
+    :class:`~clipgap.record.RecordSchemaError`: it is old, not corrupt."""
+    try:
+        return read_record(run_dir), None
+    except RecordSchemaError:
+        raise
+    except DataError as exc:
+        return None, (str(exc).splitlines() or [type(exc).__name__])[0]
 
 
 def run_state(out: Path, name: str, *, stale_after: float, now: float | None = None) -> RunState:
     # the owner first: a holder writes the record before it removes its owner file, so a run
     # is never seen without both while its record is being written
     owner = run_owner(out, name)
-    record = read_record(out / "runs" / name)
+    record, corrupt = read_run(out / "runs" / name)
     if record is not None:
         if record.complete:
             return RunState(name, "done")
         return RunState(name, "failed", error=record.error)
     if owner is not None and owner.alive(stale_after=stale_after, now=now):
         return RunState(name, "running", owner=owner)
+    if corrupt is not None:
+        return RunState(name, "corrupt", owner=owner, error=corrupt)
     return RunState(name, "pending", owner=owner)
 
 

@@ -26,11 +26,13 @@ def record_summary(record) -> dict[str, float]:
         out[f"{name}/id"] = scores.id
         out.update({f"{name}/dg/{d}": v for d, v in scores.dg.items()})
         out.update({f"{name}/control/{c}": v for c, v in scores.control.items()})
-    out["delta/id"] = record.delta_id
-    out["delta/dg"] = record.delta_dg
-    out.update({f"delta/dg/{d}": v for d, v in record.delta_dg_per_domain.items()})
-    out["cf/mean"] = record.cf_mean
-    out.update({f"cf/{c}": v for c, v in record.cf.items()})
+    outcomes = record.outcomes
+    if outcomes is not None:
+        out["delta/id"] = outcomes.delta_id
+        out["delta/dg"] = outcomes.delta_dg
+        out.update({f"delta/dg/{d}": v for d, v in outcomes.delta_dg_per_domain.items()})
+        out["cf/mean"] = outcomes.cf
+        out.update({f"cf/{c}": v for c, v in outcomes.cf_per_control.items()})
     if record.difficulty is not None:
         for key in DIFFICULTY_KEYS:
             out[f"difficulty/{key}"] = record.difficulty.value(key)

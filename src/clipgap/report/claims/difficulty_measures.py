@@ -154,8 +154,8 @@ def _williams_text(points: pd.DataFrame) -> str:
     """Williams' t on |rho(ss, dID)| vs |rho(ACS, dID)|: flipping a measure's sign flips its
     correlations, so aligned signs make the test compare magnitudes."""
     ss, acs, did = (points[c].to_numpy() for c in ("silhouette_modality", "acs", "delta_id"))
-    r_ss, r_acs = relate(ss, did)["spearman_rho"], relate(acs, did)["spearman_rho"]
-    r_between = relate(ss, acs)["spearman_rho"]
+    r_ss, r_acs = relate(ss, did).spearman_rho, relate(acs, did).spearman_rho
+    r_between = relate(ss, acs).spearman_rho
     if not all(math.isfinite(r) for r in (r_ss, r_acs, r_between)):
         return "Williams' t: undefined (a constant variable)."
     r_between *= np.sign(r_ss) * np.sign(r_acs) or 1.0

@@ -21,9 +21,10 @@ import pandas as pd
 
 from clipgap.report.claims.verdict import Claim, ClaimOptions, Status, keyed, rho_text, too_few
 from clipgap.report.formatting import num, pval
-from clipgap.report.labels import MEASURE_NAMES, OUTCOME_NAMES, method_label
-from clipgap.report.relations import TEST_P, lookup, safe_relate
+from clipgap.report.labels import MEASURE_NAMES, OUTCOME_LABELS, method_label
+from clipgap.report.relations import TEST_P, lookup
 from clipgap.report.scopes import missing_methods, scope_name
+from clipgap.stats import relate
 
 
 def statement(level: float) -> str:
@@ -61,14 +62,14 @@ def claim_relations(
     for row in significant.to_dict("records"):
         sign = "positive" if row["kendall_tau"] > 0 else "negative"
         holm = "survives Holm" if row["holm"] else "not after Holm"
-        name = f"{MEASURE_NAMES[row['measure']]} vs {OUTCOME_NAMES[row['outcome']]}"
+        name = f"{MEASURE_NAMES[row['measure']]} vs {OUTCOME_LABELS[row['outcome']]}"
         evidence.append(f"{name}: {rho_text(row)}, {sign}, {holm}.")
     if significant.empty:
         evidence.append(f"No relation has p < {opts.level:g}, even before correction.")
     evidence.append(_headroom(relations, group, split))
     evidence.append(_per_method_significant(relations, arms, opts.level))
     mine = cells[cells["arm"].isin(arms.values())]
-    dg_cf = safe_relate(mine["delta_dg"], mine["cf_mean"])
+    dg_cf = relate(mine["delta_dg"], mine["cf"]).as_row()
     evidence.append(_cells_text(dg_cf))
     # Kendall's exact two-sided p cannot go below 2 / n!: with few tasks and many relations no
     # result could survive Holm, and a verdict would claim more than the study can show.
@@ -115,7 +116,7 @@ def _per_method_significant(relations: pd.DataFrame, arms: dict[str, str], level
     for arm in arms.values():
         rows = relations[(relations["scope"] == arm) & relations["significant"]]
         found = [
-            f"{MEASURE_NAMES[r['measure']]}–{OUTCOME_NAMES[r['outcome']]} "
+            f"{MEASURE_NAMES[r['measure']]}–{OUTCOME_LABELS[r['outcome']]} "
             f"{'+' if r['kendall_tau'] > 0 else '−'}"
             for r in rows[rows["decides"]].to_dict("records")
         ]

@@ -26,7 +26,7 @@ from clipgap.record import PAPER_METHODS
 from clipgap.report.claims.ranktests import Part, compare_to_others, sign_of
 from clipgap.report.claims.verdict import Claim, ClaimOptions, Status, combine, keyed
 from clipgap.report.formatting import num, pval
-from clipgap.report.labels import method_label
+from clipgap.report.labels import OUTCOME_LABELS, OUTCOMES, method_label
 from clipgap.report.scopes import missing_methods
 from clipgap.stats import friedman_test, signed_rank_min_n
 
@@ -38,7 +38,6 @@ STATEMENTS = {
     "3d": "CLIP-Adapter and full fine-tuning improve DG at a cost in forgetting: dDG > 0 and "
     "CF < 0 for both.",
 }
-SYMBOL = {"delta_id": "dID", "delta_dg": "dDG", "cf_mean": "CF"}
 
 
 def claim_methods(
@@ -51,7 +50,7 @@ def claim_methods(
     """Claims 3a-3d for each claim group of the study.
 
     ``cells``: per (task, arm), the seed means of dID, dDG and CF (``delta_id``, ``delta_dg``,
-    ``cf_mean``) and ``n_seeds``: the fine-tuned models' (alpha = 1, the paper's setting), or
+    ``cf``) and ``n_seeds``: the fine-tuned models' (alpha = 1, the paper's setting), or
     the outcomes at another point of each run, e.g. its selected interpolation weight
     (:mod:`clipgap.report.frontier`). ``setting`` names that point in each claim's key
     (``3a (selected α)``); empty for alpha = 1.
@@ -73,7 +72,7 @@ def _claims_for(
     if missing:
         reason = f"No complete runs of {', '.join(method_label(m) for m in missing)}."
         return [verdict(key, Status.CANNOT_BE_TESTED, [reason]) for key in STATEMENTS]
-    values = {o: _per_task(cells, arms, o) for o in SYMBOL}
+    values = {o: _per_task(cells, arms, o) for o in OUTCOMES}
     n = len(values["delta_id"])
     scope = (
         f"Over the {n} tasks with all five paper methods (seed means per task; paired Wilcoxon "
@@ -121,9 +120,9 @@ def _friedman(table: pd.DataFrame, name: str) -> str:
 
 
 def _balance(values: dict, opts: ClaimOptions) -> tuple[Status, list[str]]:
-    both = values["delta_dg"].notna().all(axis=1) & values["cf_mean"].notna().all(axis=1)
+    both = values["delta_dg"].notna().all(axis=1) & values["cf"].notna().all(axis=1)
     dg = values["delta_dg"][both].rank(axis=1, ascending=False)
-    cf = values["cf_mean"][both].rank(axis=1, ascending=False)
+    cf = values["cf"][both].rank(axis=1, ascending=False)
     score = (dg + cf) / 2
     part = compare_to_others(
         score, "aclip", what="Balance score (lower is better)", higher=False,
@@ -132,7 +131,7 @@ def _balance(values: dict, opts: ClaimOptions) -> tuple[Status, list[str]]:
     means = "; ".join(f"{method_label(m)} {v:.2f}" for m, v in score.mean().items())
     return part.status, [
         _ranking(values["delta_dg"], "dDG"),
-        _ranking(values["cf_mean"], "CF"),
+        _ranking(values["cf"], "CF"),
         f"Mean balance score over {len(score)} tasks with DG domains and controls: {means}.",
         _friedman(score, "balance score"),
         part.text,
@@ -141,13 +140,13 @@ def _balance(values: dict, opts: ClaimOptions) -> tuple[Status, list[str]]:
 
 def _lora(values: dict, opts: ClaimOptions) -> tuple[Status, list[str]]:
     part = compare_to_others(
-        values["cf_mean"], "lora", what="CF", level=opts.level, refute_level=opts.level
+        values["cf"], "lora", what="CF", level=opts.level, refute_level=opts.level
     )
     dg_rank = values["delta_dg"].dropna().mean().rank(ascending=False, method="min")
     rank = f"#{dg_rank['lora']:.0f} of 5" if len(dg_rank) else "undefined"
     return part.status, [
-        _ranking(values["cf_mean"], "CF"),
-        _friedman(values["cf_mean"], "CF"),
+        _ranking(values["cf"], "CF"),
+        _friedman(values["cf"], "CF"),
         part.text,
         f"LoRA's mean dDG ranks {rank} (reported, not tested).",
     ]
@@ -161,7 +160,7 @@ def _bitfit(values: dict, opts: ClaimOptions) -> tuple[Status, list[str]]:
             level=opts.level, refute_level=refute,
         ),
         sign_of(
-            values["cf_mean"]["bitfit"], expected=-1, what="BitFit CF",
+            values["cf"]["bitfit"], expected=-1, what="BitFit CF",
             level=opts.level, refute_level=refute,
         ),
     ]  # fmt: skip
@@ -172,8 +171,8 @@ def _dg_at_cost(values: dict, opts: ClaimOptions) -> tuple[Status, list[str]]:
     refute = opts.level / 4
     parts = []
     for method in ("clip_adapter", "full"):
-        for outcome, expected in (("delta_dg", 1), ("cf_mean", -1)):
-            what = f"{method_label(method)} {SYMBOL[outcome]}"
+        for outcome, expected in (("delta_dg", 1), ("cf", -1)):
+            what = f"{method_label(method)} {OUTCOME_LABELS[outcome]}"
             series = values[outcome][method]
             parts.append(
                 sign_of(series, expected=expected, what=what, level=opts.level, refute_level=refute)

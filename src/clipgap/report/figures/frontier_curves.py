@@ -11,13 +11,13 @@ from matplotlib.figure import Figure
 
 from clipgap.report.figures.canvas import Plot, arm_styles, save
 from clipgap.report.frontier import Frontier
-from clipgap.report.labels import OUTCOME_NAMES, method_label, order_arms
+from clipgap.report.labels import OUTCOME_LABELS, method_label, order_arms
 
 GAINS = ("delta_id", "delta_dg")
 AXIS = {
     "delta_id": "dID = accuracy at α − zero-shot, task test split",
     "delta_dg": "dDG = the same on shifted domains",
-    "cf_mean": "CF = the same on control tasks (< 0 = forgetting)",
+    "cf": "CF = the same on control tasks (< 0 = forgetting)",
 }
 NAMES = {
     "mean": "frontier_mean.png",
@@ -32,19 +32,19 @@ HOW = (
 
 
 def _drawable(curves: pd.DataFrame, gain: str) -> bool:
-    return bool(curves[[gain, "cf_mean"]].notna().all(axis=1).any())
+    return bool(curves[[gain, "cf"]].notna().all(axis=1).any())
 
 
 def _line(ax, curve: pd.DataFrame, gain: str, star, style, label=None) -> None:
     """One method's curve (x = CF, y = gain) with its α = 1 end and its selected point."""
     color, marker = style
-    curve = curve.dropna(subset=[gain, "cf_mean"]).sort_values("alpha")
+    curve = curve.dropna(subset=[gain, "cf"]).sort_values("alpha")
     if curve.empty:
         return
-    ax.plot(curve["cf_mean"], curve[gain], color=color, marker=marker, ms=4, lw=1.4, label=label)
+    ax.plot(curve["cf"], curve[gain], color=color, marker=marker, ms=4, lw=1.4, label=label)
     end = curve[curve["alpha"] == 1.0]
     if not end.empty:
-        ax.plot(end["cf_mean"], end[gain], color=color, marker=marker, ms=9, mec="black", ls="")
+        ax.plot(end["cf"], end[gain], color=color, marker=marker, ms=9, mec="black", ls="")
     if star is not None and all(math.isfinite(v) for v in star):
         ax.plot(*star, color=color, marker="*", ms=15, mec="black", mew=0.8, ls="")
 
@@ -52,7 +52,7 @@ def _line(ax, curve: pd.DataFrame, gain: str, star, style, label=None) -> None:
 def _frame(ax, gain: str, title: str) -> None:
     ax.axhline(0, color="0.6", lw=0.8, zorder=0)
     ax.axvline(0, color="0.6", lw=0.8, zorder=0)
-    ax.set_xlabel(AXIS["cf_mean"])
+    ax.set_xlabel(AXIS["cf"])
     ax.set_ylabel(AXIS[gain])
     ax.set_title(title)
     ax.grid(alpha=0.3)
@@ -70,16 +70,16 @@ def plot_mean(frontier: Frontier, out: Path) -> Plot | None:
     axes = fig.subplots(1, len(gains), squeeze=False)[0]
     for ax, gain in zip(axes, gains, strict=True):
         for arm in arms:
-            mine = curves[curves["arm"] == arm].dropna(subset=[gain, "cf_mean"])
+            mine = curves[curves["arm"] == arm].dropna(subset=[gain, "cf"])
             units = set(mine["unit"])
-            mean = mine.groupby("alpha", as_index=False)[[gain, "cf_mean"]].mean()
+            mean = mine.groupby("alpha", as_index=False)[[gain, "cf"]].mean()
             cells = frontier.cells[
                 (frontier.cells["arm"] == arm) & frontier.cells["unit"].isin(units)
             ]
-            star = (cells["cf_mean"].mean(), cells[gain].mean()) if len(cells) else None
+            star = (cells["cf"].mean(), cells[gain].mean()) if len(cells) else None
             label = f"{method_label(arm, mark=True)} ({len(units)} tasks)"
             _line(ax, mean, gain, star, style[arm], label)
-        _frame(ax, gain, f"{OUTCOME_NAMES[gain]} against CF, mean over tasks")
+        _frame(ax, gain, f"{OUTCOME_LABELS[gain]} against CF, mean over tasks")
     axes[0].legend(fontsize=8, loc="best", framealpha=0.9)
     fig.suptitle("Gain against forgetting along interpolation (WiSE-FT), per method", fontsize=13)
     save(fig, out / NAMES["mean"])
@@ -96,7 +96,7 @@ def plot_by_task(frontier: Frontier, gain: str, out: Path) -> Plot | None:
     curves = frontier.curves
     if not _drawable(curves, gain):
         return None
-    units = sorted(curves.dropna(subset=[gain, "cf_mean"])["unit"].unique())
+    units = sorted(curves.dropna(subset=[gain, "cf"])["unit"].unique())
     arms = order_arms(curves["arm"])
     style = arm_styles(arms)
     ncols = min(3, len(units))
@@ -109,7 +109,7 @@ def plot_by_task(frontier: Frontier, gain: str, out: Path) -> Plot | None:
             curve = curves[(curves["unit"] == unit) & (curves["arm"] == arm)]
             star = None
             if (unit, arm) in cells.index:
-                star = (cells.at[(unit, arm), "cf_mean"], cells.at[(unit, arm), gain])
+                star = (cells.at[(unit, arm), "cf"], cells.at[(unit, arm), gain])
             _line(ax, curve, gain, star, style[arm], method_label(arm, mark=True))
         _frame(ax, gain, unit)
         ax.xaxis.label.set_size(8)
@@ -118,7 +118,7 @@ def plot_by_task(frontier: Frontier, gain: str, out: Path) -> Plot | None:
         ax.set_visible(False)
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, fontsize=8, loc="outside lower center", ncol=min(6, len(labels)))
-    name = OUTCOME_NAMES[gain]
+    name = OUTCOME_LABELS[gain]
     fig.suptitle(f"{name} against CF along interpolation, per task", fontsize=13)
     save(fig, out / NAMES[gain])
     return Plot(

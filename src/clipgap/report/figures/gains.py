@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 
 from clipgap.report.analysis import Analysis
 from clipgap.report.figures.canvas import Plot, arm_styles, label_points, save, short_names
-from clipgap.report.labels import OUTCOME_NAMES, OUTCOMES, method_label, order_arms, shots_key
+from clipgap.report.labels import OUTCOME_LABELS, OUTCOMES, method_label, order_arms, shots_key
 from clipgap.report.relations import lookup
 from clipgap.report.scopes import scope_name
 
@@ -98,7 +98,7 @@ def _fit_line(ax, x, rel: dict, *, color, label: str, marker=None, ls="-") -> No
 def plot_tradeoff(cells, methods: pd.DataFrame, out: Path) -> Plot | None:
     """dDG (x) against CF (y): each method's mean over tasks with std-over-tasks error bars, and
     its per-task seed means as faint points."""
-    if cells[["delta_dg", "cf_mean"]].notna().all(axis=1).sum() == 0:
+    if cells[["delta_dg", "cf"]].notna().all(axis=1).sum() == 0:
         return None
     arms = order_arms(cells["arm"])
     style = arm_styles(arms)
@@ -107,11 +107,11 @@ def plot_tradeoff(cells, methods: pd.DataFrame, out: Path) -> Plot | None:
     for arm in arms:
         color, marker = style[arm]
         mine = cells[cells["arm"] == arm]
-        ax.scatter(mine["delta_dg"], mine["cf_mean"], color=color, marker=marker, alpha=0.25, s=22)
+        ax.scatter(mine["delta_dg"], mine["cf"], color=color, marker=marker, alpha=0.25, s=22)
         row = methods[methods["arm"] == arm].iloc[0]
         ax.errorbar(
-            row["delta_dg"], row["cf_mean"], xerr=_zero(row["delta_dg_task_std"]),
-            yerr=_zero(row["cf_mean_task_std"]), fmt=marker, color=color, ms=10, capsize=4,
+            row["delta_dg"], row["cf"], xerr=_zero(row["delta_dg_task_std"]),
+            yerr=_zero(row["cf_task_std"]), fmt=marker, color=color, ms=10, capsize=4,
             mec="black", mew=0.8, lw=1.5, label=method_label(arm, mark=True),
         )  # fmt: skip
     ax.axhline(0, color="0.5", lw=0.8, zorder=0)
@@ -121,12 +121,12 @@ def plot_tradeoff(cells, methods: pd.DataFrame, out: Path) -> Plot | None:
     ax.set_title("Domain generalisation vs forgetting, per method")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=9, loc="best", framealpha=0.9, title="method (mean ± std over tasks)")
-    points = cells.dropna(subset=["delta_dg", "cf_mean"])
+    points = cells.dropna(subset=["delta_dg", "cf"])
     names = short_names(cells["unit"])
     labelled = label_points(
-        ax, points["delta_dg"].to_numpy(), points["cf_mean"].to_numpy(),
+        ax, points["delta_dg"].to_numpy(), points["cf"].to_numpy(),
         [names[u] for u in points["unit"]], colors=[style[a][0] for a in points["arm"]],
-        obstacles=(methods["delta_dg"], methods["cf_mean"]),
+        obstacles=(methods["delta_dg"], methods["cf"]),
     )  # fmt: skip
     name = "dg_vs_cf.png"
     save(fig, out / name)
@@ -168,7 +168,7 @@ def plot_shots(shots: pd.DataFrame, out: Path) -> Plot | None:
         ax.axhline(0, color="0.6", lw=0.8, zorder=0)
         ax.set_xticks(range(len(values)), [str(k) for k in values])
         ax.set_xlabel("training images per class (k)")
-        ax.set_title(f"{OUTCOME_NAMES[outcome]} against shots")
+        ax.set_title(f"{OUTCOME_LABELS[outcome]} against shots")
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("mean over tasks (fine-tuned − zero-shot top-1)")
     handles, labels = max((ax.get_legend_handles_labels() for ax in axes), key=lambda h: len(h[0]))

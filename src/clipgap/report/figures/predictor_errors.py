@@ -9,7 +9,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from clipgap.predict import MeasureComparison
-from clipgap.predict.table import OUTCOME_LABELS
+from clipgap.record import OUTCOME_LABELS
 from clipgap.report.figures.canvas import Plot, save
 from clipgap.report.measure_ranking import MeasureRanking
 

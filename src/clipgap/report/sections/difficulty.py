@@ -9,7 +9,7 @@ import pandas as pd
 
 from clipgap.report.formats.blocks import Block, Heading, Paragraph, Table
 from clipgap.report.formatting import MISSING, integer, num, pval
-from clipgap.report.labels import MEASURE_NAMES, MEASURES, OUTCOME_NAMES, OUTCOMES, method_label
+from clipgap.report.labels import MEASURE_NAMES, MEASURES, OUTCOME_LABELS, OUTCOMES, method_label
 from clipgap.report.relations import TEST_P
 from clipgap.report.scopes import PAPER_SCOPE
 
@@ -68,7 +68,7 @@ def _stat_cells(r: dict) -> list[str]:
 
 def statistics_section(relations: pd.DataFrame, level: float) -> list[Block]:
     def label(r: dict) -> list[str]:
-        return [MEASURE_NAMES[r["measure"]], OUTCOME_NAMES[r["outcome"]]]
+        return [MEASURE_NAMES[r["measure"]], OUTCOME_LABELS[r["outcome"]]]
 
     family = len(MEASURES) * len(OUTCOMES) - 1
     blocks: list[Block] = [

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 
 from clipgap.report.claims import Claim
-from clipgap.report.formats.blocks import Block, Bullets, Heading, Paragraph, Table, Verdict
+from clipgap.report.formats.blocks import Block, Bullets, Heading, Paragraph, Table
 from clipgap.report.formatting import MISSING, num, pval
 from clipgap.report.frontier import FOOTING, GAIN_FRACTION, SELECTION_RULE, SETTING, Frontier
 from clipgap.report.labels import OUTCOMES, method_label, order_arms

@@ -9,7 +9,7 @@ import pandas as pd
 
 from clipgap.report.formats.blocks import Block, Heading, Paragraph, Table
 from clipgap.report.formatting import integer, mean_pm, num
-from clipgap.report.labels import OUTCOME_NAMES, OUTCOMES, method_label, order_arms, shots_key
+from clipgap.report.labels import OUTCOME_LABELS, OUTCOMES, method_label, order_arms, shots_key
 from clipgap.report.tables import accuracy_table, task_method_table
 
 # (column, header, signed): absolute accuracies, each group followed by its change.
@@ -22,7 +22,7 @@ ACCURACY_COLUMNS = (
     ("delta_dg", "dDG", True),
     ("zs_control_mean", "zero-shot control", False),
     ("ft_control_mean", "fine-tuned control", False),
-    ("cf_mean", "CF", True),
+    ("cf", "CF", True),
 )
 
 
@@ -69,7 +69,7 @@ def _task_method_blocks(cells: pd.DataFrame, outcome: str) -> list[Block]:
         for unit in means.index
     ]
     foot = [["**mean over tasks**"] + [num(means[a].mean(), signed=True) for a in arms]]
-    name = OUTCOME_NAMES[outcome]
+    name = OUTCOME_LABELS[outcome]
     return [
         Heading(f"{name} per task and method", 3),
         Table(["task", *(method_label(a, mark=True) for a in arms)], rows, foot=foot),
@@ -128,7 +128,7 @@ def shots_section(shots: pd.DataFrame) -> list[Block]:
                 row.append(cell)
             rows.append(row)
         blocks += [
-            Heading(f"{OUTCOME_NAMES[outcome]} against shots", 3),
+            Heading(f"{OUTCOME_LABELS[outcome]} against shots", 3),
             Table(["method", *(f"k = {k}" for k in values)], rows),
         ]
     return blocks

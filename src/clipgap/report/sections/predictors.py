@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from clipgap.predict import MeasureComparison
 from clipgap.predict.measures import percent_lower
-from clipgap.predict.table import OUTCOME_LABELS
+from clipgap.record import OUTCOME_LABELS
 from clipgap.report.figures.predictor_errors import figure_name
 from clipgap.report.formats.blocks import Block, Bullets, Heading, Paragraph, Table
 from clipgap.report.formatting import num

@@ -17,7 +17,7 @@ import os
 import socket
 from collections.abc import Sequence
 
-from clipgap.errors import ConfigError
+from clipgap.errors import ConfigError, environment_error
 from clipgap.study.attempt import Attempt, PendingRun, StudyJob
 from clipgap.study.executors import EXECUTORS, Done
 from clipgap.study.spec import RunSpec
@@ -158,6 +158,8 @@ class RayExecutor:
                     attempt = ray.get(ref)
                 except ray.exceptions.RayError as exc:  # its worker died, retries spent
                     cause = getattr(exc, "cause", None) or exc
+                    if environment_error(cause) is not None:  # the machine's, not the run's:
+                        raise cause from None  # stop, as the local executor does
                     log.error("run %s: Ray task failed: %s", run.name, type(cause).__name__)
                     attempt = job.record_crash(run, cause)
                 if attempt.recovered:  # logged in the worker; said here too

@@ -1,25 +1,34 @@
-"""Parsing and validating a run record's JSON object (see :mod:`clipgap.record`).
+"""Parsing and validating a run record's JSON object into a :class:`~clipgap.record.run.RunRecord`.
 
-Every error names the file and the key and says what was expected, in one line.
+Every error names the file and the key and says what was expected, in one line. The stored
+outcomes are checked against the ones derived from the accuracies.
 """
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from clipgap.errors import DataError
+from clipgap.record.run import (
+    OUTCOME_JSON_KEYS,
+    SCHEMA_VERSION,
+    STATUSES,
+    RecordSchemaError,
+    RunRecord,
+)
+from clipgap.record.values import (
+    DIFFICULTY_KEYS,
+    DIFFICULTY_SPLITS,
+    AlphaPoint,
+    Difficulty,
+    Scores,
+)
 
-# Tolerance when checking stored deltas against finetuned - zero_shot.
+# Tolerance when checking stored outcomes against finetuned - zero_shot.
 DELTA_TOL = 1e-6
-
-
-def mean_or_none(values: Iterable[float]) -> float | None:
-    """The arithmetic mean, or None for no values."""
-    values = list(values)
-    return sum(values) / len(values) if values else None
 
 
 class Checker:
@@ -97,9 +106,7 @@ class Checker:
             self.fail(label, value, f"{expected!r} (derived from finetuned - zero_shot)")
 
 
-def _scores(check: Checker, key: str, *, within=None):
-    from clipgap.record import Scores
-
+def _scores(check: Checker, key: str, *, within=None) -> Scores:
     block = check.mapping(key, within=within)
     acc = check.number("id", within=block, where=key, lo=0.0, hi=1.0)
     parts = {}
@@ -111,9 +118,7 @@ def _scores(check: Checker, key: str, *, within=None):
     return Scores(id=acc, dg=parts["dg"], control=parts["control"])
 
 
-def _difficulty(check: Checker):
-    from clipgap.record import DIFFICULTY_KEYS, DIFFICULTY_SPLITS, Difficulty
-
+def _difficulty(check: Checker) -> Difficulty:
     block = check.mapping("difficulty")
     split = block.get("split")
     if split not in DIFFICULTY_SPLITS:
@@ -127,9 +132,7 @@ def _difficulty(check: Checker):
     return Difficulty(split=split, **counts, **values)
 
 
-def _interpolation(check: Checker) -> tuple:
-    from clipgap.record import AlphaPoint
-
+def _interpolation(check: Checker) -> tuple[AlphaPoint, ...]:
     points = []
     for i, item in enumerate(check.sequence("interpolation", optional=True)):
         where = f"interpolation[{i}]"
@@ -142,10 +145,7 @@ def _interpolation(check: Checker) -> tuple:
     return tuple(points)
 
 
-def parse_record(cls, data: Any, check: Checker):
-    """Build a ``RunRecord`` from its JSON object, validating every key."""
-    from clipgap.record import SCHEMA_VERSION, STATUSES, RecordSchemaError
-
+def _check_schema(check: Checker, data: Any) -> None:
     if not isinstance(data, dict):
         raise DataError(f"{check.path}: expected a JSON object, got {type(data).__name__}")
     schema = data.get("schema")
@@ -155,10 +155,19 @@ def parse_record(cls, data: Any, check: Checker):
             f"{SCHEMA_VERSION} (best trained epoch, difficulty on the train split): re-run the "
             f"study into a new --out directory; old records are never mixed with new ones"
         )
+
+
+def parse_record(data: Any, *, path: Path | str = "record.json") -> RunRecord:
+    """Build a :class:`RunRecord` from its JSON object, validating every key.
+
+    Raises :class:`DataError` (naming ``path`` and the key) for a malformed record and
+    :class:`RecordSchemaError` for one written under another schema version.
+    """
+    check = Checker(Path(path), data)
+    _check_schema(check, data)
     status = check.text("status")
     if status not in STATUSES:
         check.fail("status", status, f"one of {STATUSES}")
-    shots = check.integer("shots", optional=True)
     ident = dict(
         run_id=check.text("run_id"),
         status=status,
@@ -169,11 +178,11 @@ def parse_record(cls, data: Any, check: Checker):
         model=check.text("model"),
         config=check.mapping("config"),
         error=None if data.get("error") is None else str(data["error"]),
-        shots=shots,
+        shots=check.integer("shots", optional=True),
     )
     if status != "complete":
-        return cls(**ident)
-    record = cls(
+        return RunRecord(**ident)
+    record = RunRecord(
         **ident,
         difficulty=_difficulty(check),
         zero_shot=_scores(check, "zero_shot"),
@@ -190,19 +199,30 @@ def parse_record(cls, data: Any, check: Checker):
         versions=check.mapping("versions", optional=True),
         device=None if data.get("device") is None else str(data["device"]),
     )
-    _check_deltas(check, record)
+    _check_outcomes(check, record)
     return record
 
 
-def _check_deltas(check: Checker, record) -> None:
-    check.consistent("delta_id", record.delta_id)
-    check.consistent("delta_dg", record.delta_dg)
-    check.consistent("cf_mean", record.cf_mean)
-    for key, derived in (("delta_dg_per_domain", record.delta_dg_per_domain), ("cf", record.cf)):
+def parse_record_json(text: str, *, path: Path | str = "record.json") -> RunRecord:
+    """:func:`parse_record` of a JSON text (unreadable JSON is a :class:`DataError`)."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}: cannot read JSON ({exc})") from None
+    return parse_record(data, path=path)
+
+
+def _check_outcomes(check: Checker, record: RunRecord) -> None:
+    """The stored outcomes (under their schema 2 JSON keys) match the derived ones."""
+    derived = record.outcomes
+    for name in ("delta_id", "delta_dg", "cf"):
+        check.consistent(OUTCOME_JSON_KEYS[name], getattr(derived, name))
+    for name in ("delta_dg_per_domain", "cf_per_control"):
+        key, values = OUTCOME_JSON_KEYS[name], getattr(derived, name)
         stored = check.mapping(key, optional=True)
-        if set(stored) != set(derived):
-            check.fail(key, sorted(stored), f"entries scored before and after: {sorted(derived)}")
-        for name, value in stored.items():
-            check.number(name, within=stored, where=key)
-            if abs(value - derived[name]) > DELTA_TOL:
-                check.fail(f"{key}[{name!r}]", value, f"{derived[name]!r} (finetuned - zero_shot)")
+        if set(stored) != set(values):
+            check.fail(key, sorted(stored), f"entries scored before and after: {sorted(values)}")
+        for entry, value in stored.items():
+            check.number(entry, within=stored, where=key)
+            if abs(value - values[entry]) > DELTA_TOL:
+                check.fail(f"{key}[{entry!r}]", value, f"{values[entry]!r} (finetuned - zero_shot)")
