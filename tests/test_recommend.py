@@ -14,6 +14,7 @@ from scipy import stats
 from clipgap.cli import main
 from clipgap.errors import ConfigError, DataError, ModelError, UnknownNameError
 from clipgap.predict import parse_objective, recommend_from_difficulty
+from clipgap.predict.honest import NestedOptions
 from clipgap.predict.objective import check_objective
 from clipgap.record import Difficulty, write_record
 from tests.test_predict import make_record
@@ -120,32 +121,46 @@ def direct_quality(records, weights):
 
 
 def test_loto_quality_matches_a_direct_loop_and_beats_the_baseline():
+    # one given measure and the mean baseline: nested LOTO is then the plain loop
     records = crossing_study()
-    rec = recommend_from_difficulty(new_task(0.5), records, objective={"id": 1, "cf": 0.75})
+    rec = recommend_from_difficulty(
+        new_task(0.5), records, objective={"id": 1, "cf": 0.75}, measure="silhouette_modality",
+        options=NestedOptions(baselines=("mean",)),
+    )  # fmt: skip
     q = rec.quality
     hits, base_hits, regret, base_regret = direct_quality(records, {"id": 1.0, "cf": 0.75})
     assert (q.hits, q.baseline_hits) == (hits, base_hits) and q.n_tasks == 6
     assert q.regret == pytest.approx(regret) and q.baseline_regret == pytest.approx(base_regret)
-    assert set(q.mae) == {"delta_id", "cf"}  # dg has weight 0: not used
-    assert rec.measure == "silhouette_modality" and rec.measure_chosen == "loto"
-    assert q.beats_baseline and q.hits > q.baseline_hits
-    assert "beat the baseline that ignores difficulty" in q.sentence()
-    assert "NOT" not in q.sentence()
-    assert any("somewhat optimistic" in w for w in rec.warnings)
-    assert any(w.startswith("not considered") and "silhouette_class" in w for w in rec.warnings)
-    assert [m for m, _ in rec.candidates] == ["silhouette_modality", "acs"]  # only these measured
+    assert set(rec.outcome_mae) == {"delta_id", "cf"}  # dg has weight 0: not used
+    assert rec.measure == "silhouette_modality" and rec.measure_chosen == "given"
+    assert q.beats_baseline and q.hits > q.baseline_hits and q.p_value < 0.05
+    assert q.verdict().startswith("beats the difficulty-free baseline") and "p = " in q.verdict()
+
+
+def test_the_procedure_chooses_among_measures_and_pairs_and_names_what_it_left_out():
+    records = crossing_study()
+    rec = recommend_from_difficulty(new_task(0.5), records, objective={"id": 1, "cf": 0.75})
+    assert rec.measure_chosen == "nested" and rec.quality.n_candidates == 3
+    assert {m for m, _ in rec.candidates} == {
+        "silhouette_modality", "acs", "ridge(silhouette_modality+acs)"
+    }  # fmt: skip
+    assert rec.quality.best == rec.candidates[0][0]
+    assert "silhouette_modality" in rec.measure and rec.quality.beats_baseline
+    (left,) = [w for w in rec.warnings if w.startswith("not considered")]
+    assert "silhouette_class" in left and "probe_accuracy" in left
 
 
 def test_the_verdict_flips_when_difficulty_carries_no_signal():
     records = crossing_study(signal=False, noise=0.03, rng=1)
     rec = recommend_from_difficulty(new_task(0.5), records, measure="silhouette_modality")
     assert not rec.quality.beats_baseline
-    assert "do NOT beat the baseline that ignores difficulty" in rec.quality.sentence()
+    assert rec.quality.verdict().startswith("does not beat the difficulty-free baseline")
+    assert "permutation p = " in rec.quality.verdict()
 
 
 def test_too_few_tasks_is_refused_with_the_number_needed():
-    with pytest.raises(DataError, match="3 task.*at least 4 tasks per method"):
-        recommend_from_difficulty(new_task(0.5), crossing_study(xs=(0.2, 0.5, 0.8)))
+    with pytest.raises(DataError, match="4 task.*at least 5 tasks per method .nested"):
+        recommend_from_difficulty(new_task(0.5), crossing_study(xs=(0.2, 0.4, 0.5, 0.8)))
 
 
 def test_tasks_missing_for_one_method_are_left_out():
@@ -156,10 +171,10 @@ def test_tasks_missing_for_one_method_are_left_out():
 
 def test_far_outside_the_studied_range_warns():
     rec = recommend_from_difficulty(new_task(2.0), crossing_study(), measure="silhouette_modality")
-    (warning,) = rec.warnings
+    (warning,) = [w for w in rec.warnings if "outside" in w]
     assert "outside the studied range [0.2, 0.8]" in warning and "25%" in warning
     near = recommend_from_difficulty(new_task(0.9), crossing_study(), measure="silhouette_modality")
-    assert not near.warnings  # 0.1 beyond the range is within 25% of its span (0.15)
+    assert not [w for w in near.warnings if "outside" in w]  # 0.1 is within 25% of the span
 
 
 def test_an_outcome_missing_from_the_study_leaves_the_objective():
@@ -199,7 +214,13 @@ def test_recommendation_json_round_trip():
     data = json.loads(json.dumps(rec.to_dict()))
     assert data["ranking"][0] == "full" and data["interval_level"] == 0.9
     assert set(data["predictions"][0]) == {"method", "score", "baseline_score", "dID", "dDG", "CF"}
-    assert data["loto"]["n_tasks"] == 6 and data["measure"] == "silhouette_modality"
+    quality = data["quality"]
+    assert quality["n_tasks"] == 6 and data["measure"] in dict(rec.candidates)
+    assert {"nested_mae", "hits", "regret", "baselines", "p_value", "beats_baseline",
+            "coverage"} <= set(quality)  # fmt: skip
+    assert set(quality["baselines"]) == {"mean", "n_classes", "log_n_classes"}
+    assert 0 < quality["p_value"] <= 1 and 0 <= quality["coverage"]["ols"] <= 1
+    assert isinstance(data["warnings"], list)
 
 
 def test_difficulty_is_measured_on_the_images_the_study_used(tiny, image_folder, one_thread):
