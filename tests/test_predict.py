@@ -211,7 +211,11 @@ def test_the_measure_that_carries_the_signal_ranks_first(comparison):
     sentence = comparison.summary("delta_id")
     assert sentence.startswith("On this study (model world-tiny, preset tuned, 8 tasks)")
     assert "silhouette_modality predicted dID best" in sentence
-    assert "lower than the difficulty-free baseline" in sentence
+    assert "(per measure, not nested: a description)" in sentence
+    nested = comparison.nested["delta_id"]
+    assert "silhouette_modality" in nested.best and nested.beats_baseline
+    assert nested.n_tasks == 8 and nested.p_value < 0.05 and nested.permutations == 1000
+    assert "beats the difficulty-free baseline (nested error" in sentence and "p = " in sentence
 
 
 def test_measures_missing_on_some_task_are_unavailable_and_named(comparison):
@@ -228,7 +232,8 @@ def test_no_signal_says_no_measure_beats_the_baseline():
     comparison = compare_measures(records)
     assert [r.measure for r in comparison.ranking("delta_id")] == ["silhouette_modality"]
     sentence = comparison.summary("delta_id")
-    assert "does not beat the difficulty-free baseline" in sentence
+    assert "does not beat the difficulty-free baseline" in sentence and "p = " in sentence
+    assert not comparison.nested["delta_id"].beats_baseline
 
 
 def test_rows_and_figure(comparison, tmp_path):
@@ -237,8 +242,8 @@ def test_rows_and_figure(comparison, tmp_path):
     assert first["rank"] == 1 and first["measure"] == "silhouette_modality"
     assert first["beats_baseline"] and first["r2"] > 0.8 and first["tasks"] == 8
     detail = score_rows(comparison)
-    # 8 available measures x 4 outcomes x (4 methods + pooled)
-    assert len(detail) == 8 * 4 * 5
+    # 10 available measures (the 12 less iimm, logme) x 4 outcomes x (4 methods + pooled)
+    assert len(detail) == 10 * 4 * 5
     path = save_measure_ranking(comparison, tmp_path / "fig" / "measures.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
 

@@ -291,11 +291,12 @@ def test_cli_recommend_prints_predictions_ranking_and_quality(
     assert data["warnings"] == [] and data["ranking"][0] == max(truth, key=truth.get)
     assert main([*argv, "--objective", "id=1", "--json", str(tmp_path / "r.json")]) == 0
     out = capsys.readouterr().out
-    for text in ("predicted outcomes, 90% prediction intervals", "dID [90% PI]",
-                 "leave-one-task-out, 5 tasks", "best method picked: ", "objective: 1*dID",
-                 f"measure silhouette_modality = {x0:.4f}", f"wrote {tmp_path / 'r.json'}",
-                 "somewhat optimistic"):  # fmt: skip
+    for text in ("predicted outcomes, 90% intervals", "nested leave-one-task-out, 5 tasks",
+                 "best method picked: ", "objective: 1*dID", "LOTO coverage of 90% intervals",
+                 f"wrote {tmp_path / 'r.json'}", "the difficulty-free baseline (nested error",
+                 "permutation p = "):  # fmt: skip
         assert text in out
+    assert re.search(r"dID \[90% (ols|conformal)\]", out)
     saved = json.loads((tmp_path / "r.json").read_text())
     assert f"recommended: {saved['ranking'][0]}" in out
     assert saved["objective"] == {"id": 1.0, "dg": 0.0, "cf": 0.0}
@@ -310,6 +311,10 @@ def test_cli_recommend_prints_predictions_ranking_and_quality(
         (["--objective", "id=1,forget=2"], "unknown objective key 'forget'.*valid keys"),
         (["--objective", "id=0"], "all zero"),
         (["--objective", "id=lots"], "id='lots' is not a number"),
+        (["--permutations", "99"], "permutations=99 is too few.*>= 100"),
+        (["--permutations", "1e3"], "--permutations '1e3' is not an integer"),
+        (["--baselines", "mean,median"], "unknown baseline 'median'.*choose from mean, n_cl"),
+        (["--measures", "acs,iim"], "unknown measure 'iim'.*choose from"),
     ],
 )
 def test_cli_bad_input_is_one_line_and_exit_2(study_dir, capsys, extra, message):
@@ -337,7 +342,7 @@ def test_cli_refuses_too_few_tasks(tmp_path, capsys):
     study = write_study(tmp_path, crossing_study(xs=(0.2, 0.5, 0.8)))
     argv = ["recommend", "--model", "clipgap-tiny", "--dataset", "world:shape", "--from"]
     assert main([*argv, str(study)]) == 2
-    assert "needs at least 4 tasks per method" in capsys.readouterr().err
+    assert "needs at least 5 tasks per method" in capsys.readouterr().err
 
 
 STUDY_YAML = """\

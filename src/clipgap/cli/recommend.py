@@ -174,8 +174,11 @@ def render(rec, *, dataset: str, study) -> str:
         f"objective: {describe(rec.objective)}  (higher is better)",
         "",
         f"predicted outcomes, {rec.level:.0%} intervals ({q.interval_method}: "
-        + ("OLS-type, they covered" if q.interval_method == "ols" else
-           "conformal from the nested residuals, since OLS-type ones covered too little")
+        + (
+            "OLS-type, they covered"
+            if q.interval_method == "ols"
+            else "conformal from the nested residuals, since OLS-type ones covered too little"
+        )
         + "):",
         table(rows),
         "",

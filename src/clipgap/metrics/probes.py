@@ -63,7 +63,7 @@ def probe_accuracy(
         return float("nan")
     fold = _folds(y, folds, np.random.default_rng(random_state))
     parts = [np.flatnonzero(fold == f) for f in range(folds)]
-    grams, sums, counts = [], [], []
+    grams, sums = [], []
     for rows in parts:
         Xf = np.concatenate([X[rows], np.ones((len(rows), 1), np.float32)], axis=1)
         onehot = np.zeros((len(rows), n_classes), np.float32)

@@ -60,8 +60,13 @@ def outcome_predictions(
     for t, (method, outcome) in enumerate(targets):
         out.setdefault(method, []).append(
             OutcomePrediction(
-                outcome, float(pred[t]), float(low[t]), float(high[t]),
-                float(slope[t]), float(intercept[t]), Y.shape[0],
+                outcome,
+                float(pred[t]),
+                float(low[t]),
+                float(high[t]),
+                float(slope[t]),
+                float(intercept[t]),
+                Y.shape[0],
             )  # fmt: skip
         )
     return out

@@ -99,7 +99,7 @@ class NestedQuality:
         return "ols" if self.coverage.get("ols", 0.0) >= self.interval else "conformal"
 
     def verdict(self) -> str:
-        """"beats"/"does not beat" the baseline, with the p-value beside it."""
+        """ "beats"/"does not beat" the baseline, with the p-value beside it."""
         word = "beats" if self.beats_baseline else "does not beat"
         return (
             f"{word} the difficulty-free baseline (nested error {self.nested_mae:.4g} vs "

@@ -30,9 +30,7 @@ def check_measures(names) -> tuple[str, ...]:
 
 def outcome_tasks(table: StudyTable, outcome: str, methods) -> tuple[str, ...]:
     """The tasks on which every one of ``methods`` ran and has ``outcome``."""
-    return tuple(
-        t for t in table.tasks if all((m, t, outcome) in table.values for m in methods)
-    )
+    return tuple(t for t in table.tasks if all((m, t, outcome) in table.values for m in methods))
 
 
 def measure_columns(table: StudyTable, tasks, names=None) -> tuple[dict, list[str]]:

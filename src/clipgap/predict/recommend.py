@@ -176,7 +176,9 @@ def recommend_from_difficulty(
     per_method = outcome_predictions(run, quality, Y, values, targets)
     predictions = [
         MethodPrediction(
-            m, sum(used[p.outcome] * p.value for p in per_method[m]), tuple(per_method[m]),
+            m,
+            sum(used[p.outcome] * p.value for p in per_method[m]),
+            tuple(per_method[m]),
             sum(used[o] * float(table.outcome(m, o, tasks).mean()) for o in used),
         )  # fmt: skip
         for m in table.methods

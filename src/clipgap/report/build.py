@@ -35,6 +35,11 @@ def build_report(
     ``out_dir`` defaults to ``study_dir/report``. Run directories without the completion marker
     are skipped; failed runs are listed but left out of every statistic.
     """
+    return build_report_analysis(study_dir, out_dir, options=options)[0]
+
+
+def build_report_analysis(study_dir, out_dir=None, *, options: ClaimOptions | None = None):
+    """:func:`build_report`, returning also the analysis the report shows (for ``--json``)."""
     from clipgap.report.render import to_html, to_markdown
     from clipgap.report.render.plots import make_plots
     from clipgap.report.render.sections import document
@@ -53,7 +58,7 @@ def build_report(
     title = f"clipgap study report: {study.name}"
     atomic_write_text(out / "report.html", to_html(blocks, base=out, title=title))
     log.info("wrote report of %d runs to %s", len(study.records), out)
-    return out / "report.md"
+    return out / "report.md", analysis
 
 
 def write_tables(frame: pd.DataFrame, long: pd.DataFrame, out: Path) -> None:
