@@ -2,7 +2,8 @@
 
 Run: python bench/measures.py [--n 50000] [--dim 512] [--classes 100] [--repeat 3]
                               [--threads T] [--json OUT]
-Each measure (IIMM, LogME, H-score, TransRate, GBC spherical and diagonal) runs on the same
+Each measure (IIMM, LogME, H-score, TransRate, GBC spherical and diagonal, and the probes:
+5-fold ridge probe_accuracy and 10-NN knn_accuracy on 500 sampled queries) runs on the same
 seeded float32 embeddings (C random unit class centres, images = centre + noise, class texts
 = centre + smaller noise), ``--repeat`` times in this process. The table gives the best and
 the median wall time and the least CPU time of this process (with ``--threads 1``, about the
@@ -27,6 +28,7 @@ from threadpoolctl import threadpool_limits
 
 from clipgap.cli.output import table
 from clipgap.metrics import gbc, h_score, iimm, logme, task_difficulty, transrate
+from clipgap.metrics.probes import knn_accuracy, probe_accuracy
 
 
 def make_task(n: int, dim: int, classes: int, *, seed: int):
@@ -47,6 +49,8 @@ MEASURES = {
     "transrate": lambda x, t, y: transrate(x, y),
     "gbc": lambda x, t, y: gbc(x, y),
     "gbc_diagonal": lambda x, t, y: gbc(x, y, kind="diagonal"),
+    "probe_accuracy": lambda x, t, y: probe_accuracy(x, y, len(t)),
+    "knn_accuracy": lambda x, t, y: knn_accuracy(x, y, len(t)),
 }
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -349,7 +350,7 @@ STUDY_YAML = """\
 # tiny study for clipgap recommend: clipgap study --config study.yaml
 model: world-tiny
 tasks: [{name: "world:color"}, {name: "world:count"}, {name: "world:light"},
-        {name: "world:position"}]
+        {name: "world:position"}, {name: "world:texture"}]
 methods: [bitfit, linear_probe]
 train: {epochs: 1, max_steps: 3, batch_size: 32}
 eval: {max_test_images: 48}
@@ -369,10 +370,21 @@ def test_end_to_end_real_study_then_recommend(tmp_path, capsys):
         records = read_study(out)
     except RecordSchemaError as exc:
         pytest.skip(f"the study runner does not write the typed record yet: {exc}")
-    assert len(records) == 8
+    assert len(records) == 10
     capsys.readouterr()
     argv = ["recommend", "--model", "world-tiny", "--dataset", "world:shape", "--from", str(out)]
     assert main([*argv, "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert set(data["ranking"]) == {"bitfit", "linear_probe"} and data["split"] == "train"
-    assert data["loto"]["n_tasks"] == 4
+    assert data["quality"]["n_tasks"] == 5 and "p_value" in data["quality"]
+
+
+def test_a_measure_missing_on_some_study_task_is_left_out_and_said_once():
+    records = [
+        r.with_updates(difficulty=replace(r.difficulty, acs=None)) if r.task == "world:t2" else r
+        for r in crossing_study()
+    ]
+    rec = recommend_from_difficulty(new_task(0.5), records)
+    said = [w for w in rec.warnings if "acs" in w]
+    assert len(said) == 1 and said[0].startswith("not considered (not measured on every study")
+    assert {m for m, _ in rec.candidates} == {"silhouette_modality"}
