@@ -169,15 +169,16 @@ def render(rec, *, dataset: str, study) -> str:
         f"new task {dataset} ({rec.split} split, {rec.n_images} images measured) under model "
         f"{rec.model}",
         f"study {study}: preset {rec.preset}, {len(rec.tasks)} tasks ({', '.join(rec.tasks)})",
-        f"predictor {rec.measure} ({how}); new task's value {rec.measure_value:.4f} (studied "
-        f"range {lo:.4f} .. {hi:.4f})",
+        f"predictor {rec.measure} ({how}); on the new task "
+        + ", ".join(f"{m} = {v:.4f}" for m, v in rec.values.items())
+        + f" (studied range of {next(iter(rec.values), '-')}: {lo:.4f} .. {hi:.4f})",
         f"objective: {describe(rec.objective)}  (higher is better)",
         "",
-        f"predicted outcomes, {rec.level:.0%} intervals ({q.interval_method}: "
+        f"predicted outcomes, {rec.level:.0%} intervals ("
         + (
-            "OLS-type, they covered"
+            "ols: OLS-type, they covered under LOTO"
             if q.interval_method == "ols"
-            else "conformal from the nested residuals, since OLS-type ones covered too little"
+            else "conformal: from the nested residuals, since OLS-type ones covered too little"
         )
         + "):",
         table(rows),
@@ -194,7 +195,7 @@ def render(rec, *, dataset: str, study) -> str:
         f"each alone (plain LOTO, weighted error): {alone}",
         f"LOTO coverage of {rec.level:.0%} intervals: OLS-type {cover['ols']:.0%}, jackknife "
         f"{cover['jackknife']:.0%}",
-        f"Predictions from the nested procedure {q.verdict()}.",
+        f"The nested procedure {q.verdict()}.",
     ]
     lines += [f"warning: {w}" for w in rec.warnings]
     return "\n".join(lines)

@@ -117,6 +117,19 @@ def _per_outcome(run, base_run, Y, targets, used) -> dict[str, tuple[float, floa
     return out
 
 
+def _method_predictions(table, tasks, used, per_method) -> list[MethodPrediction]:
+    """Each method's predictions, objective score and the baseline's (its mean outcomes)."""
+    return [
+        MethodPrediction(
+            m,
+            sum(used[p.outcome] * p.value for p in per_method[m]),
+            tuple(per_method[m]),
+            sum(used[o] * float(table.outcome(m, o, tasks).mean()) for o in used),
+        )
+        for m in table.methods
+    ]
+
+
 def _small_study_warning(n: int, quality) -> str | None:
     """When OLS-type intervals under-covered and the study is too small for a finite conformal
     interval: the recommendation then has no interval."""
@@ -168,21 +181,11 @@ def recommend_from_difficulty(
     )
     values = {m: _value(difficulty, m) for m in columns}
     warnings += outside_range(run, values, FAR_OUTSIDE)
-    small = _small_study_warning(len(tasks), quality)
-    if small:
-        warnings.append(small)
+    warnings += [w for w in [_small_study_warning(len(tasks), quality)] if w]
     for line in warnings:
         log.info(line)
     per_method = outcome_predictions(run, quality, Y, values, targets)
-    predictions = [
-        MethodPrediction(
-            m,
-            sum(used[p.outcome] * p.value for p in per_method[m]),
-            tuple(per_method[m]),
-            sum(used[o] * float(table.outcome(m, o, tasks).mean()) for o in used),
-        )  # fmt: skip
-        for m in table.methods
-    ]
+    predictions = _method_predictions(table, tasks, used, per_method)
     first = run.cands[run.best].features[:1]  # the first measure of the chosen predictor
     x = run.columns[first[0]] if first else np.array([NAN])
     return Recommendation(
@@ -202,6 +205,7 @@ def recommend_from_difficulty(
         warnings=tuple(warnings),
         n_images=difficulty.n_images if isinstance(difficulty, Difficulty) else None,
         outcome_mae=_per_outcome(run, base_run, Y, targets, used),
+        values={f: values[f] for f in run.cands[run.best].features},
     )
 
 

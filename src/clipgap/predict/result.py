@@ -59,6 +59,7 @@ class Recommendation:
     warnings: tuple[str, ...] = field(default=())
     n_images: int | None = None  # images the new task's difficulty was measured on
     outcome_mae: dict[str, tuple[float, float]] = field(default_factory=dict)  # nested, baseline
+    values: dict[str, float] = field(default_factory=dict)  # the predictor's measures, new task
 
     @property
     def ranking(self) -> tuple[str, ...]:
@@ -83,6 +84,7 @@ class Recommendation:
             "measure_value": self.measure_value,
             "measure_range": list(self.measure_range),
             "measure_chosen": self.measure_chosen,
+            "measure_values": dict(self.values),
             "objective": dict(self.objective),
             "interval_level": self.level,
             "interval_method": self.quality.interval_method,
@@ -108,7 +110,7 @@ class Recommendation:
                     for o, (a, b) in self.outcome_mae.items()
                 },
             },
-            "verdict": f"Predictions from the nested procedure {self.quality.verdict()}.",
+            "verdict": f"The nested procedure {self.quality.verdict()}.",
             "candidates": dict(self.candidates),
             "warnings": list(self.warnings),
         }
