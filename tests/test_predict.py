@@ -304,3 +304,11 @@ def test_prediction_interval_falls_back_when_it_cannot_be_estimated():
     assert line.constant and line.slope == 0 and line.predict(7.0) == pytest.approx(y.mean())
     half = stats.t.ppf(0.95, 2) * y.std(ddof=1) * math.sqrt(1 + 1 / 3)
     assert prediction_interval(line, 7.0) == pytest.approx((y.mean() - half, y.mean() + half))
+
+
+def test_too_few_tasks_for_nested_loto_is_said_in_the_ranking():
+    comparison = compare_measures(synthetic_study(n_tasks=4))
+    why = comparison.nested["delta_id"]
+    assert isinstance(why, str) and why.startswith("4 task(s)") and "needs at least 5" in why
+    assert f"Nested leave-one-task-out not computed: {why}." in comparison.summary("delta_id")
+    assert comparison.ranking("delta_id")  # the per-measure description is still there

@@ -5,6 +5,7 @@ Pure analysis over run records (:mod:`clipgap.record`); only :func:`recommend` t
 to measure the new task's difficulty.
 """
 
+from clipgap.predict.honest import NestedOptions, NestedQuality, nested_quality
 from clipgap.predict.linear import Association, Line, associate, fit_line, prediction_interval
 from clipgap.predict.measures import MeasureComparison, MeasureRank, MeasureScore, compare_measures
 from clipgap.predict.objective import DEFAULT_OBJECTIVE, OBJECTIVE_KEYS, parse_objective
@@ -31,6 +32,8 @@ __all__ = [
     "MeasureRank",
     "MeasureScore",
     "MethodPrediction",
+    "NestedOptions",
+    "NestedQuality",
     "OutcomePrediction",
     "Recommendation",
     "StudyTable",
@@ -38,6 +41,7 @@ __all__ = [
     "compare_measures",
     "fit_line",
     "measure_ranking_figure",
+    "nested_quality",
     "parse_objective",
     "prediction_interval",
     "ranking_rows",
