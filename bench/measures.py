@@ -1,8 +1,9 @@
 """Benchmark: wall time of each transferability measure at N = 50,000, d = 512, C = 100.
 
 Run: python bench/measures.py [--n 50000] [--dim 512] [--classes 100] [--repeat 3]
-                              [--threads T] [--json OUT]
-Each measure (IIMM, LogME, H-score, TransRate, GBC spherical and diagonal) runs on the same
+                              [--threads T] [--json OUT] [--only NAME ...]
+Each measure (IIMM, LogME, H-score, TransRate, GBC spherical and diagonal, and the probes:
+5-fold ridge probe_accuracy and 10-NN knn_accuracy on 500 sampled queries) runs on the same
 seeded float32 embeddings (C random unit class centres, images = centre + noise, class texts
 = centre + smaller noise), ``--repeat`` times in this process. The table gives the best and
 the median wall time and the least CPU time of this process (with ``--threads 1``, about the
@@ -27,6 +28,7 @@ from threadpoolctl import threadpool_limits
 
 from clipgap.cli.output import table
 from clipgap.metrics import gbc, h_score, iimm, logme, task_difficulty, transrate
+from clipgap.metrics.probes import knn_accuracy, probe_accuracy
 
 
 def make_task(n: int, dim: int, classes: int, *, seed: int):
@@ -47,6 +49,8 @@ MEASURES = {
     "transrate": lambda x, t, y: transrate(x, y),
     "gbc": lambda x, t, y: gbc(x, y),
     "gbc_diagonal": lambda x, t, y: gbc(x, y, kind="diagonal"),
+    "probe_accuracy": lambda x, t, y: probe_accuracy(x, y, len(t)),
+    "knn_accuracy": lambda x, t, y: knn_accuracy(x, y, len(t)),
 }
 
 
@@ -71,6 +75,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="BLAS threads (default: as is)")
     p.add_argument("--json", default=None, metavar="OUT", help="also write the rows to OUT")
+    p.add_argument(
+        "--only", nargs="+", choices=sorted(MEASURES), default=None, metavar="NAME",
+        help="time only these measures (and skip the task_difficulty row)",
+    )  # fmt: skip
     args = p.parse_args(argv)
     if args.repeat < 1 or args.n < 2 or args.classes < 2:
         p.error("--repeat must be >= 1, --n and --classes >= 2")
@@ -85,10 +93,13 @@ def main(argv: list[str] | None = None) -> int:
     limit = contextlib.nullcontext() if args.threads is None else threadpool_limits(args.threads)
     with limit:
         for name, fn in MEASURES.items():
+            if args.only and name not in args.only:
+                continue
             value, walls, cpus = time_one(lambda fn=fn: fn(images, texts, labels), args.repeat)
             rows.append(_row(name, args, value, walls, cpus, met=min(walls) < args.target))
-        _, walls, cpus = time_one(lambda: task_difficulty(images, texts, labels), 1)
-        rows.append(_row("task_difficulty (all)", args, None, walls, cpus, met=None))
+        if not args.only:
+            _, walls, cpus = time_one(lambda: task_difficulty(images, texts, labels), 1)
+            rows.append(_row("task_difficulty (all)", args, None, walls, cpus, met=None))
     print(table([_text(r) for r in rows]))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")

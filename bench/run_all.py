@@ -124,7 +124,8 @@ benches.register("measures")(
     Bench(
         "measures.py",
         (),
-        "Each transferability measure (IIMM, LogME, H-score, TransRate, GBC) alone on seeded "
+        "Each transferability measure (IIMM, LogME, H-score, TransRate, GBC) and probe "
+        "(probe_accuracy: 5-fold ridge probe; knn_accuracy: 10-NN on 500 sampled queries) alone on seeded "
         "float32 embeddings, N=50000, d=512, C=100; best of 3 runs (no baseline: a time target).",
         "every measure under 1 s (best of 3)",
         _own_targets,

@@ -23,7 +23,7 @@ from .conftest import TINY_MODEL, make_image_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 CMDS = commands()
-JSON_COMMANDS = ["difficulty", "finetune", "evaluate", "recommend", "study", "list"]
+JSON_COMMANDS = ["difficulty", "finetune", "evaluate", "recommend", "report", "study", "list"]
 DATA_COMMANDS = ["difficulty", "finetune", "evaluate", "recommend", "study"]
 SEED_COMMANDS = ["finetune", "study"]  # the commands that train: also --tracking
 

@@ -400,7 +400,7 @@ def test_measure_sentence_names_the_best_measure(frontier_study):
     md = (frontier_study / "report" / "report.md").read_text()
     percent = 100 * (without - with_ss) / without
     lower = f"{percent:.1f}%" if percent < 10 else f"{percent:.0f}%"
-    lower += " lower than ignoring difficulty"
+    lower += " lower than each method's mean"
     assert f"**dID**: `silhouette_modality` predicted best (LOTO error {with_ss:.4f}" in md
     assert lower in md
 

@@ -133,6 +133,7 @@ def _direct_difficulty(images, texts, labels):
 
 
 TRANSFER_KEYS = {"iimm", "logme", "hscore", "transrate", "gbc"}
+PROBE_KEYS = {"probe_accuracy", "knn_accuracy"}  # tests/test_probes.py
 
 
 def _task(n=60, c=5, d=12, seed=7, noise=0.8):
@@ -147,7 +148,7 @@ def test_task_difficulty_matches_direct_computation():
     images, texts, labels = _task()
     got = task_difficulty(images, texts, labels)
     want = _direct_difficulty(images, texts, labels)
-    assert set(got) == set(want) | TRANSFER_KEYS  # those: tests/test_transfer_metrics.py
+    assert set(got) == set(want) | TRANSFER_KEYS | PROBE_KEYS  # tested in their own files
     for key, value in want.items():
         assert got[key] == pytest.approx(value, abs=1e-9), key
     assert type(got["n_images"]) is int and type(got["acs"]) is float

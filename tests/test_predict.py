@@ -210,7 +210,11 @@ def test_the_measure_that_carries_the_signal_ranks_first(comparison):
     sentence = comparison.summary("delta_id")
     assert sentence.startswith("On this study (model world-tiny, preset tuned, 8 tasks)")
     assert "silhouette_modality predicted dID best" in sentence
-    assert "lower than the difficulty-free baseline" in sentence
+    assert "(per measure, not nested: a description)" in sentence
+    nested = comparison.nested["delta_id"]
+    assert "silhouette_modality" in nested.best and nested.beats_baseline
+    assert nested.n_tasks == 8 and nested.p_value < 0.05 and nested.permutations == 1000
+    assert "beats the difficulty-free baseline (nested error" in sentence and "p = " in sentence
 
 
 def test_measures_missing_on_some_task_are_unavailable_and_named(comparison):
@@ -227,7 +231,8 @@ def test_no_signal_says_no_measure_beats_the_baseline():
     comparison = compare_measures(records)
     assert [r.measure for r in comparison.ranking("delta_id")] == ["silhouette_modality"]
     sentence = comparison.summary("delta_id")
-    assert "does not beat the difficulty-free baseline" in sentence
+    assert "does not beat the difficulty-free baseline" in sentence and "p = " in sentence
+    assert not comparison.nested["delta_id"].beats_baseline
 
 
 def test_rows_and_figure(comparison, tmp_path):
@@ -235,8 +240,8 @@ def test_rows_and_figure(comparison, tmp_path):
     first = [r for r in rows if r["outcome"] == "dID"][0]
     assert first["rank"] == 1 and first["measure"] == "silhouette_modality"
     assert first["beats_baseline"] and first["r2"] > 0.8 and first["tasks"] == 8
-    # 8 available measures x 4 outcomes x (4 methods + pooled)
-    assert len(comparison.scores) == 8 * 4 * 5
+    # 10 available measures (the 12 less iimm, logme) x 4 outcomes x (4 methods + pooled)
+    assert len(comparison.scores) == 10 * 4 * 5
     path = tmp_path / "fig" / "measures.png"
     save(measure_ranking_figure(comparison), path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
@@ -298,3 +303,11 @@ def test_prediction_interval_falls_back_when_it_cannot_be_estimated():
     assert line.constant and line.slope == 0 and line.predict(7.0) == pytest.approx(y.mean())
     half = stats.t.ppf(0.95, 2) * y.std(ddof=1) * math.sqrt(1 + 1 / 3)
     assert prediction_interval(line, 7.0) == pytest.approx((y.mean() - half, y.mean() + half))
+
+
+def test_too_few_tasks_for_nested_loto_is_said_in_the_ranking():
+    comparison = compare_measures(synthetic_study(n_tasks=4))
+    why = comparison.nested["delta_id"]
+    assert isinstance(why, str) and why.startswith("4 task(s)") and "needs at least 5" in why
+    assert f"Nested leave-one-task-out not computed: {why}." in comparison.summary("delta_id")
+    assert comparison.ranking("delta_id")  # the per-measure description is still there

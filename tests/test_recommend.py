@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from scipy import stats
 from clipgap.cli import main
 from clipgap.errors import ConfigError, DataError, ModelError, UnknownNameError
 from clipgap.predict import parse_objective, recommend_from_difficulty
+from clipgap.predict.honest import NestedOptions
 from clipgap.predict.objective import check_objective
 from clipgap.record import Difficulty, write_record
 from tests.test_predict import make_record
@@ -126,32 +128,46 @@ def direct_quality(records, weights):
 
 
 def test_loto_quality_matches_a_direct_loop_and_beats_the_baseline():
+    # one given measure and the mean baseline: nested LOTO is then the plain loop
     records = crossing_study()
-    rec = recommend_from_difficulty(new_task(0.5), records, objective={"id": 1, "cf": 0.75})
+    rec = recommend_from_difficulty(
+        new_task(0.5), records, objective={"id": 1, "cf": 0.75}, measure="silhouette_modality",
+        options=NestedOptions(baselines=("mean",)),
+    )  # fmt: skip
     q = rec.quality
     hits, base_hits, regret, base_regret = direct_quality(records, {"id": 1.0, "cf": 0.75})
     assert (q.hits, q.baseline_hits) == (hits, base_hits) and q.n_tasks == 6
     assert q.regret == pytest.approx(regret) and q.baseline_regret == pytest.approx(base_regret)
-    assert set(q.mae) == {"delta_id", "cf"}  # dg has weight 0: not used
-    assert rec.measure == "silhouette_modality" and rec.measure_chosen == "loto"
-    assert q.beats_baseline and q.hits > q.baseline_hits
-    assert "beat the baseline that ignores difficulty" in q.sentence()
-    assert "NOT" not in q.sentence()
-    assert any("somewhat optimistic" in w for w in rec.warnings)
-    assert any(w.startswith("not considered") and "silhouette_class" in w for w in rec.warnings)
-    assert [m for m, _ in rec.candidates] == ["silhouette_modality", "acs"]  # only these measured
+    assert set(rec.outcome_mae) == {"delta_id", "cf"}  # dg has weight 0: not used
+    assert rec.measure == "silhouette_modality" and rec.measure_chosen == "given"
+    assert q.beats_baseline and q.hits > q.baseline_hits and q.p_value < 0.05
+    assert q.verdict().startswith("beats the difficulty-free baseline") and "p = " in q.verdict()
+
+
+def test_the_procedure_chooses_among_measures_and_pairs_and_names_what_it_left_out():
+    records = crossing_study()
+    rec = recommend_from_difficulty(new_task(0.5), records, objective={"id": 1, "cf": 0.75})
+    assert rec.measure_chosen == "nested" and rec.quality.n_candidates == 3
+    assert {m for m, _ in rec.candidates} == {
+        "silhouette_modality", "acs", "ridge(silhouette_modality+acs)"
+    }  # fmt: skip
+    assert rec.quality.best == rec.candidates[0][0]
+    assert "silhouette_modality" in rec.measure and rec.quality.beats_baseline
+    (left,) = [w for w in rec.warnings if w.startswith("not considered")]
+    assert "silhouette_class" in left and "probe_accuracy" in left
 
 
 def test_the_verdict_flips_when_difficulty_carries_no_signal():
     records = crossing_study(signal=False, noise=0.03, rng=1)
     rec = recommend_from_difficulty(new_task(0.5), records, measure="silhouette_modality")
     assert not rec.quality.beats_baseline
-    assert "do NOT beat the baseline that ignores difficulty" in rec.quality.sentence()
+    assert rec.quality.verdict().startswith("does not beat the difficulty-free baseline")
+    assert "permutation p = " in rec.quality.verdict()
 
 
 def test_too_few_tasks_is_refused_with_the_number_needed():
-    with pytest.raises(DataError, match="3 task.*at least 4 tasks per method"):
-        recommend_from_difficulty(new_task(0.5), crossing_study(xs=(0.2, 0.5, 0.8)))
+    with pytest.raises(DataError, match="4 task.*at least 5 tasks per method .nested"):
+        recommend_from_difficulty(new_task(0.5), crossing_study(xs=(0.2, 0.4, 0.5, 0.8)))
 
 
 def test_tasks_missing_for_one_method_are_left_out():
@@ -162,10 +178,10 @@ def test_tasks_missing_for_one_method_are_left_out():
 
 def test_far_outside_the_studied_range_warns():
     rec = recommend_from_difficulty(new_task(2.0), crossing_study(), measure="silhouette_modality")
-    (warning,) = rec.warnings
+    (warning,) = [w for w in rec.warnings if "outside" in w]
     assert "outside the studied range [0.2, 0.8]" in warning and "25%" in warning
     near = recommend_from_difficulty(new_task(0.9), crossing_study(), measure="silhouette_modality")
-    assert not near.warnings  # 0.1 beyond the range is within 25% of its span (0.15)
+    assert not [w for w in near.warnings if "outside" in w]  # 0.1 is within 25% of the span
 
 
 def test_an_outcome_missing_from_the_study_leaves_the_objective():
@@ -205,7 +221,13 @@ def test_recommendation_json_round_trip():
     data = json.loads(json.dumps(rec.to_dict()))
     assert data["ranking"][0] == "full" and data["interval_level"] == 0.9
     assert set(data["predictions"][0]) == {"method", "score", "baseline_score", "dID", "dDG", "CF"}
-    assert data["loto"]["n_tasks"] == 6 and data["measure"] == "silhouette_modality"
+    quality = data["quality"]
+    assert quality["n_tasks"] == 6 and data["measure"] in dict(rec.candidates)
+    assert {"nested_mae", "hits", "regret", "baselines", "p_value", "beats_baseline",
+            "coverage"} <= set(quality)  # fmt: skip
+    assert set(quality["baselines"]) == {"mean", "n_classes", "log_n_classes"}
+    assert 0 < quality["p_value"] <= 1 and 0 <= quality["coverage"]["ols"] <= 1
+    assert isinstance(data["warnings"], list)
 
 
 def test_difficulty_is_measured_on_the_images_the_study_used(tiny, image_folder, one_thread):
@@ -276,11 +298,12 @@ def test_cli_recommend_prints_predictions_ranking_and_quality(
     assert data["warnings"] == [] and data["ranking"][0] == max(truth, key=truth.get)
     assert main([*argv, "--objective", "id=1", "--json", str(tmp_path / "r.json")]) == 0
     out = capsys.readouterr().out
-    for text in ("predicted outcomes, 90% prediction intervals", "dID [90% PI]",
-                 "leave-one-task-out, 5 tasks", "best method picked: ", "objective: 1*dID",
-                 f"measure silhouette_modality = {x0:.4f}", f"wrote {tmp_path / 'r.json'}",
-                 "somewhat optimistic"):  # fmt: skip
+    for text in ("predicted outcomes, 90% intervals", "nested leave-one-task-out, 5 tasks",
+                 "best method picked: ", "objective: 1*dID", "LOTO coverage of 90% intervals",
+                 f"wrote {tmp_path / 'r.json'}", "the difficulty-free baseline (nested error",
+                 "permutation p = "):  # fmt: skip
         assert text in out
+    assert re.search(r"dID \[90% (ols|conformal)\]", out)
     saved = json.loads((tmp_path / "r.json").read_text())
     assert f"recommended: {saved['ranking'][0]}" in out
     assert saved["objective"] == {"id": 1.0, "dg": 0.0, "cf": 0.0}
@@ -295,6 +318,10 @@ def test_cli_recommend_prints_predictions_ranking_and_quality(
         (["--objective", "id=1,forget=2"], "unknown objective key 'forget'.*valid keys"),
         (["--objective", "id=0"], "all zero"),
         (["--objective", "id=lots"], "id='lots' is not a number"),
+        (["--permutations", "99"], "permutations=99 is too few.*>= 100"),
+        (["--permutations", "1e3"], "--permutations '1e3' is not an integer"),
+        (["--baselines", "mean,median"], "unknown baseline 'median'.*choose from mean, n_cl"),
+        (["--measures", "acs,iim"], "unknown measure 'iim'.*choose from"),
     ],
 )
 def test_cli_bad_input_is_one_line_and_exit_2(study_dir, capsys, extra, message):
@@ -322,14 +349,14 @@ def test_cli_refuses_too_few_tasks(tmp_path, capsys):
     study = write_study(tmp_path, crossing_study(xs=(0.2, 0.5, 0.8)))
     argv = ["recommend", "--model", "clipgap-tiny", "--dataset", "world:shape", "--from"]
     assert main([*argv, str(study)]) == 2
-    assert "needs at least 4 tasks per method" in capsys.readouterr().err
+    assert "needs at least 5 tasks per method" in capsys.readouterr().err
 
 
 STUDY_YAML = """\
 # tiny study for clipgap recommend: clipgap study --config study.yaml
 model: world-tiny
 tasks: [{name: "world:color"}, {name: "world:count"}, {name: "world:light"},
-        {name: "world:position"}]
+        {name: "world:position"}, {name: "world:texture"}]
 methods: [bitfit, linear_probe]
 train: {epochs: 1, max_steps: 3, batch_size: 32}
 eval: {max_test_images: 48}
@@ -349,10 +376,21 @@ def test_end_to_end_real_study_then_recommend(tmp_path, capsys):
         records = read_study(out)
     except RecordSchemaError as exc:
         pytest.skip(f"the study runner does not write the typed record yet: {exc}")
-    assert len(records) == 8
+    assert len(records) == 10
     capsys.readouterr()
     argv = ["recommend", "--model", "world-tiny", "--dataset", "world:shape", "--from", str(out)]
     assert main([*argv, "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert set(data["ranking"]) == {"bitfit", "linear_probe"} and data["split"] == "train"
-    assert data["loto"]["n_tasks"] == 4
+    assert data["quality"]["n_tasks"] == 5 and "p_value" in data["quality"]
+
+
+def test_a_measure_missing_on_some_study_task_is_left_out_and_said_once():
+    records = [
+        r.with_updates(difficulty=replace(r.difficulty, acs=None)) if r.task == "world:t2" else r
+        for r in crossing_study()
+    ]
+    rec = recommend_from_difficulty(new_task(0.5), records)
+    said = [w for w in rec.warnings if "acs" in w]
+    assert len(said) == 1 and said[0].startswith("not considered (not measured on every study")
+    assert {m for m, _ in rec.candidates} == {"silhouette_modality"}

@@ -209,6 +209,27 @@ def test_report_md_matches_golden(golden):
     assert (golden / "report" / "report.md").read_text() == GOLDEN.read_text()
 
 
+def test_report_json_holds_the_nested_measure_ranking(golden, tmp_path, capsys):
+    out = tmp_path / "again"
+    assert main(["report", str(golden), "--out", str(out), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)  # --json alone: only JSON on stdout
+    assert data["report"] == str(out / "report.md")
+    ranking = data["measure_ranking"]
+    assert {"dID", "CF", "dID/(1-zs)"} <= set(ranking)
+    text = (out / "report.md").read_text()
+    for label, row in ranking.items():
+        if "why" in row:
+            continue
+        assert row["permutations"] == 1000 and 1 / 1001 <= row["p_value"] <= 1
+        assert row["beats_baseline"] == (
+            row["nested_mae"] < row["baseline_mae"] and row["p_value"] < 0.05
+        )
+        word = "beats" if row["beats_baseline"] else "does not beat"
+        assert f"**{label}**: choosing among" in text
+        assert f"it {word} the baseline (permutation p = {pval(row['p_value'])}" in text
+    assert [c["key"] for c in data["claims"]][:2] == ["1", "2"]
+
+
 def test_report_is_deterministic(golden, tmp_path):
     again = tmp_path / "report_records"
     shutil.copytree(FIXTURE, again)

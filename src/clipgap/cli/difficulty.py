@@ -28,6 +28,8 @@ READING = {
     "hscore": "high = easier transfer (0 .. C-1)",
     "transrate": "high = easier transfer (nats)",
     "gbc": "high = easier transfer (-C(C-1) .. 0, spherical)",
+    "probe_accuracy": "5-fold CV ridge probe on the embeddings (high = easier)",
+    "knn_accuracy": "leave-one-out cosine 10-NN, <= 500 sampled queries (high = easier)",
     "n_images": "",
     "n_classes": "",
 }

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from clipgap.cli.commands import commands
-from clipgap.cli.common import add_output_args
+from clipgap.cli.common import add_json_arg, add_output_args
+from clipgap.cli.output import emit_json, say
 
 
 @commands.register("report")
@@ -28,6 +29,7 @@ def add_parser(sub) -> None:
         default=4,
         help="fewest tasks for the correlation claims 1 and 2 (default 4)",
     )
+    add_json_arg(p, "the report's numbers: measure_ranking per outcome and the claims")
     add_output_args(p)
     p.set_defaults(func=run)
 
@@ -41,11 +43,12 @@ class RenamedFlag(argparse.Action):
 
 
 def run(args) -> int:
-    from clipgap.report import build_report
+    from clipgap.report.build import build_report_analysis
     from clipgap.report.claims import ClaimOptions
+    from clipgap.report.numbers import report_numbers
 
     options = ClaimOptions(level=args.level, min_tasks=args.min_tasks)
-    path = build_report(args.study_dir, args.out, options=options)
-    print(path)
-    print(path.with_suffix(".html"))
+    path, analysis = build_report_analysis(args.study_dir, args.out, options=options)
+    say(args, str(path), str(path.with_suffix(".html")))
+    emit_json(args, report_numbers(analysis, path))
     return 0

@@ -14,6 +14,7 @@ from clipgap.metrics.inputs import (
     normalised_rows,
 )
 from clipgap.metrics.moments import ClassMoments, class_moments
+from clipgap.metrics.probes import knn_accuracy, probe_accuracy
 from clipgap.metrics.silhouette import silhouette_score
 from clipgap.metrics.transfer import gbc_from, h_score_from, logme_from, transrate_from
 
@@ -95,6 +96,10 @@ def task_difficulty(image_embeddings, text_embeddings, labels) -> dict:
       :func:`~clipgap.metrics.h_score`, :func:`~clipgap.metrics.transrate`,
       :func:`~clipgap.metrics.gbc` spherical; high = easier transfer) on the images and
       labels. NaN when the images hold fewer than 2 classes.
+    - ``probe_accuracy`` in [0, 1]: 5-fold cross-validated accuracy of a ridge classifier on the
+      images (:func:`~clipgap.metrics.probes.probe_accuracy`); ``knn_accuracy`` in [0, 1]:
+      leave-one-out cosine 10-NN accuracy on up to 500 sampled query images
+      (:func:`~clipgap.metrics.probes.knn_accuracy`). High = easier task. NaN with < 2 classes.
     - ``n_images`` (N) and ``n_classes`` (C).
     """
     images = check_matrix(image_embeddings, "image_embeddings")
@@ -120,6 +125,8 @@ def task_difficulty(image_embeddings, text_embeddings, labels) -> dict:
         "hscore": h_score_from(m) if transferable else NAN,
         "transrate": transrate_from(images, y, m, name="image_embeddings") if transferable else NAN,
         "gbc": gbc_from(m) if transferable else NAN,
+        "probe_accuracy": probe_accuracy(images, y, c) if transferable else NAN,
+        "knn_accuracy": knn_accuracy(images, y, c) if transferable else NAN,
         "n_images": int(n),
         "n_classes": int(c),
     }

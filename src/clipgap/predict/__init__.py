@@ -7,6 +7,7 @@ to measure the new task's difficulty. Outcomes and their labels come from
 :mod:`clipgap.stats`.
 """
 
+from clipgap.predict.honest import NestedOptions, NestedQuality, nested_quality
 from clipgap.predict.measures import MeasureComparison, MeasureRank, MeasureScore, compare_measures
 from clipgap.predict.objective import DEFAULT_OBJECTIVE, OBJECTIVE_KEYS, parse_objective
 from clipgap.predict.quality import LotoQuality
@@ -23,10 +24,13 @@ __all__ = [
     "MeasureRank",
     "MeasureScore",
     "MethodPrediction",
+    "NestedOptions",
+    "NestedQuality",
     "OutcomePrediction",
     "Recommendation",
     "StudyTable",
     "compare_measures",
+    "nested_quality",
     "parse_objective",
     "read_study",
     "recommend",

@@ -9,10 +9,12 @@ Measures are then ranked per outcome by their LOTO error averaged over methods.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from clipgap.predict.honest import NestedOptions, NestedQuality
+from clipgap.predict.ranking import nested_by_outcome, nested_sentence
 from clipgap.predict.table import POOLED, StudyTable, study_table
 from clipgap.record import DIFFICULTY_KEYS, OUTCOME_LABELS, PREDICTED_OUTCOMES, RunRecord
 from clipgap.stats import Association, associate
@@ -56,6 +58,8 @@ class MeasureComparison:
     scores: tuple[MeasureScore, ...]
     unavailable: tuple[tuple[str, str], ...]  # (measure, why)
     notes: tuple[str, ...]
+    # outcome -> the nested LOTO verdict (or why there is none): what the ranking claims
+    nested: dict[str, NestedQuality | str] = field(default_factory=dict)
 
     def ranking(self, outcome: str) -> tuple[MeasureRank, ...]:
         """Measures ordered by mean LOTO error over methods (best first) for ``outcome``."""
@@ -93,17 +97,25 @@ class MeasureComparison:
 
 
 def compare_measures(
-    records: list[RunRecord], *, preset: str | None = None, min_tasks: int = MIN_TASKS
+    records: list[RunRecord],
+    *,
+    preset: str | None = None,
+    min_tasks: int = MIN_TASKS,
+    options: NestedOptions | None = None,
 ) -> MeasureComparison:
     """Score every difficulty measure against every outcome, per method and pooled.
 
     A measure that is None on any task of the study is unavailable (listed with the tasks);
     a (method, outcome) with fewer than ``min_tasks`` tasks is skipped (listed in ``notes``).
+    The per-measure scores describe; the verdict is ``nested`` (``options``: its settings).
     """
-    return comparison_from_table(study_table(records, preset=preset), min_tasks=min_tasks)
+    table = study_table(records, preset=preset)
+    return comparison_from_table(table, min_tasks=min_tasks, options=options)
 
 
-def comparison_from_table(table: StudyTable, *, min_tasks: int = MIN_TASKS) -> MeasureComparison:
+def comparison_from_table(
+    table: StudyTable, *, min_tasks: int = MIN_TASKS, options: NestedOptions | None = None
+) -> MeasureComparison:
     unavailable = []
     for measure in DIFFICULTY_KEYS:
         missing = table.missing_measure(measure, table.tasks)
@@ -132,6 +144,7 @@ def comparison_from_table(table: StudyTable, *, min_tasks: int = MIN_TASKS) -> M
         scores=tuple(scores),
         unavailable=tuple(unavailable),
         notes=tuple(notes),
+        nested=nested_by_outcome(table, options=options),
     )
 
 
@@ -168,18 +181,12 @@ def best_sentence(comparison: MeasureComparison, outcome: str) -> str:
             f", {percent_lower(best.loto_mae, second.loto_mae)} lower than the runner-up "
             f"{second.measure} ({_num(second.loto_mae)})"
         )
-    base = best.baseline_mae
-    if best.loto_mae < base:
-        text += (
-            f" and {percent_lower(best.loto_mae, base)} "
-            f"lower than the difficulty-free baseline ({_num(base)}: each method's mean "
-            f"{label} over the other tasks)."
-        )
-    else:
-        text += (
-            f"; but it does not beat the difficulty-free baseline ({_num(base)}: each method's "
-            f"mean {label} over the other tasks), so no measure helped predict {label} here."
-        )
+    text += " (per measure, not nested: a description)."
+    nested = comparison.nested.get(outcome)
+    if isinstance(nested, str):
+        text += f" Nested leave-one-task-out not computed: {nested}."
+    elif nested is not None:
+        text += " " + nested_sentence(nested, label)
     if comparison.unavailable:
         text += " Not scored (not measured on every task): " + ", ".join(
             m for m, _ in comparison.unavailable

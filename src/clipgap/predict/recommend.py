@@ -1,28 +1,35 @@
 """Recommend a PEFT method for a new task from its difficulty and a study's records.
 
-Per method and outcome (dID, dDG, CF), a least-squares line of the outcome on one difficulty
-measure over the study's tasks predicts the new task's outcome, with a 90% prediction interval;
-methods are ranked by a weighted objective. The measure is the one with the lowest
-leave-one-task-out error on the study (or the caller's), and the same LOTO procedure says how good
-such predictions were there, against a baseline that ignores difficulty.
+Per method and outcome (dID, dDG, CF), a predictor over the study's tasks (a least-squares line
+on one difficulty measure, or ridge over two or three) predicts the new task's outcome with a 90%
+interval; methods are ranked by a weighted objective. The predictor is the one with the lowest
+leave-one-task-out error on the study (or the caller's measure); how good that whole choice is
+comes from nested LOTO (the choice redone inside each fold) against the difficulty-free
+baselines, with a permutation p-value (:mod:`clipgap.predict.honest`).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 
+import numpy as np
+
 from clipgap.errors import DataError, ModelError
+from clipgap.predict.forecast import outcome_predictions, outside_range
+from clipgap.predict.honest import NestedOptions, nested_quality
 from clipgap.predict.objective import DEFAULT_OBJECTIVE, OBJECTIVE_KEYS, check_objective
-from clipgap.predict.quality import loto_quality
-from clipgap.predict.result import MethodPrediction, OutcomePrediction, Recommendation
+from clipgap.predict.ranking import class_counts, measure_columns
+from clipgap.predict.result import MethodPrediction, Recommendation
 from clipgap.predict.table import StudyTable, check_measure, study_table
 from clipgap.record import DIFFICULTY_KEYS, OUTCOME_LABELS, Difficulty, RunRecord
-from clipgap.stats import LEVEL, fit_line, prediction_interval
+from clipgap.stats.nested import MIN_NESTED_TASKS
 
 log = logging.getLogger(__name__)
 
-MIN_TASKS = 4  # per method: a line on n - 1 >= 3 tasks under LOTO, and 2 residual dof
+MIN_TASKS = MIN_NESTED_TASKS  # nested LOTO: one task held out, inner lines on n - 2 >= 3
+NAN = float("nan")
 FAR_OUTSIDE = 0.25  # warn when the new task's measure lies beyond the range by > 25% of its span
 
 
@@ -40,7 +47,8 @@ def study_tasks(table: StudyTable, min_tasks: int = MIN_TASKS) -> tuple[str, ...
         counts = ", ".join(f"{m} {len(table.tasks_of(m))}" for m in table.methods)
         raise DataError(
             f"the study has {len(tasks)} task(s) on which every method ran ({counts}); a "
-            f"recommendation needs at least {min_tasks} tasks per method"
+            f"recommendation needs at least {min_tasks} tasks per method (nested "
+            f"leave-one-task-out holds one out and fits lines on n - 2 >= 3 inside)"
         )
     return tasks
 
@@ -64,19 +72,20 @@ def _outcomes(table, tasks, weights, warnings) -> dict[str, float]:
     return used
 
 
-def _candidates(table, tasks, difficulty, measure, warnings) -> list[str]:
-    in_study = [m for m in DIFFICULTY_KEYS if table.measure(m, tasks) is not None]
+def _candidates(table, tasks, difficulty, measure, measures, warnings) -> dict:
+    """measure -> its values on ``tasks``, for the measures the procedure may choose among."""
     if measure is not None:
         check_measure(measure)
-        if measure not in in_study:
+        if table.measure(measure, tasks) is None:
             raise DataError(f"measure {measure} is not recorded on every study task")
         if _value(difficulty, measure) is None:
             raise DataError(f"measure {measure} is undefined on the new task")
-        return [measure]
-    usable = [m for m in in_study if _value(difficulty, m) is not None]
+        return {measure: table.measure(measure, tasks)}
+    columns, _ = measure_columns(table, tasks, measures)
+    usable = {m: x for m, x in columns.items() if _value(difficulty, m) is not None}
     if not usable:
         raise DataError("no difficulty measure is defined on both the study's tasks and the task")
-    left_out = [m for m in DIFFICULTY_KEYS if m not in usable]
+    left_out = [m for m in (measures or DIFFICULTY_KEYS) if m not in usable]
     if left_out:
         warnings.append(
             f"not considered (not measured on every study task or on the new task): "
@@ -85,33 +94,52 @@ def _candidates(table, tasks, difficulty, measure, warnings) -> list[str]:
     return usable
 
 
-def _predict(table, tasks, measure, x0, used, level) -> list[MethodPrediction]:
-    x = table.measure(measure, tasks)
-    out = []
-    for method in table.methods:
-        preds, baseline = [], 0.0
-        for outcome in used:
-            y = table.outcome(method, outcome, tasks)
-            baseline += used[outcome] * float(y.mean())
-            line = fit_line(x, y)
-            low, high = prediction_interval(line, x0, level=level)
-            preds.append(
-                OutcomePrediction(
-                    outcome, line.predict(x0), low, high, line.slope, line.intercept, line.n
-                )
-            )
-        score = sum(used[p.outcome] * p.value for p in preds)
-        out.append(MethodPrediction(method, score, tuple(preds), baseline))
-    return sorted(out, key=lambda p: -p.score)  # stable: ties keep the table's method order
+def _targets(table, tasks, used):
+    """Outcome matrix Y (tasks x (method, outcome)), the targets, error weights and objective."""
+    targets = [(m, o) for m in table.methods for o in used]
+    Y = np.stack([table.outcome(m, o, tasks) for m, o in targets], axis=1)
+    k = len(table.methods)
+    weights = np.array([abs(used[o]) / k for _, o in targets])
+    method = np.array([table.methods.index(m) for m, _ in targets])
+    signed = np.array([used[o] for _, o in targets])
+    return Y, targets, weights, (method, signed)
 
 
-def _range_warning(measure: str, x0: float, lo: float, hi: float) -> str | None:
-    span = hi - lo
-    if lo - FAR_OUTSIDE * span <= x0 <= hi + FAR_OUTSIDE * span:
+def _per_outcome(run, base_run, Y, targets, used) -> dict[str, tuple[float, float]]:
+    """outcome -> (nested MAE, baseline nested MAE), mean over methods and held-out tasks."""
+    out = {}
+    for outcome in used:
+        cols = [t for t, (_, o) in enumerate(targets) if o == outcome]
+        out[outcome] = (
+            float(np.abs(run.predictions[:, cols] - Y[:, cols]).mean()),
+            float(np.abs(base_run.predictions[:, cols] - Y[:, cols]).mean()),
+        )
+    return out
+
+
+def _method_predictions(table, tasks, used, per_method) -> list[MethodPrediction]:
+    """Each method's predictions, objective score and the baseline's (its mean outcomes)."""
+    return [
+        MethodPrediction(
+            m,
+            sum(used[p.outcome] * p.value for p in per_method[m]),
+            tuple(per_method[m]),
+            sum(used[o] * float(table.outcome(m, o, tasks).mean()) for o in used),
+        )
+        for m in table.methods
+    ]
+
+
+def _small_study_warning(n: int, quality) -> str | None:
+    """When OLS-type intervals under-covered and the study is too small for a finite conformal
+    interval: the recommendation then has no interval."""
+    need = math.ceil(quality.interval / (1 - quality.interval) - 1e-9)
+    if n >= need or quality.interval_method == "ols":
         return None
     return (
-        f"the new task's {measure} = {x0:.4g} lies outside the studied range [{lo:.4g}, {hi:.4g}] "
-        f"by more than {FAR_OUTSIDE:.0%} of its span: the predictions extrapolate, trust them less"
+        f"the study has {n} tasks, too few for the procedure's {quality.interval:.0%} intervals: "
+        f"OLS-type ones covered {quality.coverage['ols']:.0%} under LOTO and a conformal one "
+        f"that includes the choice of predictor needs {need} tasks; no interval is given"
     )
 
 
@@ -121,8 +149,9 @@ def recommend_from_difficulty(
     *,
     objective: Mapping | None = None,
     measure: str | None = None,
+    measures=None,
     preset: str | None = None,
-    level: float = LEVEL,
+    options: NestedOptions | None = None,
     min_tasks: int = MIN_TASKS,
 ) -> Recommendation:
     """Recommend a method for a task whose difficulty is already measured.
@@ -130,9 +159,11 @@ def recommend_from_difficulty(
     ``difficulty``: a :class:`Difficulty` (its split must be the study's) or a mapping of
     measure name to value. ``records``: the study's run records (complete, one model; ``preset``
     picks one preset when they hold several). ``objective``: weights of ``id``, ``dg``, ``cf``
-    (missing = 0; default all 1). ``measure``: the difficulty measure to predict from (default:
-    the one with the lowest objective-weighted LOTO error on the study).
+    (missing = 0; default all 1). ``measure``: predict from this measure only; otherwise the
+    predictor (a measure, or ridge over a few of ``measures``, default all) is chosen by nested
+    leave-one-task-out, which also says how good the whole procedure was (``options``).
     """
+    options = options or NestedOptions()
     weights = check_objective(DEFAULT_OBJECTIVE if objective is None else objective)
     table = study_table(records, preset=preset)
     if isinstance(difficulty, Difficulty) and difficulty.split != table.split:
@@ -143,41 +174,38 @@ def recommend_from_difficulty(
     tasks = study_tasks(table, min_tasks)
     warnings: list[str] = []
     used = _outcomes(table, tasks, weights, warnings)
-    qualities = {
-        m: loto_quality(table, m, tasks=tasks, weights=used)
-        for m in _candidates(table, tasks, difficulty, measure, warnings)
-    }
-    chosen = min(qualities, key=lambda m: qualities[m].weighted_mae)  # ties: DIFFICULTY_KEYS order
-    if measure is None:
-        warnings.append(
-            f"{chosen} was chosen among {len(qualities)} measures on these same {len(tasks)} "
-            f"tasks, so its leave-one-task-out numbers are somewhat optimistic"
-        )
-    x0 = _value(difficulty, chosen)
-    x = table.measure(chosen, tasks)
-    lo, hi = float(x.min()), float(x.max())
-    far = _range_warning(chosen, x0, lo, hi)
-    if far:
-        log.info(far)
-        warnings.append(far)
+    columns = _candidates(table, tasks, difficulty, measure, measures, warnings)
+    Y, targets, errw, obj = _targets(table, tasks, used)
+    quality, run, base_run = nested_quality(
+        columns, class_counts(table, tasks), Y, errw, options=options, objective=obj
+    )
+    values = {m: _value(difficulty, m) for m in columns}
+    warnings += outside_range(run, values, FAR_OUTSIDE)
+    warnings += [w for w in [_small_study_warning(len(tasks), quality)] if w]
+    for line in warnings:
+        log.info(line)
+    per_method = outcome_predictions(run, quality, Y, values, targets)
+    predictions = _method_predictions(table, tasks, used, per_method)
+    first = run.cands[run.best].features[:1]  # the first measure of the chosen predictor
+    x = run.columns[first[0]] if first else np.array([NAN])
     return Recommendation(
         model=table.model,
         preset=table.preset,
         split=table.split,
-        measure=chosen,
-        measure_value=x0,
-        measure_range=(lo, hi),
-        measure_chosen="given" if measure else "loto",
+        measure=quality.best,
+        measure_value=values[first[0]] if first else NAN,
+        measure_range=(float(x.min()), float(x.max())),
+        measure_chosen="given" if measure else "nested",
         objective=weights,
-        level=level,
+        level=options.interval,
         tasks=tasks,
-        predictions=tuple(_predict(table, tasks, chosen, x0, used, level)),
-        quality=qualities[chosen],
-        candidates=tuple(
-            sorted(((m, q.weighted_mae) for m, q in qualities.items()), key=lambda c: c[1])
-        ),
+        predictions=tuple(sorted(predictions, key=lambda p: -p.score)),
+        quality=quality,
+        candidates=tuple(sorted(quality.loto.items(), key=lambda c: c[1])),
         warnings=tuple(warnings),
         n_images=difficulty.n_images if isinstance(difficulty, Difficulty) else None,
+        outcome_mae=_per_outcome(run, base_run, Y, targets, used),
+        values={f: values[f] for f in run.cands[run.best].features},
     )
 
 
@@ -209,7 +237,9 @@ def recommend(
     *,
     objective: Mapping | None = None,
     measure: str | None = None,
+    measures=None,
     preset: str | None = None,
+    options: NestedOptions | None = None,
     batch_size: int = 256,
     cache: bool = True,
     progress: bool = False,
@@ -245,5 +275,6 @@ def recommend(
         {k: v for k, v in measured.items() if k in known}, split=task.split
     )
     return recommend_from_difficulty(
-        difficulty, records, objective=objective, measure=measure, preset=table.preset
-    )
+        difficulty, records, objective=objective, measure=measure, measures=measures,
+        preset=table.preset, options=options,
+    )  # fmt: skip

@@ -1,18 +1,19 @@
 """The typed result of a recommendation: per-method predictions with intervals, the ranking,
-the leave-one-task-out quality on the study and the warnings."""
+the nested leave-one-task-out quality on the study and the warnings."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from clipgap.predict.quality import LotoQuality
+from clipgap.predict.honest import NestedQuality
 from clipgap.record import OUTCOME_LABELS
 
 
 @dataclass(frozen=True)
 class OutcomePrediction:
     """Predicted ``outcome`` at the new task's measure, with its ``level`` prediction interval
-    [low, high] (NaN when it cannot be estimated), from a line over ``n_tasks`` tasks."""
+    [low, high] (NaN when it cannot be estimated), from a predictor over ``n_tasks`` tasks;
+    ``slope``/``intercept`` of a line in the measure's units (slope NaN for ridge)."""
 
     outcome: str
     value: float
@@ -45,18 +46,20 @@ class Recommendation:
     model: str
     preset: str
     split: str
-    measure: str
-    measure_value: float
+    measure: str  # the predictor: a measure, or ridge(m1+m2)
+    measure_value: float  # the new task's value of its (first) measure
     measure_range: tuple[float, float]
-    measure_chosen: str  # "loto" (lowest LOTO error on the study) or "given"
+    measure_chosen: str  # "nested" (lowest LOTO error, judged by nested LOTO) or "given"
     objective: dict[str, float]
     level: float
     tasks: tuple[str, ...]
     predictions: tuple[MethodPrediction, ...]
-    quality: LotoQuality
-    candidates: tuple[tuple[str, float], ...] = ()  # (measure, objective-weighted LOTO error)
+    quality: NestedQuality
+    candidates: tuple[tuple[str, float], ...] = ()  # (predictor, plain weighted LOTO error)
     warnings: tuple[str, ...] = field(default=())
     n_images: int | None = None  # images the new task's difficulty was measured on
+    outcome_mae: dict[str, tuple[float, float]] = field(default_factory=dict)  # nested, baseline
+    values: dict[str, float] = field(default_factory=dict)  # the predictor's measures, new task
 
     @property
     def ranking(self) -> tuple[str, ...]:
@@ -81,8 +84,10 @@ class Recommendation:
             "measure_value": self.measure_value,
             "measure_range": list(self.measure_range),
             "measure_chosen": self.measure_chosen,
+            "measure_values": dict(self.values),
             "objective": dict(self.objective),
             "interval_level": self.level,
+            "interval_method": self.quality.interval_method,
             "study_tasks": list(self.tasks),
             "ranking": list(self.ranking),
             "baseline_best": self.baseline_best,
@@ -98,8 +103,14 @@ class Recommendation:
                 }
                 for p in self.predictions
             ],
-            "loto": self.quality.to_dict(),
-            "verdict": self.quality.sentence(),
+            "quality": {
+                **self.quality.to_dict(),
+                "outcome_mae": {
+                    OUTCOME_LABELS[o]: {"nested": a, "baseline": b}
+                    for o, (a, b) in self.outcome_mae.items()
+                },
+            },
+            "verdict": f"The nested procedure {self.quality.verdict()}.",
             "candidates": dict(self.candidates),
             "warnings": list(self.warnings),
         }

@@ -23,6 +23,9 @@ DIFFICULTY_KEYS = (
     "hscore",
     "transrate",
     "gbc",
+    # cheap probes (optional: records written before they existed read as None)
+    "probe_accuracy",
+    "knn_accuracy",
 )
 DIFFICULTY_SPLITS = ("train", "test")
 
@@ -53,6 +56,8 @@ class Difficulty:
     hscore: float | None = None
     transrate: float | None = None
     gbc: float | None = None
+    probe_accuracy: float | None = None
+    knn_accuracy: float | None = None
 
     @classmethod
     def from_measures(cls, measures: dict, *, split: str) -> Difficulty:

@@ -76,7 +76,7 @@ def analyse(study: Study, options: ClaimOptions | None = None) -> Analysis:
         shots=shots_table(cells),
         claims=evaluate_claims(cells, groups, means, relations, options, split=_split(difficulty)),
         options=options,
-        measures=measure_rankings(study),
+        measures=measure_rankings(study, level=options.level),
         frontier=frontier_analysis(study, frame, difficulty, groups, options),
     )
 

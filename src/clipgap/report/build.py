@@ -36,6 +36,11 @@ def build_report(
     ``out_dir`` defaults to ``study_dir/report``. Run directories without the completion marker
     are skipped; failed runs are listed but left out of every statistic.
     """
+    return build_report_analysis(study_dir, out_dir, options=options)[0]
+
+
+def build_report_analysis(study_dir, out_dir=None, *, options: ClaimOptions | None = None):
+    """:func:`build_report`, returning also the analysis the report shows (for ``--json``)."""
     from clipgap.report.figures import draw_figures
     from clipgap.report.formats import to_html, to_markdown
     from clipgap.report.sections.document import document
@@ -52,7 +57,7 @@ def build_report(
         title = f"clipgap study report: {study.name}"
         atomic_write_text(tmp / "report.html", to_html(blocks, base=tmp, title=title))
     log.info("wrote report of %d runs to %s", len(study.records), out)
-    return out / "report.md"
+    return out / "report.md", analysis
 
 
 # What a report directory holds; a directory holding anything else is not replaced.

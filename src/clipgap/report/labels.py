@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from clipgap.record import OUTCOME_LABELS, PAPER_METHODS
 from clipgap.record import OUTCOMES as OUTCOMES  # the report's outcomes: the record's
+from clipgap.record import PAPER_METHODS
 
 METHOD_ORDER = (*PAPER_METHODS, "linear_probe")
 METHOD_NAMES = {

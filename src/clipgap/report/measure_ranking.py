@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from clipgap.errors import DataError
 from clipgap.predict import MeasureComparison, compare_measures
+from clipgap.predict.honest import NestedOptions
 from clipgap.report.study import Study
 
 
@@ -23,16 +24,18 @@ class MeasureRanking:
     why: str = ""
 
 
-def measure_rankings(study: Study) -> list[MeasureRanking]:
+def measure_rankings(study: Study, *, level: float = 0.05) -> list[MeasureRanking]:
     """One :class:`MeasureRanking` per preset of the complete full-data runs, by preset name;
-    a single entry with ``why`` set when the records cannot be compared at all."""
+    a single entry with ``why`` set when the records cannot be compared at all. ``level``:
+    significance level of the nested procedure's "beats the baseline"."""
     full = [r for r in study.complete if r.shots is None]
     if not full:
         return [MeasureRanking("", why="no complete run on all training images (shots = all)")]
     out = []
     for preset in sorted({r.preset for r in full}):
         try:
-            out.append(MeasureRanking(preset, compare_measures(full, preset=preset)))
+            comparison = compare_measures(full, preset=preset, options=NestedOptions(level=level))
+            out.append(MeasureRanking(preset, comparison))
         except DataError as exc:
             out.append(MeasureRanking(preset, why=str(exc)))
     return out

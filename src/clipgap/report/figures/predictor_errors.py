@@ -72,7 +72,7 @@ def measure_ranking_figure(comparison: MeasureComparison) -> Figure | None:
     fig.suptitle(
         f"Which difficulty measure predicts the outcome: leave-one-task-out error of a "
         f"least-squares line ({comparison.model}, {comparison.preset}, {comparison.n_tasks} "
-        f"tasks; blue = beats the baseline)",
+        f"tasks; blue = below the baseline; per measure, not nested)",
         fontsize=11,
     )
     return fig
