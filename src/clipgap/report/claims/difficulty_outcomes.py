@@ -19,9 +19,10 @@ import math
 
 import pandas as pd
 
+from clipgap.record import OUTCOME_LABELS
 from clipgap.report.claims.verdict import Claim, ClaimOptions, Status, keyed, rho_text, too_few
 from clipgap.report.formatting import num, pval
-from clipgap.report.labels import MEASURE_NAMES, OUTCOME_LABELS, method_label
+from clipgap.report.labels import MEASURE_NAMES, method_label
 from clipgap.report.relations import TEST_P, lookup
 from clipgap.report.scopes import missing_methods, scope_name
 from clipgap.stats import relate

@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import pandas as pd
 
-from clipgap.record import PAPER_METHODS
+from clipgap.record import OUTCOME_LABELS, PAPER_METHODS
 from clipgap.report.claims.ranktests import Part, compare_to_others, sign_of
 from clipgap.report.claims.verdict import Claim, ClaimOptions, Status, combine, keyed
 from clipgap.report.formatting import num, pval
-from clipgap.report.labels import OUTCOME_LABELS, OUTCOMES, method_label
+from clipgap.report.labels import OUTCOMES, method_label
 from clipgap.report.scopes import missing_methods
 from clipgap.stats import friedman_test, signed_rank_min_n
 

@@ -9,9 +9,10 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
+from clipgap.record import OUTCOME_LABELS
 from clipgap.report.figures.canvas import Plot, arm_styles, save
 from clipgap.report.frontier import Frontier
-from clipgap.report.labels import OUTCOME_LABELS, method_label, order_arms
+from clipgap.report.labels import method_label, order_arms
 
 GAINS = ("delta_id", "delta_dg")
 AXIS = {

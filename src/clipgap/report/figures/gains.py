@@ -12,9 +12,10 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from clipgap.record import OUTCOME_LABELS
 from clipgap.report.analysis import Analysis
 from clipgap.report.figures.canvas import Plot, arm_styles, label_points, save, short_names
-from clipgap.report.labels import OUTCOME_LABELS, OUTCOMES, method_label, order_arms, shots_key
+from clipgap.report.labels import OUTCOMES, method_label, order_arms, shots_key
 from clipgap.report.relations import lookup
 from clipgap.report.scopes import scope_name
 

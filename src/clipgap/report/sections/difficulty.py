@@ -7,9 +7,10 @@ import math
 
 import pandas as pd
 
+from clipgap.record import OUTCOME_LABELS
 from clipgap.report.formats.blocks import Block, Heading, Paragraph, Table
 from clipgap.report.formatting import MISSING, integer, num, pval
-from clipgap.report.labels import MEASURE_NAMES, MEASURES, OUTCOME_LABELS, OUTCOMES, method_label
+from clipgap.report.labels import MEASURE_NAMES, MEASURES, OUTCOMES, method_label
 from clipgap.report.relations import TEST_P
 from clipgap.report.scopes import PAPER_SCOPE
 

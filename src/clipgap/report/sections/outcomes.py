@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import pandas as pd
 
+from clipgap.record import OUTCOME_LABELS
 from clipgap.report.formats.blocks import Block, Heading, Paragraph, Table
 from clipgap.report.formatting import integer, mean_pm, num
-from clipgap.report.labels import OUTCOME_LABELS, OUTCOMES, method_label, order_arms, shots_key
+from clipgap.report.labels import OUTCOMES, method_label, order_arms, shots_key
 from clipgap.report.tables import accuracy_table, task_method_table
 
 # (column, header, signed): absolute accuracies, each group followed by its change.
