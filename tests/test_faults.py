@@ -323,7 +323,7 @@ def test_export_failing_midway_leaves_nothing_and_the_same_command_works(
 
 
 def test_report_failing_midway_keeps_the_previous_report(study, tmp_path, monkeypatch, capsys):
-    from clipgap.report import render
+    from clipgap.report import formats as render
 
     out = tmp_path / "study"
     assert main(study_args(study, out)) == 0

@@ -239,7 +239,7 @@ def test_rows_and_figure(comparison, tmp_path):
     rows = ranking_rows(comparison)
     first = [r for r in rows if r["outcome"] == "dID"][0]
     assert first["rank"] == 1 and first["measure"] == "silhouette_modality"
-    assert first["beats_baseline"] and first["r2"] > 0.8 and first["tasks"] == 8
+    assert first["below_baseline"] and first["r2"] > 0.8 and first["tasks"] == 8
     # 10 available measures (the 12 less iimm, logme) x 4 outcomes x (4 methods + pooled)
     assert len(comparison.scores) == 10 * 4 * 5
     path = tmp_path / "fig" / "measures.png"

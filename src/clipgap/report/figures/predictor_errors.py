@@ -42,7 +42,8 @@ def plot_measures(rankings: list[MeasureRanking], out: Path) -> list[Plot]:
                 f"Which measure predicts the outcomes{which}",
                 "Per outcome, each difficulty measure's leave-one-task-out mean absolute error "
                 "of a least-squares line (mean over methods; best at the top); dashed: the "
-                "baseline that ignores difficulty; blue bars beat it.",
+                "baseline that ignores difficulty; blue bars lie below it (per measure, not nested: a "
+                "description, not the verdict).",
             )
         )
     return plots
