@@ -183,9 +183,9 @@ def child(name: str, root: Path, threads: str) -> None:
     print(json.dumps({"case": name, **row, "peak_mb": peak_mb()}))
 
 
-def run_case(name: str, root: Path, threads: str) -> dict:
+def run_case(name: str, root: Path, threads: str, model: str = MODEL) -> dict:
     cmd = [sys.executable, __file__, "--case", name, "--root", str(root), "--threads", threads]
-    env = {**os.environ, "CLIPGAP_CACHE": str(root / "cache")}
+    env = {**os.environ, "CLIPGAP_CACHE": str(root / "cache"), "CLIPGAP_BENCH_MODEL": model}
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
@@ -229,7 +229,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.case:
         child(args.case, Path(args.root), args.threads)
         return 0
-    os.environ["CLIPGAP_BENCH_MODEL"] = args.model
     cases = list(args.cases or CASES + (IMAGENET_CASES if args.imagenet else ()))
     with tempfile.TemporaryDirectory(prefix="clipgap-bench-memory-") as tmp:
         root = Path(tmp)
@@ -237,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         make_folder(root / "c100", 100)
         if "api-1000" in cases:
             make_imagenet(root)
-        rows = [run_case(name, root, args.threads) for name in cases]
+        rows = [run_case(name, root, args.threads, args.model) for name in cases]
     rows += summarise(rows)
     for row in rows[len(cases) :]:
         verdict = "" if "met" not in row else f" (goal {row['target']}: {row['met']})"

@@ -106,9 +106,16 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(1)
+    before = os.environ.get("CLIPGAP_CACHE")
     with tempfile.TemporaryDirectory(prefix="clipgap-bench-pixels-") as tmp:
         os.environ["CLIPGAP_CACHE"] = str(Path(tmp) / "cache")  # a cold cache of its own
-        row = measure(args.images, args.repeats, Path(tmp))
+        try:
+            row = measure(args.images, args.repeats, Path(tmp))
+        finally:
+            if before is None:
+                os.environ.pop("CLIPGAP_CACHE")
+            else:
+                os.environ["CLIPGAP_CACHE"] = before
     print(
         f"{row['images']} images 640x480: decode {row['decode_images_per_s']:.1f} img/s, "
         f"cache {row['cache_images_per_s']:.1f} img/s (built once in {row['build_s']:.1f} s); "

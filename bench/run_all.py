@@ -105,6 +105,12 @@ def _study_time(rows: list[dict]) -> Verdict:
     )
 
 
+def _pixel_cache(rows: list[dict]) -> Verdict:
+    r = rows[0]
+    same = "bit-identical" if r["identical"] else "DIFFERENT inputs"
+    return r["ratio"] >= 10 and r["identical"], f"{r['ratio']:.1f}x, {same}"
+
+
 benches: Registry[Bench] = Registry("bench")
 benches.register("silhouette")(
     Bench(
@@ -178,6 +184,34 @@ benches.register("gpu")(
         "loop over preprocessed tensors.",
         "trainer overhead over the bare loop <= 15% for every method",
         _gpu,
+    )
+)
+benches.register("memory")(
+    Bench(
+        "memory.py",
+        (),
+        "Peak resident memory (`ru_maxrss`, each case a fresh subprocess) of ViT-B-32 (open_clip, "
+        "random init) `clipgap finetune --method full --shots 2` (batch 32, 1 epoch) on synthetic "
+        "10- and 100-class folders, and of `clipgap study` (full, bitfit, lora, clip_adapter; "
+        "alphas 0, 0.5, 1) on the 10-class folder; `steps`: seconds per full fine-tuning step at "
+        "100 classes with the class-prompt pass checkpointed vs kept (`CLIPGAP_TEXT_CHUNK=0`).",
+        "peak at 100 classes <= 1.2x the 10-class run's; the study's <= 1.3x one run's",
+        _own_targets,
+    )
+)
+benches.register("pixel_cache")(
+    Bench(
+        "pixel_cache.py",
+        (),
+        "Baseline: a one-worker DataLoader over `TaskImages` (each 640x480 JPEG decoded, resized "
+        "and cropped by ViT-B-32's eval transform); clipgap: the same loader over "
+        "`clipgap.pixels.task_images` reading the pixel cache built once (300 images, batch 32, "
+        "best of 2 passes, files in the page cache).",
+        "cache / decode images per second >= 10, bit-identical inputs",
+        _pixel_cache,
+        "images | decode img/s | cache img/s | ratio | identical | build s (not counted)",
+        "{images} | {decode_images_per_s:.1f} | {cache_images_per_s:.1f} | {ratio:.1f}x | "
+        "{identical} | {build_s:.1f}",
     )
 )
 benches.register("study_time")(

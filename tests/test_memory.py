@@ -72,3 +72,15 @@ def test_text_chunk_setting_is_checked(monkeypatch):
         text_chunk_prompts()
     monkeypatch.delenv(TEXT_CHUNK_ENV)
     assert text_chunk_prompts() == 32
+
+
+def test_finetune_returns_a_model_without_gradients_or_optimiser_state(tiny, image_folder):
+    from clipgap.data import DataOptions, load_task
+    from clipgap.training import TrainConfig, finetune
+
+    task = load_task(f"folder:{image_folder}", "train", options=DataOptions())
+    cfg = TrainConfig(lr=1e-3, batch_size=4, epochs=1, max_steps=2, val_fraction=0.0)
+    result = finetune(tiny, task, "full", train=cfg, progress=False)
+    params = list(result.model.trainable_parameters().values())
+    assert result.steps == 2 and len(params) > 10
+    assert all(p.grad is None for p in params)  # a clone for interpolation copies none

@@ -210,3 +210,24 @@ def test_pixels_moved_to_a_device_give_the_same_inputs(tiny, folder):
     moved = pixels.cached_pixels(_task(folder), tiny.transform).on(torch.device("cpu"))
     assert moved.tensor is not None and moved.tensor.dtype == torch.uint8
     assert torch.equal(moved[index], expected)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        (pixels.SIZE_ENV, "0", "expected a size above 0"),
+        ("CLIPGAP_PREPARED_MB", "lots", "expected MiB, a number >= 0"),
+        ("CLIPGAP_TEXT_CHUNK", "-1", "expected an integer >= 0"),
+    ],
+)
+def test_bad_settings_stop_the_command_in_one_line(
+    name, value, expected, folder, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setenv(name, value)
+    code = main(
+        ["finetune", "--model", "clipgap-tiny", "--dataset", f"folder:{folder}"]
+        + ["--method", "full", "--out", str(tmp_path / "run"), "--no-progress"]
+    )
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert err.startswith(f"error: environment variable {name}={value!r}: {expected}")

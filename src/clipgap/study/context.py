@@ -50,6 +50,18 @@ def prepared_budget_mb() -> float:
     return value
 
 
+def check_settings() -> None:
+    """Raise ConfigError for a bad memory or pixel-cache setting in the environment before any
+    run starts: ``CLIPGAP_PREPARED_MB``, ``CLIPGAP_PIXEL_CACHE(_SIZE)``, ``CLIPGAP_TEXT_CHUNK``."""
+    from clipgap import pixels
+    from clipgap.embeddings import text_chunk_prompts
+
+    prepared_budget_mb()
+    if pixels.enabled():
+        pixels.size_cap()
+    text_chunk_prompts()
+
+
 class RunContext:
     """The base model ``model``/``pretrained`` on ``device``, tasks loaded through ``options``
     (test splits capped at ``max_test_images``), and a cache of the original model's numbers
@@ -81,6 +93,7 @@ class RunContext:
         self._prepared_mb = 0.0
         self._cache_path = None if cache_path is None else Path(cache_path)
         self._cache: dict[str, dict] = self._read_cache()
+        check_settings()
 
     def with_tracking(self, kinds) -> RunContext:
         """This context, its runs tracked by ``kinds`` (e.g. ``("tensorboard",)``)."""

@@ -102,6 +102,12 @@ class _Loop:
         self.forward = ddp.wrap(Forward(model, self.text, fit.embedded), self.dist, self.device)
         self.steps = 0
 
+    def release(self) -> None:
+        """Free the gradients and optimiser state once training is over: the returned model
+        holds its weights only (a clone of it, for interpolation, copies no gradients)."""
+        self.optimizer.zero_grad(set_to_none=True)
+        self.optimizer.state.clear()
+
     def _out_of_steps(self) -> bool:
         return self.cfg.max_steps is not None and self.steps >= self.cfg.max_steps
 
@@ -300,6 +306,7 @@ def finetune(
     loop = _Loop(model, method, fit, val, cfg, progress, callbacks, precision=precision, dist=dist)
     with dev.fast_math(device, precision):
         history, best_epoch, best_acc = loop.run()
+    loop.release()
     if not dist.is_main:
         return None
     return FinetuneResult(
