@@ -262,3 +262,32 @@ def _bench_module(script: str):
 
 def _bench_main(script: str):
     return _bench_module(script).main
+
+
+def test_update_replaces_only_the_benches_measured_now(run_all):
+    old = run_all.render_results(_results(run_all), MACHINE) + "\n"
+    R = run_all.BenchResult
+    rows = [{"images": 300, "decode_images_per_s": 40.0, "cache_images_per_s": 800.0,
+             "ratio": 20.0, "identical": True, "build_s": 9.0}]  # fmt: skip
+    new = run_all.render_results(
+        [R("pixel_cache", "ok", rows, seconds=60.0), R("zeroshot", "missing", error="gone")],
+        MACHINE,
+    )
+    merged = run_all.merge_results(old, new, MACHINE)
+    assert merged.startswith(old.split("## Summary")[0])
+    summary = merged.split("## Summary")[1].split("\n## ")[0]
+    names = [ln.split(" | ")[0][2:] for ln in summary.splitlines() if ln.startswith("| ")][1:]
+    assert names == [
+        "embeddings",
+        "finetune",
+        "pixel_cache",
+        "silhouette",
+        "study_time",
+        "zeroshot",
+    ]
+    assert "| zeroshot | missing |" in summary and "| zeroshot | ok |" not in summary
+    assert "| 300 | 40.0 | 800.0 | 20.0x | True | 9.0 |" in merged
+    assert "**met** (20.0x, bit-identical)" in merged
+    for kept in ("## silhouette", "| 10000 | 0.123 | 9.88 | 80x | 2.5e-09 |"):
+        assert merged.count(kept) == old.count(kept) == 1
+    assert merged.count("## zeroshot") == 1 and "**missing**: gone" in merged
