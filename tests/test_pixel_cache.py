@@ -231,3 +231,27 @@ def test_bad_settings_stop_the_command_in_one_line(
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1
     assert err.startswith(f"error: environment variable {name}={value!r}: {expected}")
+
+
+@pytest.mark.parametrize("pixel_cache_mb", [0.0, 1024.0])  # streamed / held as a whole
+def test_training_batches_are_the_same_with_and_without_the_cache(
+    pixel_cache_mb, tiny, folder, monkeypatch
+):
+    from clipgap.model import AdaptedModel
+    from clipgap.training.data import SplitData
+
+    def batches(cache: str):
+        monkeypatch.setenv(pixels.ENABLED_ENV, cache)
+        split = SplitData(
+            AdaptedModel(tiny), _task(folder), embedded=False, pixel_cache_mb=pixel_cache_mb
+        )
+        generator = torch.Generator().manual_seed(3)
+        got = list(split.batches(AdaptedModel(tiny), 4, generator))
+        return split, torch.cat([x for x, _ in got]), torch.cat([y for _, y in got])
+
+    cached, x_on, y_on = batches("on")
+    plain, x_off, y_off = batches("off")
+    assert cached.streams_cache is (pixel_cache_mb == 0) and not plain.streams_cache
+    assert isinstance(cached.x, pixels.CachedPixels) is (pixel_cache_mb > 0)
+    assert torch.equal(x_on, x_off) and torch.equal(y_on, y_off)
+    assert cached.resident_mb == 0 and (plain.resident_mb > 0) is (pixel_cache_mb > 0)

@@ -74,7 +74,7 @@ class CachedPixels:
 
     def on(self, device: torch.device) -> CachedPixels:
         """These pixels held on ``device`` (uint8: a quarter of float pixels)."""
-        self.tensor = torch.from_numpy(np.asarray(self.array)).to(device)
+        self.tensor = torch.from_numpy(np.array(self.array)).to(device)
         return self
 
     def __getitem__(self, index) -> torch.Tensor:

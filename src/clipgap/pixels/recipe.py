@@ -70,9 +70,15 @@ class Recipe:
         return image
 
     def finish(self, batch: torch.Tensor) -> torch.Tensor:
-        """uint8 (N, H, W, 3) -> float (N, 3, H, W), as ``ToTensor`` (+ ``Normalize``) do."""
-        x = batch.permute(0, 3, 1, 2).contiguous().to(torch.float32).div(255)
-        return x if self.normalise is None else self.normalise(x)
+        """uint8 (N, H, W, 3) -> float (N, 3, H, W), as ``ToTensor`` (+ ``Normalize``) do: the
+        same elementwise operations (x / 255, then (x - mean) / std), done in place."""
+        x = batch.permute(0, 3, 1, 2).to(torch.float32, memory_format=torch.contiguous_format)
+        x.div_(255)
+        if self.normalise is not None:
+            mean = torch.as_tensor(self.normalise.mean, dtype=x.dtype, device=x.device)
+            std = torch.as_tensor(self.normalise.std, dtype=x.dtype, device=x.device)
+            x.sub_(mean.view(-1, 1, 1)).div_(std.view(-1, 1, 1))
+        return x
 
 
 def _name(step) -> str:

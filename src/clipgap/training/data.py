@@ -222,10 +222,11 @@ class SplitData:
     """A task split ready for repeated passes (training epochs, validations).
 
     ``embedded``: ``x`` holds raw image embeddings from :func:`encode_images` (frozen image
-    tower). Otherwise ``x`` is the split's entry of the pixel cache (:mod:`clipgap.pixels`,
-    memory-mapped: batches are read from disk, nothing held in memory) when the cache serves
-    it; else preprocessed pixels in memory when they fit in ``pixel_cache_mb`` (the transform
-    is deterministic); else ``x`` is None and images stream from the task. Pixels or
+    tower). Otherwise, when the split's preprocessed pixels fit in ``pixel_cache_mb``, ``x``
+    is its entry of the pixel cache (:mod:`clipgap.pixels`, memory-mapped: nothing held in
+    memory) when the cache serves it, else the pixels loaded into memory (the transform is
+    deterministic); beyond ``pixel_cache_mb`` ``x`` is None and images stream through a
+    loader, from the pixel cache when it serves them. Pixels or
     embeddings held in memory live on the model's device when that is CUDA (batches are then
     gathered on the GPU), unless ``on_host`` keeps them in host memory (batches are copied
     over one by one). ``num_workers`` / ``pin_memory``: an int / bool, or ``auto`` (see
@@ -250,19 +251,22 @@ class SplitData:
         self.batch_size = batch_size
         self.labels = torch.as_tensor(np.array(task.labels))
         self.x: torch.Tensor | CachedPixels | None = None
+        self.streams_cache = False  # x is None: the loader reads the pixel cache
         kw = {"batch_size": batch_size, **self.loader, "progress": progress}
         if embedded:
             self.x = encode_images(model.backbone, task, **kw)
-        else:
+        else:  # the same batches with or without the pixel cache (records do not change)
             workers = self.loader["num_workers"]
-            self.x = cached_pixels(task, model.backbone.transform, num_workers=workers)
-            if self.x is None and _pixel_mb(model, task) <= pixel_cache_mb:
+            cached = cached_pixels(task, model.backbone.transform, num_workers=workers)
+            if _pixel_mb(model, task) > pixel_cache_mb:
+                self.streams_cache = cached is not None
+            elif cached is not None:
+                self.x = cached
+            else:
                 self.x = load_pixels(task, model.backbone.transform, **kw)
         if self.x is None or model.device.type != "cuda" or on_host:
             return
-        if isinstance(self.x, CachedPixels):  # uint8 on the GPU when it fits the cap
-            if self.x.nbytes / 2**20 > pixel_cache_mb:
-                return
+        if isinstance(self.x, CachedPixels):  # uint8 on the GPU: a quarter of float pixels
             self.x = self.x.on(model.device)
         else:
             self.x = self.x.to(model.device)
@@ -286,7 +290,7 @@ class SplitData:
             batch_size=batch_size,
             generator=generator,
             dist=dist,
-            cache=False,  # the cache could not serve this split (see __init__)
+            cache=self.streams_cache,
             **self.loader,
         )
 
