@@ -11,7 +11,11 @@ epochs (>= 1), as the authors' code does. Methods differ only in what
 
 Speed: with a frozen image tower (``clip_adapter``, ``linear_probe``, text-only LoRA) training
 runs on cached image embeddings instead of the encoder; class text features are recomputed each
-step only when text-tower parameters are trainable. On CUDA, training runs in bf16 autocast by
+step only when text-tower parameters are trainable, then in activation-checkpointed chunks of
+classes (:func:`clipgap.embeddings.class_text_features`), so memory does not grow with the
+number of classes times the text tower's activations. Images are read from the pixel cache
+(:mod:`clipgap.pixels`) when it serves them. Once training ends, the model keeps no gradients
+and the optimiser state is freed. On CUDA, training runs in bf16 autocast by
 default (``train.precision``). Under ``torchrun`` the run trains with DistributedDataParallel
 over the processes (:mod:`clipgap.training.distributed`).
 """
