@@ -58,7 +58,7 @@ def test_cached_inputs_are_bit_identical_to_the_transform(tiny, folder):
     expected = torch.stack([tiny.transform(task.images.load(i)) for i in range(len(task))])
     order = torch.randperm(len(task), generator=torch.Generator().manual_seed(0))
     assert torch.equal(entry[order], expected[order])
-    assert entry.array.dtype == np.uint8 and entry.array.shape[1:] == (32, 32, 3)
+    assert entry.array.dtype == np.uint8 and entry.array.shape[1:] == (3, 32, 32)
     # a second use opens the same entry: nothing is rebuilt
     mtime = entry.path.stat().st_mtime_ns
     again = pixels.cached_pixels(task, tiny.transform)

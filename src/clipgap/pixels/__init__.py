@@ -3,7 +3,7 @@
 Preprocessing is deterministic (resize, centre crop; no augmentation), so the pixels a model
 sees are the same in every run. :func:`cached_pixels` keeps them once per dataset x split x
 transform in ``CACHE/pixels/`` (see :func:`clipgap.paths.cache_dir`) as a uint8 ``.npy`` file
-(N, H, W, 3), taken after the transform's resize and crop and before ``ToTensor`` /
+(N, 3, H, W), taken after the transform's resize and crop and before ``ToTensor`` /
 ``Normalize``. Every run, loader worker and Ray task memory-maps it and applies the same
 ``ToTensor`` and ``Normalize`` to each batch, so the model gets bit-identical inputs.
 :func:`task_images` is the dataset every image loader reads: the cache when it can serve,

@@ -1,4 +1,4 @@
-"""Pixel cache entries: ``CACHE/pixels/KEY.npy`` (uint8, N x H x W x 3) and ``KEY.json``.
+"""Pixel cache entries: ``CACHE/pixels/KEY.npy`` (uint8, N x 3 x H x W) and ``KEY.json``.
 
 ``KEY`` is the task's fingerprint and the transform (:class:`~clipgap.pixels.recipe.Recipe`);
 the JSON records the number of images and a digest of every image file's path, size and
@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 _warned: set[str] = set()
 _failed: set[Path] = set()  # entries this process could not write: not tried again
+LAYOUT = "uint8-nchw"  # how entries are laid out (part of their key)
 
 
 class TaskImages(Dataset):
@@ -152,7 +153,7 @@ def cached_pixels(task: Task, transform, *, num_workers: int = 0) -> CachedPixel
         root = cache_dir("pixels")
     except OSError as exc:
         return _unwritable(exc.filename or "the pixel cache directory", exc)
-    path = root / f"{digest(task.fingerprint, how.key)}.npy"
+    path = root / f"{digest(task.fingerprint, how.key, LAYOUT)}.npy"
     state = files_state(task)
     entry = _open(path, task, how, state)
     if entry is not None or path in _failed:
@@ -227,7 +228,7 @@ def _build(path: Path, task: Task, how: Recipe, state, cap: int, num_workers: in
     first = np.asarray(how.resize(task.images.load(0)))
     if first.dtype != np.uint8 or first.ndim != 3 or first.shape[2] != 3:
         return False
-    shape = (len(task), *first.shape)
+    shape = (len(task), first.shape[2], first.shape[0], first.shape[1])  # channels first
     nbytes = int(np.prod(shape))
     if nbytes > cap:
         log.info("pixel cache: %s (%d MiB) exceeds the size cap", task.name, nbytes >> 20)
@@ -242,7 +243,7 @@ def _build(path: Path, task: Task, how: Recipe, state, cap: int, num_workers: in
                 if any(r.shape != first.shape for r in rows):
                     log.info("pixel cache: %s has images of several sizes; not cached", task.name)
                     return False
-                _write_rows(fh, np.stack(rows))
+                _write_rows(fh, np.stack(rows).transpose(0, 3, 1, 2))
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

@@ -70,9 +70,9 @@ class Recipe:
         return image
 
     def finish(self, batch: torch.Tensor) -> torch.Tensor:
-        """uint8 (N, H, W, 3) -> float (N, 3, H, W), as ``ToTensor`` (+ ``Normalize``) do: the
+        """uint8 (N, 3, H, W) -> float (N, 3, H, W), as ``ToTensor`` (+ ``Normalize``) do: the
         same elementwise operations (x / 255, then (x - mean) / std), done in place."""
-        x = batch.permute(0, 3, 1, 2).to(torch.float32, memory_format=torch.contiguous_format)
+        x = batch.to(torch.float32)
         x.div_(255)
         if self.normalise is not None:
             mean = torch.as_tensor(self.normalise.mean, dtype=x.dtype, device=x.device)
