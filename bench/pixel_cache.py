@@ -106,16 +106,19 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(1)
-    before = os.environ.get("CLIPGAP_CACHE")
+    names = ("CLIPGAP_CACHE", "CLIPGAP_PIXEL_CACHE")
+    before = {name: os.environ.get(name) for name in names}
     with tempfile.TemporaryDirectory(prefix="clipgap-bench-pixels-") as tmp:
         os.environ["CLIPGAP_CACHE"] = str(Path(tmp) / "cache")  # a cold cache of its own
+        os.environ["CLIPGAP_PIXEL_CACHE"] = "on"  # what is measured
         try:
             row = measure(args.images, args.repeats, Path(tmp))
         finally:
-            if before is None:
-                os.environ.pop("CLIPGAP_CACHE")
-            else:
-                os.environ["CLIPGAP_CACHE"] = before
+            for name, value in before.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
     print(
         f"{row['images']} images 640x480: decode {row['decode_images_per_s']:.1f} img/s, "
         f"cache {row['cache_images_per_s']:.1f} img/s (built once in {row['build_s']:.1f} s); "
