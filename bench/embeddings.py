@@ -23,6 +23,7 @@ import torch
 from PIL import Image
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("CLIPGAP_PIXEL_CACHE", "off")  # measures the data path from the files
 
 
 def make_folder(root: Path, n: int, size: int) -> None:

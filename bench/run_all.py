@@ -5,7 +5,11 @@ measured against, its target and whether the target is met go to RESULTS.md with
 ran on. A bench that exits non-zero is reported as failed with its last error line, and this
 script then exits 1; a bench script that does not exist (yet) is reported as missing.
 
-    python bench/run_all.py [--only NAME ...] [--out bench/RESULTS.md]
+    python bench/run_all.py [--only NAME ...] [--out bench/RESULTS.md] [--update]
+                            [--rows NAME=ROWS.json ...]
+
+``--update`` keeps the other benches' sections of an existing RESULTS.md (with ``--only``);
+``--rows`` renders a bench from the rows its script already wrote with ``--json``.
 """
 
 from __future__ import annotations
@@ -105,6 +109,12 @@ def _study_time(rows: list[dict]) -> Verdict:
     )
 
 
+def _pixel_cache(rows: list[dict]) -> Verdict:
+    r = rows[0]
+    same = "bit-identical" if r["identical"] else "DIFFERENT inputs"
+    return r["ratio"] >= 10 and r["identical"], f"{r['ratio']:.1f}x, {same}"
+
+
 benches: Registry[Bench] = Registry("bench")
 benches.register("silhouette")(
     Bench(
@@ -179,6 +189,34 @@ benches.register("gpu")(
         "loop over preprocessed tensors.",
         "trainer overhead over the bare loop <= 15% for every method",
         _gpu,
+    )
+)
+benches.register("memory")(
+    Bench(
+        "memory.py",
+        (),
+        "Peak resident memory (`ru_maxrss`, each case a fresh subprocess) of ViT-B-32 (open_clip, "
+        "random init) `clipgap finetune --method full --shots 2` (batch 32, 1 epoch) on synthetic "
+        "10- and 100-class folders, and of `clipgap study` (full, bitfit, lora, clip_adapter; "
+        "alphas 0, 0.5, 1) on the 10-class folder; `steps`: seconds per full fine-tuning step at "
+        "100 classes with the class-prompt pass checkpointed vs kept (`CLIPGAP_TEXT_CHUNK=0`).",
+        "peak at 100 classes <= 1.2x the 10-class run's; the study's <= 1.3x one run's",
+        _own_targets,
+    )
+)
+benches.register("pixel_cache")(
+    Bench(
+        "pixel_cache.py",
+        (),
+        "Baseline: a one-worker DataLoader over `TaskImages` (each 640x480 JPEG decoded, resized "
+        "and cropped by ViT-B-32's eval transform); clipgap: the same loader over "
+        "`clipgap.pixels.task_images` reading the pixel cache built once (300 images, batch 32, "
+        "best of 2 passes, files in the page cache).",
+        "cache / decode images per second >= 10, bit-identical inputs",
+        _pixel_cache,
+        "images | decode img/s | cache img/s | ratio | identical | build s (not counted)",
+        "{images} | {decode_images_per_s:.1f} | {cache_images_per_s:.1f} | {ratio:.1f}x | "
+        "{identical} | {build_s:.1f}",
     )
 )
 benches.register("study_time")(
@@ -342,26 +380,74 @@ def render_results(results: list[BenchResult], machine: dict) -> str:
     return "\n".join(out)
 
 
+def merge_results(old: str, new: str, machine: dict) -> str:
+    """``old`` RESULTS.md with the summary rows and sections of the benches in ``new``
+    replaced (or added), each saying when it was measured; the other benches' rows and
+    sections, and ``old``'s header, stay."""
+
+    def parts(text: str) -> tuple[str, list[str], dict[str, str]]:
+        head, _, rest = text.partition("## Summary\n")
+        blocks = rest.split("\n## ")
+        rows = [ln for ln in blocks[0].splitlines() if ln.startswith("| ") and "---" not in ln]
+        return head, rows, {b.split("\n", 1)[0]: "## " + b.strip() for b in blocks[1:]}
+
+    head, rows, sections = parts(old)
+    _, new_rows, new_sections = parts(new)
+    names = {r.split(" | ")[0][2:] for r in new_rows[1:]}
+    kept = [r for r in rows[1:] if r.split(" | ")[0][2:] not in names]
+    table = sorted(kept + new_rows[1:])
+    when = f"Measured on {machine['date']} (load average before {machine['load']}, commit "
+    when += f"{machine['commit']}), apart from the other sections."
+    for name, text in new_sections.items():
+        title, _, rest = text.partition("\n\n")
+        sections[name] = f"{title}\n\n{when}\n\n{rest}"
+    summary = [rows[0] if rows else new_rows[0], "|---|---|---|---|---|", *table]
+    body = [sections[n] for n in sorted(sections)]
+    return "\n\n".join([head.rstrip() + "\n\n## Summary", "\n".join(summary), *body]) + "\n\n"
+
+
+def _given_rows(spec: str) -> BenchResult:
+    """``NAME=ROWS.json``: a bench's rows as its script wrote them with ``--json``."""
+    name, _, path = spec.partition("=")
+    benches.get(name)
+    rows = json.loads(Path(path).read_text())
+    return BenchResult(name, "ok", rows, seconds=sum(r.get("wall_s", 0.0) for r in rows))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", nargs="+", metavar="NAME", help=f"subset of {benches.names()}")
     ap.add_argument("--out", default=str(ROOT / "bench" / "RESULTS.md"), help="markdown to write")
+    ap.add_argument(
+        "--update", action="store_true", help="keep the other benches' sections of --out"
+    )
+    ap.add_argument(
+        "--rows",
+        nargs="+",
+        default=[],
+        metavar="NAME=FILE",
+        help="a bench's rows measured already (its --json output) instead of running it",
+    )
     args = ap.parse_args(argv)
-    names = args.only or benches.names()
+    names = args.only or ([] if args.rows else benches.names())
     try:
         for name in names:
             benches.get(name)
-    except ClipgapError as exc:
+        given = [_given_rows(spec) for spec in args.rows]
+    except (ClipgapError, OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     machine = machine_info()  # before the benches: its load average is the machine's own
-    results = []
+    results = list(given)
     for name in names:
         print(f"== {name}", flush=True)
         results.append(run_bench(name))
         r = results[-1]
         print(f"== {name}: {r.status} in {r.seconds:.1f} s" + (f" ({r.error})" if r.error else ""))
-    atomic_write_text(Path(args.out), render_results(results, machine) + "\n")
+    text = render_results(results, machine) + "\n"
+    if args.update and Path(args.out).is_file():
+        text = merge_results(Path(args.out).read_text(), text, machine)
+    atomic_write_text(Path(args.out), text)
     print(f"wrote {args.out}")
     return 1 if any(r.status == "failed" for r in results) else 0
 

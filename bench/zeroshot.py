@@ -28,6 +28,7 @@ from functools import partial
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("CLIPGAP_PIXEL_CACHE", "off")  # measures the data path from the files
 
 
 def write_folder(task, root: Path) -> tuple[Path, Path]:

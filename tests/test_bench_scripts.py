@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import runpy
 import sys
 from pathlib import Path
@@ -207,3 +208,86 @@ def test_last_line_skips_progress_bars(run_all):
     err = "100%|####| 6/6 [00:01]\r\nTraceback ...\nValueError: bad\n\n"
     assert run_all.last_line(err) == "ValueError: bad"
     assert run_all.last_line("") == "no output"
+
+
+def test_memory_bench_runs_a_case_on_the_tiny_model(tmp_path, capsys):
+    """A case of the memory bench in its own subprocess (the tiny CLIP instead of ViT-B-32)."""
+    out = tmp_path / "rows.json"
+    argv = ["--model", "clipgap-tiny", "--threads", "1", "--cases", "api-10"]
+    assert _bench_main("memory.py")([*argv, "--json", str(out)]) == 0
+    (row,) = json.loads(out.read_text())
+    assert row["case"] == "api-10" and row["classes"] == 10 and row["steps"] == 2
+    assert row["peak_mb"] > 100  # a whole python + torch process
+
+
+def test_memory_bench_times_steps_with_and_without_checkpointing(tmp_path, monkeypatch):
+    monkeypatch.setenv("CLIPGAP_BENCH_MODEL", "clipgap-tiny")
+    row = _bench_module("memory.py").case_steps(tmp_path, "1", steps=1)
+    assert row["step_s"] > 0 and row["step_s_without"] > 0
+    assert row["cost"] == pytest.approx(row["step_s"] / row["step_s_without"] - 1)
+    assert "CLIPGAP_TEXT_CHUNK" not in os.environ
+
+
+def test_memory_bench_ratios_judge_the_goals():
+    summarise = _bench_module("memory.py").summarise
+    rows = [
+        {"case": "run-10", "peak_mb": 1000.0},
+        {"case": "run-100", "peak_mb": 1250.0},
+        {"case": "study-10", "peak_mb": 1200.0},
+    ]
+    ratios = {r["case"]: r for r in summarise(rows)}
+    assert ratios["run-100 / run-10"]["ratio"] == 1.25
+    assert ratios["run-100 / run-10"]["met"] is False
+    assert ratios["study-10 / run-10"]["met"] is True and len(ratios) == 2
+
+
+def test_pixel_cache_bench_prints_its_ratio_last(tmp_path, capsys):
+    out = tmp_path / "rows.json"
+    assert (
+        _bench_main("pixel_cache.py")(["--images", "72", "--repeats", "1", "--json", str(out)]) == 0
+    )
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    (row,) = json.loads(out.read_text())
+    assert row["identical"] is True and row["images"] == 68  # 4 of 72 are the test split
+    assert last == f"pixel cache: {row['ratio']:.1f}x"
+    assert row["ratio"] == row["cache_images_per_s"] / row["decode_images_per_s"]
+
+
+def _bench_module(script: str):
+    spec = importlib.util.spec_from_file_location(f"bench_{script[:-3]}", BENCH / script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _bench_main(script: str):
+    return _bench_module(script).main
+
+
+def test_update_replaces_only_the_benches_measured_now(run_all):
+    old = run_all.render_results(_results(run_all), MACHINE) + "\n"
+    R = run_all.BenchResult
+    rows = [{"images": 300, "decode_images_per_s": 40.0, "cache_images_per_s": 800.0,
+             "ratio": 20.0, "identical": True, "build_s": 9.0}]  # fmt: skip
+    new = run_all.render_results(
+        [R("pixel_cache", "ok", rows, seconds=60.0), R("zeroshot", "missing", error="gone")],
+        MACHINE,
+    )
+    merged = run_all.merge_results(old, new, MACHINE)
+    assert merged.startswith(old.split("## Summary")[0])
+    summary = merged.split("## Summary")[1].split("\n## ")[0]
+    names = [ln.split(" | ")[0][2:] for ln in summary.splitlines() if ln.startswith("| ")][1:]
+    assert names == [
+        "embeddings",
+        "finetune",
+        "pixel_cache",
+        "silhouette",
+        "study_time",
+        "zeroshot",
+    ]
+    assert "| zeroshot | missing |" in summary and "| zeroshot | ok |" not in summary
+    assert "| 300 | 40.0 | 800.0 | 20.0x | True | 9.0 |" in merged
+    assert "**met** (20.0x, bit-identical)" in merged
+    for kept in ("## silhouette", "| 10000 | 0.123 | 9.88 | 80x | 2.5e-09 |"):
+        assert merged.count(kept) == old.count(kept) == 1
+    assert merged.count("## zeroshot") == 1 and "**missing**: gone" in merged

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,6 +20,7 @@ import numpy as np
 
 from clipgap.backbones import Backbone, load_backbone
 from clipgap.data import DataOptions, Task, load_task
+from clipgap.errors import ConfigError
 from clipgap.record import Difficulty
 
 if TYPE_CHECKING:
@@ -28,8 +30,38 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Prepared splits (pixels, embeddings) one context keeps for its runs, in MiB.
+# Prepared splits (pixels, embeddings) one context keeps in memory for its runs, in MiB;
+# the environment variable overrides it (0: keep none).
 PREPARED_BUDGET_MB = 2048.0
+PREPARED_BUDGET_ENV = "CLIPGAP_PREPARED_MB"
+
+
+def prepared_budget_mb() -> float:
+    """``$CLIPGAP_PREPARED_MB`` when set (a number >= 0), else ``PREPARED_BUDGET_MB``."""
+    raw = os.environ.get(PREPARED_BUDGET_ENV, "").strip()
+    if not raw:
+        return PREPARED_BUDGET_MB
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        raise ConfigError(
+            f"environment variable {PREPARED_BUDGET_ENV}={raw!r}: expected MiB, a number >= 0"
+        )
+    return value
+
+
+def check_settings() -> None:
+    """Raise ConfigError for a bad memory or pixel-cache setting in the environment before any
+    run starts: ``CLIPGAP_PREPARED_MB``, ``CLIPGAP_PIXEL_CACHE(_SIZE)``, ``CLIPGAP_TEXT_CHUNK``."""
+    from clipgap import pixels
+    from clipgap.embeddings import text_chunk_prompts
+
+    prepared_budget_mb()
+    if pixels.enabled():
+        pixels.size_cap()
+    text_chunk_prompts()
 
 
 class RunContext:
@@ -63,6 +95,7 @@ class RunContext:
         self._prepared_mb = 0.0
         self._cache_path = None if cache_path is None else Path(cache_path)
         self._cache: dict[str, dict] = self._read_cache()
+        check_settings()
 
     def with_tracking(self, kinds) -> RunContext:
         """This context, its runs tracked by ``kinds`` (e.g. ``("tensorboard",)``)."""
@@ -133,11 +166,12 @@ class RunContext:
         """``spec``'s ``split`` ready for scoring any model of this base: raw image embeddings
         of the original model (``embedded``, for a frozen image tower) or preprocessed pixels.
 
-        Kept in host memory for the context's next runs while all kept splits stay under
-        ``PREPARED_BUDGET_MB`` (every run scores the same test splits: decoding and
+        Kept for the context's next runs while the memory all kept splits really hold stays
+        under :func:`prepared_budget_mb` (every run scores the same test splits: decoding and
         transforming them again cost the default study about as much as its forward passes);
         past it each call prepares the split anew (pixels up to ``SplitData``'s own cap,
-        streamed beyond).
+        streamed beyond). A split served by the pixel cache is memory-mapped: it holds no
+        memory of its own and is always kept.
         """
         from clipgap.model import AdaptedModel
         from clipgap.training.data import SplitData
@@ -152,8 +186,8 @@ class RunContext:
             batch_size=self.batch_size,
             on_host=True,  # kept across runs: never holds accelerator memory runs need
         )
-        mb = 0.0 if data.x is None else data.x.numel() * data.x.element_size() / 2**20
-        if data.x is not None and self._prepared_mb + mb <= PREPARED_BUDGET_MB:
+        mb = data.resident_mb
+        if data.x is not None and self._prepared_mb + mb <= prepared_budget_mb():
             self._prepared[key], self._prepared_mb = data, self._prepared_mb + mb
         return data
 

@@ -78,8 +78,10 @@ class TrainConfig:
     left after validation is held out; None = all), see
     :func:`clipgap.training.data.sample_shots`. ``max_steps`` caps optimiser steps over all
     epochs (tests, benches).
-    ``pixel_cache_mb``: when the image tower trains, keep the preprocessed train/validation
-    images in memory if they fit in this many MB (transforms are deterministic; 0 = stream).
+    ``pixel_cache_mb``: when the image tower trains, batches are gathered from the whole
+    preprocessed train/validation split if it takes at most this many MB as float pixels
+    (memory-mapped from the pixel cache, :mod:`clipgap.pixels`, else loaded into memory;
+    transforms are deterministic); larger splits stream through a loader (0 = stream).
     ``cache_embeddings``: with a frozen image tower, train on cached image embeddings (else the
     encoder runs every step; same result, slower).
 

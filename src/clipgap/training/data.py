@@ -11,7 +11,9 @@ How a train split is used (:func:`clipgap.training.finetune`):
    test images come from a separate split and are never seen.
 
 :class:`SplitData` holds a split ready for repeated passes: cached image embeddings when the
-image tower is frozen, preprocessed pixels when they fit in memory, otherwise a streaming loader.
+image tower is frozen, else the split's memory-mapped entry of the pixel cache
+(:mod:`clipgap.pixels`), else preprocessed pixels when they fit in memory, otherwise a
+streaming loader.
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ from tqdm.auto import tqdm
 
 from clipgap.data import Task
 from clipgap.devices import loader_options
-from clipgap.embeddings import TaskImages, encode_images
+from clipgap.embeddings import encode_images
 from clipgap.errors import ConfigError, DataError
 from clipgap.model import AdaptedModel
+from clipgap.pixels import CachedPixels, TaskImages, cached_pixels, task_images
 from clipgap.training.config import Holdout, TrainConfig
 from clipgap.training.distributed import IGNORE, Dist, Padded, ShardedBatches
 
@@ -168,13 +171,18 @@ def image_loader(
     pin_memory: bool = False,
     generator: torch.Generator | None = None,
     dist: Dist | None = None,
+    cache: bool = True,
 ) -> DataLoader:
     """Preprocessed images of ``task`` with labels; shuffled when given a generator.
 
     With ``dist`` (several processes) every rank draws the same global batches (the same
-    sampler and generator as one process) and loads only its slice of each.
+    sampler and generator as one process) and loads only its slice of each. ``cache``: read
+    them from the pixel cache when it serves them (:func:`clipgap.pixels.task_images`).
     """
-    dataset = TaskImages(task, transform)
+    if cache:
+        dataset = task_images(task, transform, num_workers=num_workers)
+    else:
+        dataset = TaskImages(task, transform)
     kw = {"generator": generator, "num_workers": num_workers, "pin_memory": pin_memory}
     if dist is None or not dist.active:
         return DataLoader(dataset, batch_size=batch_size, shuffle=generator is not None, **kw)
@@ -197,7 +205,12 @@ def load_pixels(
 ) -> torch.Tensor:
     """Every image of ``task`` through ``transform``, stacked (N, 3, H, W)."""
     loader = image_loader(
-        task, transform, batch_size=batch_size, num_workers=num_workers, pin_memory=pin_memory
+        task,
+        transform,
+        batch_size=batch_size,
+        num_workers=num_workers,
+        pin_memory=pin_memory,
+        cache=False,  # the caller found no entry
     )
     chunks = [
         x for x, _ in tqdm(loader, desc=f"load {task.name}", disable=not progress, leave=False)
@@ -209,11 +222,14 @@ class SplitData:
     """A task split ready for repeated passes (training epochs, validations).
 
     ``embedded``: ``x`` holds raw image embeddings from :func:`encode_images` (frozen image
-    tower); otherwise preprocessed pixels when they fit in ``pixel_cache_mb`` (the transform
-    is deterministic), else ``x`` is None and images stream from the task. A cache lives on
-    the model's device when that is CUDA (batches are then gathered on the GPU), unless
-    ``on_host`` keeps it in host memory (batches are copied over one by one).
-    ``num_workers`` / ``pin_memory``: an int / bool, or ``auto`` (see
+    tower). Otherwise, when the split's preprocessed pixels fit in ``pixel_cache_mb``, ``x``
+    is its entry of the pixel cache (:mod:`clipgap.pixels`, memory-mapped: nothing held in
+    memory) when the cache serves it, else the pixels loaded into memory (the transform is
+    deterministic); beyond ``pixel_cache_mb`` ``x`` is None and images stream through a
+    loader, from the pixel cache when it serves them. Pixels or
+    embeddings held in memory live on the model's device when that is CUDA (batches are then
+    gathered on the GPU), unless ``on_host`` keeps them in host memory (batches are copied
+    over one by one). ``num_workers`` / ``pin_memory``: an int / bool, or ``auto`` (see
     :func:`clipgap.devices.loader_options`).
     """
 
@@ -234,14 +250,34 @@ class SplitData:
         self.loader = loader_options(num_workers, pin_memory, model.device)
         self.batch_size = batch_size
         self.labels = torch.as_tensor(np.array(task.labels))
-        self.x: torch.Tensor | None = None
+        self.x: torch.Tensor | CachedPixels | None = None
+        self.streams_cache = False  # x is None: the loader reads the pixel cache
         kw = {"batch_size": batch_size, **self.loader, "progress": progress}
         if embedded:
             self.x = encode_images(model.backbone, task, **kw)
-        elif _pixel_mb(model, task) <= pixel_cache_mb:
-            self.x = load_pixels(task, model.backbone.transform, **kw)
-        if self.x is not None and model.device.type == "cuda" and not on_host:
-            self.x, self.labels = self.x.to(model.device), self.labels.to(model.device)
+        else:  # the same batches with or without the pixel cache (records do not change)
+            workers = self.loader["num_workers"]
+            cached = cached_pixels(task, model.backbone.transform, num_workers=workers)
+            if _pixel_mb(model, task) > pixel_cache_mb:
+                self.streams_cache = cached is not None
+            elif cached is not None:
+                self.x = cached
+            else:
+                self.x = load_pixels(task, model.backbone.transform, **kw)
+        if self.x is None or model.device.type != "cuda" or on_host:
+            return
+        if isinstance(self.x, CachedPixels):  # uint8 on the GPU: a quarter of float pixels
+            self.x = self.x.on(model.device)
+        else:
+            self.x = self.x.to(model.device)
+        self.labels = self.labels.to(model.device)
+
+    @property
+    def resident_mb(self) -> float:
+        """MiB this split holds in host memory (a memory-mapped pixel cache entry: none)."""
+        if not isinstance(self.x, torch.Tensor) or self.x.device.type != "cpu":
+            return 0.0
+        return self.x.numel() * self.x.element_size() / 2**20
 
     def batches(self, model: AdaptedModel, batch_size: int, generator=None, dist=None):
         """Mini-batches ``(x, y)``; shuffled when given a generator; with ``dist`` (several
@@ -254,6 +290,7 @@ class SplitData:
             batch_size=batch_size,
             generator=generator,
             dist=dist,
+            cache=self.streams_cache,
             **self.loader,
         )
 

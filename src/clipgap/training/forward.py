@@ -11,8 +11,10 @@ from clipgap.model import AdaptedModel
 
 
 class ClassText:
-    """Logits for the loss. Class text is re-encoded each step only when the text tower trains;
-    otherwise it is encoded once and only the (possibly trainable) text adapter runs per step."""
+    """Logits for the loss. Class text is re-encoded each step only when the text tower trains
+    (in activation-checkpointed chunks of classes: see
+    :func:`clipgap.embeddings.class_text_features`); otherwise it is encoded once and only the
+    (possibly trainable) text adapter runs per step."""
 
     def __init__(self, model: AdaptedModel, task: Task) -> None:
         self.model, self.names, self.templates = model, task.class_names, task.templates

@@ -11,7 +11,11 @@ epochs (>= 1), as the authors' code does. Methods differ only in what
 
 Speed: with a frozen image tower (``clip_adapter``, ``linear_probe``, text-only LoRA) training
 runs on cached image embeddings instead of the encoder; class text features are recomputed each
-step only when text-tower parameters are trainable. On CUDA, training runs in bf16 autocast by
+step only when text-tower parameters are trainable, then in activation-checkpointed chunks of
+classes (:func:`clipgap.embeddings.class_text_features`), so memory does not grow with the
+number of classes times the text tower's activations. Images are read from the pixel cache
+(:mod:`clipgap.pixels`) when it serves them. Once training ends, the model keeps no gradients
+and the optimiser state is freed. On CUDA, training runs in bf16 autocast by
 default (``train.precision``). Under ``torchrun`` the run trains with DistributedDataParallel
 over the processes (:mod:`clipgap.training.distributed`).
 """
@@ -101,6 +105,12 @@ class _Loop:
         self.device = model.device
         self.forward = ddp.wrap(Forward(model, self.text, fit.embedded), self.dist, self.device)
         self.steps = 0
+
+    def release(self) -> None:
+        """Free the gradients and optimiser state once training is over: the returned model
+        holds its weights only (a clone of it, for interpolation, copies no gradients)."""
+        self.optimizer.zero_grad(set_to_none=True)
+        self.optimizer.state.clear()
 
     def _out_of_steps(self) -> bool:
         return self.cfg.max_steps is not None and self.steps >= self.cfg.max_steps
@@ -305,6 +315,7 @@ def finetune(
     loop = _Loop(model, method, fit, val, cfg, progress, callbacks, precision=precision, dist=dist)
     with dev.fast_math(device, precision):
         history, best_epoch, best_acc = loop.run()
+    loop.release()
     if not dist.is_main:
         return None
     return FinetuneResult(
