@@ -23,7 +23,6 @@ import torch
 from PIL import Image
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("CLIPGAP_PIXEL_CACHE", "off")  # measures the data path from the files
 
 
 def make_folder(root: Path, n: int, size: int) -> None:
@@ -42,6 +41,8 @@ def main(argv=None) -> int:
     ap.add_argument("--image-size", type=int, default=256, help="side of the JPEGs on disk")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
+    # measures the data path from the files (set after parsing: --help and imports leave it)
+    os.environ.setdefault("CLIPGAP_PIXEL_CACHE", "off")
 
     from clipgap.backbones import load_backbone
     from clipgap.data import load_task
