@@ -46,7 +46,7 @@ def build_report(
     except OSError as exc:
         raise ConfigError(f"cannot create report directory {out}: {exc.strerror}") from None
     analysis = analyse(study, options)
-    write_tables(analysis.frame, long_results(study), out)
+    write_tables(analysis.results, long_results(study), out)
     plots = draw_figures(analysis, out / "figures")
     blocks = document(study, analysis, plots, figures="figures")
     atomic_write_text(out / "report.md", to_markdown(blocks))

@@ -52,10 +52,10 @@ def _train_images(run, data_root) -> int | None:
     if size is None:
         return None
     n, classes = size
-    train = run.train
+    holdout = run.train.holdout
     n_val = 0
-    if train["val_fraction"] > 0:
-        n_val = min(train["val_max"], max(1, int(round(train["val_fraction"] * n))))
+    if holdout.val_fraction > 0:
+        n_val = min(holdout.val_max, max(1, int(round(holdout.val_fraction * n))))
     if run.shots is None:
         return n - n_val
     return min(run.shots * classes, n - n_val) if classes else None
@@ -77,7 +77,7 @@ def _eval_images(run, cfg) -> tuple[int, list[str]]:
 def describe_run(run, cfg) -> dict:
     """The resolved settings of ``run`` and the work it implies (``"unknown"`` where a split's
     size is not known without downloading)."""
-    train = {k: run.train[k] for k in ("optimizer", "lr", "batch_size", "epochs")}
+    train = {k: getattr(run.train, k) for k in ("optimizer", "lr", "batch_size", "epochs")}
     fit = _train_images(run, cfg.data.data_root)
     evaluated, unknown = _eval_images(run, cfg)
     row = {
@@ -89,10 +89,16 @@ def describe_run(run, cfg) -> dict:
     }
     if unknown:  # the known part, and which test splits have no known size
         row |= {"eval_images_known": evaluated, "eval_unknown": unknown}
-    trial = getattr(run, "trial", None)
-    if trial is not None:
-        row["trial"] = trial
+    if run.trial is not None:
+        row["trial"] = {"index": run.trial.index, "values": dict(run.trial.values)}
     return row
+
+
+def trial_text(trial: dict) -> str:
+    """``"t2: lr=0.0031, rank=4"`` for a dry-run line."""
+    values = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                       for k, v in trial["values"].items())  # fmt: skip
+    return f"t{trial['index']}: {values}" if values else f"t{trial['index']}"
 
 
 def work_text(row: dict) -> str:

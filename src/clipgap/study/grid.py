@@ -125,10 +125,7 @@ def claim_study_dir(cfg: StudyConfig, out: Path, *, add: bool) -> None:
             held = json.loads(marker.read_text())
             if key not in held.get("studies", {}):
                 if not add:
-                    raise ConfigError(
-                        f"{out} holds runs of a different study; choose another --out, or pass "
-                        f"--add to add this study's runs to it"
-                    )
+                    raise ConfigError(refusal(out, ident, held.get("studies", {}).values()))
                 held["studies"][key] = ident
                 atomic_write_text(marker, json.dumps(held, indent=1, sort_keys=True))
         elif (out / "runs").is_dir() and any((out / "runs").iterdir()):
@@ -139,8 +136,26 @@ def claim_study_dir(cfg: StudyConfig, out: Path, *, add: bool) -> None:
             text = json.dumps({"studies": {key: ident}}, indent=1, sort_keys=True)
             atomic_write_text(marker, text)
         resolved = to_dict(cfg)
+        if cfg.search is not None:
+            resolved["search"] = cfg.identity()["search"]
         resolved["shots"] = [ALL_SHOTS if k is None else k for k in cfg.shots]
         atomic_write_text(out / "study.yaml", yaml.safe_dump(resolved, sort_keys=False))
+
+
+def refusal(out: Path, ident: dict, held) -> str:
+    """Why ``out`` is refused to a study of identity ``ident`` (one line): another search of the
+    same study, or another study."""
+    bare = {k: v for k, v in ident.items() if k != "search"}
+    if any({k: v for k, v in h.items() if k != "search"} == bare for h in held):
+        return (
+            f"{out} holds runs of another search of this study (search: is not the same); "
+            "choose another --out, or pass --add to add this search's runs to it (trials drawn "
+            "by both are shared)"
+        )
+    return (
+        f"{out} holds runs of a different study; choose another --out, or pass "
+        f"--add to add this study's runs to it"
+    )
 
 
 def run_study(
