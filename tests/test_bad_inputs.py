@@ -198,6 +198,31 @@ def other_study_in_out(tmp):
     return _study(tmp, STUDY), "holds runs of a different study"
 
 
+SEARCH = "search: {trials: 2, space: {linear_probe: {lr: [1.0e-3, 1.0e-1, log]}}}\n"
+
+
+def other_search_in_out(tmp):
+    from clipgap.config import digest
+    from clipgap.study import load_study_config
+
+    _study(tmp, STUDY + SEARCH.replace("trials: 2", "trials: 3"))
+    ident = load_study_config(str(tmp / "study.yaml")).identity()
+    (tmp / "out").mkdir()
+    (tmp / "out" / "study.json").write_text(json.dumps({"studies": {digest(ident): ident}}))
+    return _study(tmp, STUDY + SEARCH), "holds runs of another search of this study"
+
+
+def search_trials_zero(tmp):
+    return _study(tmp, STUDY + SEARCH.replace("trials: 2", "trials: 0")), (
+        "study.yaml: search.trials is 0; expected an integer >= 1"
+    )
+
+
+def search_without_holdout(tmp):
+    text = STUDY.replace("max_steps: 1}", "max_steps: 1, val_fraction: 0}") + SEARCH
+    return _study(tmp, text), "search: trials are chosen on validation accuracy"
+
+
 def old_schema_dir(tmp):
     run = tmp / "out" / "runs" / "world-shape__linear_probe__s0__0123456789abcdef"
     run.mkdir(parents=True)
@@ -281,7 +306,8 @@ ROWS = [
     unknown_world_task, unknown_style, unknown_method, lr_not_positive, non_finite_loss,
     missing_data, hostile_csv, csv_missing_column, csv_unknown_label, mismatched_checkpoint,
     not_safetensors, hf_not_clip, yaml_wrong_type, yaml_unknown_key, control_is_task,
-    other_study_in_out, old_schema_dir, unknown_difficulty_split, shots_too_large, shots_zero,
+    other_study_in_out, other_search_in_out, search_trials_zero, search_without_holdout,
+    old_schema_dir, unknown_difficulty_split, shots_too_large, shots_zero,
     shots_negative, finetune_shots_too_large, batch_size_zero, unknown_device, absent_device,
     missing_flag, dry_run_missing_weights, study_absent_device, preset_without_family_settings,
 ]  # fmt: skip

@@ -153,3 +153,40 @@ def test_selection_of_dicts_and_runs_outside_a_search():
     ]
     assert select_trials(rows, trial=lambda r: 0) == [False, True]
     assert trial_index(Rec("t", "m", 0, 3, 0.1)) == 3
+
+
+def test_plan_expands_trials_innermost_with_typed_trials():
+    from clipgap.study.config import study_from_dict
+    from clipgap.study.plan import plan_runs
+    from clipgap.study.search import Trial
+
+    data = {
+        "model": "world-tiny", "tasks": [{"name": "world:shape"}, {"name": "world:light"}],
+        "methods": ["full", "lora"], "seeds": [0, 1],
+        "search": {"trials": 3, "space": {"lora": {"lr": [1e-4, 1e-1, "log"], "rank": [2, 8]}}},
+    }  # fmt: skip
+    cfg = study_from_dict(data)
+    runs = plan_runs(cfg)
+    assert len(runs) == 2 * 2 * 2 * 3
+    assert [r.trial.index for r in runs[:6]] == [0, 1, 2, 0, 1, 2]  # trials vary fastest
+    assert [(r.task, r.method, r.seed) for r in runs[:3]] == [("world:shape", "full", 0)] * 3
+    assert all(isinstance(r.trial, Trial) for r in runs)
+    assert len({r.run_id for r in runs}) == len(runs)
+    lora = [r for r in runs if r.method == "lora"]
+    for run in lora:
+        assert run.train.lr == run.trial.values["lr"]
+        assert run.resolved.options.rank == run.trial.values["rank"]
+        assert run.config()["trial"] == {"index": run.trial.index, "values": run.trial.values}
+        assert run.dirname.endswith(f"__t{run.trial.index}__{run.run_id}")
+    # the same trial on another task or seed has the same values, drawn once per method
+    assert {r.trial.values["lr"] for r in lora if r.trial.index == 1} == {
+        lora[1].trial.values["lr"]
+    }
+    # the identity reads back into the same study (what `--status` does)
+    again = study_from_dict(cfg.identity())
+    assert again.search == cfg.search and [r.run_id for r in plan_runs(again)] == [
+        r.run_id for r in runs
+    ]
+    without = study_from_dict({k: v for k, v in data.items() if k != "search"})
+    assert all(r.trial is None and "trial" not in r.config() for r in plan_runs(without))
+    assert "search" not in without.identity()

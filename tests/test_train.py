@@ -66,12 +66,12 @@ PAPER_PROTOCOL = {  # science.md, "Training protocol"
 }
 # The tuned preset as the README's table states it (lr, batch, epochs; AdamW, weight decay 1e-4).
 TUNED_TABLE = {
-    "full": (3e-4, 64, 3),
-    "aclip": (3e-3, 64, 3),
-    "bitfit": (1e-2, 32, 3),
-    "lora": (3e-2, 64, 3),
-    "clip_adapter": (1e-2, 64, 20),
-    "linear_probe": (0.3, 64, 20),
+    "full": (1.116e-4, 64, 3),
+    "aclip": (4.774e-4, 64, 3),
+    "bitfit": (6.912e-3, 32, 3),
+    "lora": (1.154e-2, 64, 3),
+    "clip_adapter": (5.069e-2, 64, 20),
+    "linear_probe": (0.6268, 64, 20),
 }
 
 
@@ -99,10 +99,11 @@ def test_tuned_preset_matches_the_documented_table(method):
 def test_presets_name_their_source_and_refuse_unknown_names():
     assert presets.names() == ["paper", "tuned"]
     assert "2402.09613" in presets.get("paper").source
-    assert "validation accuracy only" in presets.get("tuned").per_family["world"].source
+    world = presets.get("tuned").per_family["world"].source
+    assert "configs/world-tune.yaml" in world and "validation accuracy" in world
     a = preset("tuned", "lora", model="world")
     a["lr"] = 1.0  # callers get a copy: the preset itself is unchanged
-    assert preset("tuned", "lora", model="world")["lr"] == 3e-2
+    assert preset("tuned", "lora", model="world")["lr"] == 1.154e-2
     with pytest.raises(UnknownNameError, match=r"unknown preset 'tunned'.*did you mean 'tuned'"):
         preset("tunned", "lora", model="world")
     with pytest.raises(UnknownNameError, match=r"unknown method 'ful'"):
@@ -111,7 +112,7 @@ def test_presets_name_their_source_and_refuse_unknown_names():
 
 def test_tuned_holds_settings_per_model_family():
     world, vit = (preset("tuned", "full", model=m) for m in ("world", "ViT-B-32"))
-    assert world["lr"] == 3e-4 and world["epochs"] == 3
+    assert world["lr"] == 1.116e-4 and world["epochs"] == 3
     # real ViT-B/32: WiSE-FT's end-to-end setting, not the world's (10x smaller lr)
     assert vit == {"optimizer": "adamw", "lr": 3e-5, "weight_decay": 0.1, "batch_size": 512,
                    "epochs": 10}  # fmt: skip

@@ -215,11 +215,14 @@ def summary_table(records) -> str:
 
 
 def summary_rows(records) -> list[dict]:
-    """One row per method (and shots, when the study has several): runs, mean dID, dDG, CF."""
+    """One row per method (and shots, when the study has several): runs, mean dID, dDG, CF;
+    of a search, its selected trials only (:func:`clipgap.report.selection.selection_flags`)."""
     from clipgap.record import OUTCOME_LABELS, OUTCOMES
+    from clipgap.report.selection import selection_flags
     from clipgap.study.config import shots_label
 
     done = [r for r in records if r.complete]
+    done = [r for r, keep in zip(done, selection_flags(done), strict=True) if keep]
     by_shots = len({r.shots for r in done}) > 1
     groups: dict[tuple, list] = {}
     for r in done:
@@ -264,7 +267,9 @@ def dry_run(args, cfg, runs) -> int:
         f"study: model {cfg.model}"
         + (f" ({cfg.pretrained})" if cfg.pretrained else "")
         + f", {len(cfg.tasks)} tasks x {len(cfg.methods)} methods x {len(cfg.shots)} shots "
-        f"({shots}) x {len(cfg.seeds)} seeds = {len(runs)} runs, preset {cfg.preset}, "
+        f"({shots}) x {len(cfg.seeds)} seeds"
+        + (f" x {cfg.search.trials} trials" if cfg.search else "")
+        + f" = {len(runs)} runs, preset {cfg.preset}, "
         f"difficulty on the {cfg.difficulty.split} split, device {cfg.device}, out {cfg.out}",
         table(lines),
         f"\ndata needed ({len(specs)} datasets, test splits; train splits for trained tasks):",
@@ -283,7 +288,7 @@ def dry_run(args, cfg, runs) -> int:
 def plan_rows(runs, cfg) -> tuple[list[dict], list[dict]]:
     """Per run, the ``--json`` row (resolved settings, work) and the text table's row."""
     from clipgap.study.config import shots_label
-    from clipgap.study.describe import describe_run, work_text
+    from clipgap.study.describe import describe_run, trial_text, work_text
 
     rows, lines = [], []
     for r in runs:
@@ -301,7 +306,7 @@ def plan_rows(runs, cfg) -> tuple[list[dict], list[dict]]:
                 "epochs": t["epochs"],
                 "work": work_text(row),
             }  # fmt: skip
-            | ({"trial": row["trial"]} if "trial" in row else {})
+            | ({"trial": trial_text(row["trial"])} if "trial" in row else {})
         )
     return rows, lines
 

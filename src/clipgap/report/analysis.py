@@ -1,9 +1,14 @@
 """The analysis of a study: every table, statistic and verdict the report shows, computed from
-its run records (:func:`analyse`). Rendering reads this object only."""
+its run records (:func:`analyse`). Rendering reads this object only.
+
+A search's trials are filtered here, once: every table, statistic, claim and figure but the
+search's own (:mod:`.trials`) sees the selected trial of each task x method x seed only
+(:func:`clipgap.report.selection.selection_flags`); ``results`` keeps every run.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
 
@@ -14,7 +19,9 @@ from clipgap.report.labels import OUTCOMES, order_arms
 from clipgap.report.measure_ranking import MeasureRanking, measure_rankings
 from clipgap.report.relations import relation_table
 from clipgap.report.scopes import claim_groups, paper_means, scope_name, shots_table
+from clipgap.report.selection import selection_flags
 from clipgap.report.study import Study
+from clipgap.report.trials import trials_table
 
 
 @dataclass(frozen=True)
@@ -29,7 +36,10 @@ class Analysis:
     training images per class (empty without limited-data runs). ``claims``: the verdicts.
     ``options``: what decided them. ``measures``: which difficulty measure predicts which
     outcome, per preset (:mod:`.measures`). ``frontier``: the gain-forgetting frontier along
-    interpolation (:mod:`.frontier`; None when no run was scored along alpha).
+    interpolation (:mod:`.frontier`; None when no run was scored along alpha). ``results``:
+    one row per finished run, every trial of a search included (``results.csv``; ``frame`` is
+    its selected rows). ``trials``: a search's trials (:func:`.trials.trials_table`; None
+    without a search).
     """
 
     frame: pd.DataFrame
@@ -45,6 +55,8 @@ class Analysis:
     options: ClaimOptions
     measures: list[MeasureRanking]
     frontier: Frontier | None = None
+    results: pd.DataFrame | None = None
+    trials: pd.DataFrame | None = None
 
     @property
     def level(self) -> float:
@@ -55,7 +67,13 @@ class Analysis:
 def analyse(study: Study, options: ClaimOptions | None = None) -> Analysis:
     """Tables, difficulty/outcome statistics and claim verdicts of a loaded study."""
     options = options or ClaimOptions()
-    frame = tables.results_frame(study)
+    results = tables.results_frame(study)
+    trials = trials_table(study, results)
+    flags = selection_flags(study.records)
+    study = replace(
+        study, records=[r for r, keep in zip(study.records, flags, strict=True) if keep]
+    )
+    frame = results[results["selected"]].reset_index(drop=True)
     difficulty = tables.difficulty_table(frame)
     cells = tables.cell_table(frame)
     groups = claim_groups(cells)
@@ -78,6 +96,8 @@ def analyse(study: Study, options: ClaimOptions | None = None) -> Analysis:
         options=options,
         measures=measure_rankings(study, level=options.level),
         frontier=frontier_analysis(study, frame, difficulty, groups, options),
+        results=results,
+        trials=trials,
     )
 
 

@@ -50,7 +50,7 @@ def build_report_analysis(study_dir, out_dir=None, *, options: ClaimOptions | No
     _check_report_dir(out)
     analysis = analyse(study, options)
     with atomic_dir(out, replace=True) as tmp:  # the whole report, or the previous one
-        write_tables(analysis.frame, long_results(study), tmp)
+        write_tables(analysis.results, long_results(study), tmp)
         plots = draw_figures(analysis, tmp / "figures")
         blocks = document(study, analysis, plots, figures="figures")
         atomic_write_text(tmp / "report.md", to_markdown(blocks))

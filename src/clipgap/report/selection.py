@@ -4,7 +4,8 @@ A search study (:mod:`clipgap.study.search`) runs K trials of every (task, metho
 report keeps one of them: the trial with the highest validation accuracy (the trainer's
 hold-out from the train split, never test data), ties to the lower trial index. Runs without
 a validation accuracy (failed, or trained without a hold-out) are never selected; a group
-where no run has one has no selected trial.
+where no run has one has no selected trial. Runs outside a search are their own choice: always
+selected (:func:`selection_flags`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,14 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 GROUP = ("task", "method", "seed")
+RUN_GROUP = ("model", "task", "method", "preset", "shots", "seed")
+"""What a study's trials are chosen among: one run per model x task x method x preset x shots x
+seed, the axes a search adds its trials to."""
+
+
+def in_search(record) -> bool:
+    """Whether ``record`` is a trial of a search (its config has a ``trial``)."""
+    return isinstance((getattr(record, "config", None) or {}).get("trial"), dict)
 
 
 def trial_index(record) -> int:
@@ -63,3 +72,16 @@ def selected(records: Iterable, **kwargs) -> list:
     """The selected records of :func:`select_trials`, in their order."""
     records = list(records)
     return [r for r, keep in zip(records, select_trials(records, **kwargs), strict=True) if keep]
+
+
+def selection_flags(records: Sequence) -> list[bool]:
+    """One flag per run record: runs outside a search are always selected; a search's trials
+    by :func:`select_trials` within :data:`RUN_GROUP` (exactly one per group with a
+    validation accuracy). The one rule the report, ``results.csv`` and the CLI summary use."""
+    records = list(records)
+    searched = [i for i, r in enumerate(records) if in_search(r)]
+    flags = [True] * len(records)
+    chosen = select_trials([records[i] for i in searched], group=RUN_GROUP)
+    for i, keep in zip(searched, chosen, strict=True):
+        flags[i] = keep
+    return flags

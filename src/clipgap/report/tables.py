@@ -38,7 +38,7 @@ DIFFICULTY_COLUMNS = (
 )
 FIXED_COLUMNS = (
     "run_id", "status", "error", "task", "method", "seed", "preset", "shots", "model", "unit",
-    "arm", "difficulty_split", *DIFFICULTY_KEYS, "n_images", "n_classes", "zs_id", "ft_id",
+    "arm", "trial", "selected", "difficulty_split", *DIFFICULTY_KEYS, "n_images", "n_classes", "zs_id", "ft_id",
     *MEAN_ACCURACIES, *OUTCOMES, "trainable_params", "best_epoch", "val_accuracy", "val_accuracy_start",
     "seconds", "eval_seconds", "peak_memory_mb", "device",
 )  # fmt: skip
@@ -54,12 +54,18 @@ def results_frame(study: Study) -> pd.DataFrame:
     when any run limited its training images (``shots`` is ``all`` for the full split).
     Per-domain and per-control columns are ``zs_dg[D]``, ``ft_dg[D]``, ``delta_dg[D]``,
     ``zs_control[T]``, ``ft_control[T]`` and ``cf[T]``; versions are ``version_<name>``.
+    ``trial`` is a search's trial index (empty outside a search) and ``selected`` whether the
+    report uses the run (:func:`clipgap.report.selection.selection_flags`: True outside a
+    search, one trial per task x method x seed in a search).
     """
+    from clipgap.report.selection import in_search, selection_flags, trial_index
+
     several_models = len({r.model for r in study.records}) > 1
     several_presets = len({r.preset for r in study.records}) > 1
     limited = any(r.shots is not None for r in study.records)
     rows = []
-    for rec in study.records:
+    flags = selection_flags(study.records)
+    for rec, chosen in zip(study.records, flags, strict=True):
         shots = shots_text(rec.shots)
         arm = f"{rec.method}/{rec.preset}" if several_presets else rec.method
         row = {
@@ -74,11 +80,13 @@ def results_frame(study: Study) -> pd.DataFrame:
             "model": rec.model,
             "unit": f"{rec.model} | {rec.task}" if several_models else rec.task,
             "arm": f"{arm}@{shots}" if limited else arm,
+            "trial": trial_index(rec) if in_search(rec) else None,
+            "selected": chosen,
         }
         if rec.complete:
             row.update(_flatten_complete(rec))
         rows.append(row)
-    frame = pd.DataFrame(rows)
+    frame = pd.DataFrame(rows).astype({"trial": "Int64"})
     extra = sorted((c for c in frame.columns if c not in FIXED_COLUMNS), key=_extra_order)
     return frame.reindex(columns=[*FIXED_COLUMNS, *extra])
 

@@ -1,9 +1,10 @@
 """The study configuration: model, tasks (with shift domains and controls), methods, seeds,
-shots (training images per class) and where difficulty is measured."""
+shots (training images per class), an optional hyperparameter ``search`` and where difficulty
+is measured."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from clipgap.study.execution import (
     ResourcesConfig,
     check_executor_name,
 )
+from clipgap.study.search import SearchConfig, search_data, search_from_dict
 
 DEFAULT_METHODS = [*PAPER_METHODS, "linear_probe"]
 # A value of the shots axis: k images per class, or ``all`` (the full training portion).
@@ -146,6 +148,8 @@ class StudyConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
     difficulty: DifficultyConfig = field(default_factory=DifficultyConfig)
     data: DataConfig = field(default_factory=DataConfig)
+    # K trials per method from its space (clipgap.study.search); parsed by study_from_dict
+    search: SearchConfig | None = field(default=None, metadata=NEW_SETTING)
     out: str = field(default="study-out", metadata=NOT_HASHED)
     # how runs execute (clipgap.study.execution), not what they compute
     executor: str = field(default="local", metadata=NOT_HASHED)
@@ -197,8 +201,12 @@ class StudyConfig:
 
     def identity(self) -> dict:
         """What makes two studies the same study (everything but where and how it runs, as
-        its fields declare: :func:`clipgap.config.identity`)."""
-        return identity(self)
+        its fields declare: :func:`clipgap.config.identity`; a search as its YAML data, so
+        that :func:`study_from_dict` reads an identity back)."""
+        ident = identity(self)
+        if self.search is not None:
+            ident["search"] = search_data(self.search)
+        return ident
 
 
 def default_world_study() -> dict:
@@ -226,6 +234,18 @@ def load_study_config(
         data["out"] = out
     where = Path(path).name if path else "study"
     try:
-        return from_dict(StudyConfig, data)
+        return study_from_dict(data)
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}") from None
+
+
+def study_from_dict(data: dict, *, where: str = "") -> StudyConfig:
+    """A :class:`StudyConfig` from YAML data (a config file, or a study identity read back):
+    ``search`` is parsed by :func:`clipgap.study.search.search_from_dict` against the study's
+    methods (one-line errors naming ``search.KEY``), everything else by ``from_dict``."""
+    data = dict(data)
+    search = data.pop("search", None)
+    cfg = from_dict(StudyConfig, data, where=where)
+    if search is None:
+        return cfg
+    return replace(cfg, search=search_from_dict(search, list(cfg.methods)))

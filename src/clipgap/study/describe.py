@@ -86,10 +86,16 @@ def describe_run(run, cfg) -> dict:
     }
     if unknown:  # the known part, and which test splits have no known size
         row |= {"eval_images_known": evaluated, "eval_unknown": unknown}
-    trial = getattr(run, "trial", None)
-    if trial is not None:
-        row["trial"] = trial
+    if run.trial is not None:
+        row["trial"] = {"index": run.trial.index, "values": dict(run.trial.values)}
     return row
+
+
+def trial_text(trial: dict) -> str:
+    """``"t2: lr=0.0031, rank=4"`` for a dry-run line."""
+    values = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                       for k, v in trial["values"].items())  # fmt: skip
+    return f"t{trial['index']}: {values}" if values else f"t{trial['index']}"
 
 
 def work_text(row: dict) -> str:

@@ -119,10 +119,7 @@ def claim_study_dir(
             held, recovered = _held_studies(marker, ours or set())
             if key not in held["studies"]:
                 if not add and not recovered:
-                    raise ConfigError(
-                        f"{out} holds runs of a different study; choose another --out, or pass "
-                        f"--add to add this study's runs to it"
-                    )
+                    raise ConfigError(refusal(out, ident, held["studies"].values()))
                 held["studies"][key] = ident
                 atomic_write_text(marker, json.dumps(held, indent=1, sort_keys=True))
         elif (out / "runs").is_dir() and any((out / "runs").iterdir()):
@@ -133,6 +130,8 @@ def claim_study_dir(
             text = json.dumps({"studies": {key: ident}}, indent=1, sort_keys=True)
             atomic_write_text(marker, text)
         resolved = to_dict(cfg)
+        if cfg.search is not None:
+            resolved["search"] = cfg.identity()["search"]
         resolved["shots"] = [ALL_SHOTS if k is None else k for k in cfg.shots]
         atomic_write_text(out / "study.yaml", yaml.safe_dump(resolved, sort_keys=False))
 
@@ -157,6 +156,22 @@ def _held_studies(marker: Path, ours: set[str]) -> tuple[dict, bool]:
     log.warning("%s is damaged (%s); writing it again for this study (every run in %s is one "
                 "of its runs)", marker, why, runs)  # fmt: skip
     return {"studies": {}}, True
+
+
+def refusal(out: Path, ident: dict, held) -> str:
+    """Why ``out`` is refused to a study of identity ``ident`` (one line): another search of the
+    same study, or another study."""
+    bare = {k: v for k, v in ident.items() if k != "search"}
+    if any({k: v for k, v in h.items() if k != "search"} == bare for h in held):
+        return (
+            f"{out} holds runs of another search of this study (search: is not the same); "
+            "choose another --out, or pass --add to add this search's runs to it (trials drawn "
+            "by both are shared)"
+        )
+    return (
+        f"{out} holds runs of a different study; choose another --out, or pass "
+        f"--add to add this study's runs to it"
+    )
 
 
 def run_study(

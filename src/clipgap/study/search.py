@@ -102,14 +102,24 @@ def parse_spec(spec, where: str) -> Range | Choice:
     return Choice(tuple(spec))
 
 
-def _method_options(method: str) -> dict[str, dataclasses.Field]:
-    from clipgap.methods import get_method
+def _impl(method):
+    """The :class:`~clipgap.methods.base.Method` of ``method``: a resolved method's own (no
+    registry lookup), or looked up by name."""
+    from clipgap.methods import ResolvedMethod, get_method
 
-    options = get_method(method).Options
+    return method.impl if isinstance(method, ResolvedMethod) else get_method(method)
+
+
+def _name(method) -> str:
+    return getattr(method, "name", method)
+
+
+def _method_options(method) -> dict[str, dataclasses.Field]:
+    options = _impl(method).Options
     return {f.name: f for f in dataclasses.fields(options) if f.init}
 
 
-def _check_key(method: str, key: str, where: str) -> str:
+def _check_key(method, key: str, where: str) -> str:
     """``"train"`` or ``"option"``: where ``key`` belongs for ``method`` (ConfigError if none)."""
     from clipgap.training import TrainConfig
 
@@ -119,6 +129,7 @@ def _check_key(method: str, key: str, where: str) -> str:
         return "option"
     train_keys = {f.name for f in dataclasses.fields(TrainConfig)}
     options = ", ".join(sorted(_method_options(method))) or "none"
+    method = _name(method)
     if key in train_keys:
         raise ConfigError(
             f"{where}: train.{key} is the same for every trial and cannot be searched; "
@@ -130,9 +141,8 @@ def _check_key(method: str, key: str, where: str) -> str:
     )
 
 
-def _check_values(method: str, key: str, kind: str, spec: Range | Choice, where: str) -> None:
+def _check_values(method, key: str, kind: str, spec: Range | Choice, where: str) -> None:
     """Every choice (and both ends of a range) must be a valid value of the setting."""
-    from clipgap.methods import get_method
     from clipgap.training import TrainConfig
 
     values = spec.values if isinstance(spec, Choice) else (spec.lo, spec.hi)
@@ -143,13 +153,14 @@ def _check_values(method: str, key: str, kind: str, spec: Range | Choice, where:
             if kind == "train":
                 TrainConfig(**{key: value})
             else:
-                get_method(method).make_options({key: value})
+                _impl(method).make_options({key: value})
         except (ConfigError, TypeError, ValueError) as exc:
             raise ConfigError(f"{where}: {value!r} is not allowed ({exc})") from None
 
 
-def parse_space(method: str, data, where: str) -> dict[str, Range | Choice]:
-    """A method's space from YAML data, every key and value checked."""
+def parse_space(method, data, where: str) -> dict[str, Range | Choice]:
+    """A method's space from YAML data, every key and value checked (``method``: a name or a
+    :class:`~clipgap.methods.ResolvedMethod`, whose options class is used as it is)."""
     if not isinstance(data, dict) or not data:
         raise ConfigError(f"{where} must map settings to ranges or choices, got {data!r}")
     space = {}
@@ -191,7 +202,7 @@ def method_seed(seed: int, method: str) -> list[int]:
     return [seed, zlib.crc32(method.encode("utf-8"))]
 
 
-def _is_int_setting(method: str, key: str, kind: str) -> bool:
+def _is_int_setting(method, key: str, kind: str) -> bool:
     from clipgap.training import TrainConfig
 
     fields = {f.name: f for f in dataclasses.fields(TrainConfig)} if kind == "train" else None
@@ -213,14 +224,14 @@ def _draw(rng: np.random.Generator, spec: Range | Choice, integer: bool):
     return int(min(max(round(value), spec.lo), spec.hi)) if integer else _round(value)
 
 
-def draw_trials(
-    method: str, space: dict[str, Range | Choice], *, trials: int, seed: int
-) -> list[Trial]:
-    """``trials`` reproducible draws from ``method``'s ``space`` (see the module docstring)."""
+def draw_trials(method, space: dict[str, Range | Choice], *, trials: int, seed: int) -> list[Trial]:
+    """``trials`` reproducible draws from ``method``'s ``space`` (see the module docstring);
+    ``method``: a name or a :class:`~clipgap.methods.ResolvedMethod` (no lookup then)."""
     if trials < 1:
         raise ConfigError(f"search.trials is {trials!r}; expected an integer >= 1")
-    rng = np.random.default_rng(method_seed(seed, method))
-    kinds = {key: _check_key(method, key, f"search.space.{method}.{key}") for key in space}
+    name = _name(method)
+    rng = np.random.default_rng(method_seed(seed, name))
+    kinds = {key: _check_key(method, key, f"search.space.{name}.{key}") for key in space}
     out = []
     for index in range(trials):
         values = {
@@ -238,24 +249,40 @@ def draw_trials(
     return out
 
 
-def method_space(search: SearchConfig, method: str, default: dict | None) -> dict:
-    """The space ``method`` is searched over: the study's override, else ``default`` (the
-    preset file's space for the method, YAML data), else a ConfigError naming the key."""
-    if method in search.space:
-        return search.space[method]
+def method_space(search: SearchConfig, method, default: dict | None) -> dict:
+    """The space ``method`` (a name or a resolved method) is searched over: the study's
+    override, else ``default`` (the preset file's space for the method, YAML data), else a
+    ConfigError naming the key."""
+    name = _name(method)
+    if name in search.space:
+        return search.space[name]
     if not default:
         raise ConfigError(
-            f"search.space.{method}: the preset has no search space for {method!r}; give one "
-            f"in the study (search.space.{method}: {{lr: [lo, hi, log]}})"
+            f"search.space.{name}: the preset has no search space for {name!r}; give one "
+            f"in the study (search.space.{name}: {{lr: [lo, hi, log]}})"
         )
-    return parse_space(method, default, f"presets space.{method}")
+    return parse_space(method, default, f"presets space.{name}")
 
 
-def plan_trials(search: SearchConfig, methods: list[str], defaults: dict[str, dict]) -> dict:
-    """Every method's trials (method -> list of :class:`Trial`), the same count for each."""
+def plan_trials(search: SearchConfig, methods: list, defaults: dict[str, dict]) -> dict:
+    """Every method's trials (method name -> list of :class:`Trial`), the same count for each;
+    ``methods``: names or resolved methods (looked up once already: no lookup here)."""
     return {
-        m: draw_trials(
-            m, method_space(search, m, defaults.get(m)), trials=search.trials, seed=search.seed
+        _name(m): draw_trials(
+            m, method_space(search, m, defaults.get(_name(m))), trials=search.trials,
+            seed=search.seed,
         )
         for m in methods
-    }
+    }  # fmt: skip
+
+
+def spec_data(spec: Range | Choice) -> list:
+    """A space entry as it is written in YAML: ``[lo, hi, scale]`` or the list of choices."""
+    return [spec.lo, spec.hi, spec.scale] if isinstance(spec, Range) else list(spec.values)
+
+
+def search_data(search: SearchConfig) -> dict:
+    """``search`` as YAML data (what :func:`search_from_dict` reads back): the study identity
+    and ``study.yaml`` hold it in this form."""
+    space = {m: {k: spec_data(s) for k, s in sorted(sp.items())} for m, sp in search.space.items()}
+    return {"trials": search.trials, "seed": search.seed, "space": space}

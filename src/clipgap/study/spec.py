@@ -22,6 +22,7 @@ from clipgap.errors import ConfigError
 from clipgap.methods import ResolvedMethod
 from clipgap.record import DIFFICULTY_SPLITS
 from clipgap.study.config import EvalConfig, shots_label
+from clipgap.study.search import Trial
 from clipgap.training.config import Holdout, TrainConfig
 
 __all__ = ["Columns", "DifficultySpec", "RunSpec", "resolve_run"]
@@ -82,6 +83,7 @@ class RunSpec:
     dg: tuple[str, ...] = ()
     controls: tuple[str, ...] = ()
     columns: Columns = Columns()
+    trial: Trial | None = field(default=None, hash=False)
 
     @property
     def method(self) -> str:
@@ -105,21 +107,32 @@ class RunSpec:
     def config(self) -> dict:
         """The run's config: stored in its record (``config``) and hashed into its name."""
         data = identity(self.columns)
-        return {
-            "task": self.task,
-            "method": self.method,
-            "seed": self.seed,
-            "shots": self.shots,
-            "preset": self.preset,
-            "model": self.model,
-            "pretrained": self.pretrained,
-            "dg": list(self.dg),
-            "controls": list(self.controls),
-            "train": identity(self.train),
-            "method_options": identity(self.resolved.options),
-            "eval": identity(self.eval),
-            "difficulty": identity(self.difficulty),
-        } | ({"data": data} if data else {})
+        return (
+            {
+                "task": self.task,
+                "method": self.method,
+                "seed": self.seed,
+                "shots": self.shots,
+                "preset": self.preset,
+                "model": self.model,
+                "pretrained": self.pretrained,
+                "dg": list(self.dg),
+                "controls": list(self.controls),
+                "train": identity(self.train),
+                "method_options": identity(self.resolved.options),
+                "eval": identity(self.eval),
+                "difficulty": identity(self.difficulty),
+            }
+            | ({"data": data} if data else {})
+            | self._trial_config()
+        )
+
+    def _trial_config(self) -> dict:
+        """``{"trial": {"index", "values"}}`` in a search, else nothing (hashes outside a search
+        stay as they were)."""
+        if self.trial is None:
+            return {}
+        return {"trial": {"index": self.trial.index, "values": dict(self.trial.values)}}
 
     @property
     def run_id(self) -> str:
@@ -128,7 +141,10 @@ class RunSpec:
     @property
     def dirname(self) -> str:
         slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", self.task).strip("-")[:40]
-        return f"{slug}__{self.method}__k{shots_label(self.shots)}__s{self.seed}__{self.run_id}"
+        trial = "" if self.trial is None else f"__t{self.trial.index}"
+        return (
+            f"{slug}__{self.method}__k{shots_label(self.shots)}__s{self.seed}{trial}__{self.run_id}"
+        )
 
 
 def resolve_run(
@@ -147,6 +163,7 @@ def resolve_run(
     dg: tuple[str, ...] = (),
     controls: tuple[str, ...] = (),
     columns: Columns = Columns(),
+    trial: Trial | None = None,
 ) -> RunSpec:
     """The run of ``method`` (looked up already) on ``task``.
 
@@ -155,11 +172,15 @@ def resolve_run(
     put on ``device``. ``eval``: how test splits are scored (None: in batches of the train
     config's ``eval_batch_size``, uncapped, no alpha sweep). Difficulty is measured on
     ``difficulty_split``; on the training portion that ``difficulty_holdout`` leaves (None: the
-    run's own hold-out).
+    run's own hold-out). ``trial``: a search's trial; its train values go over ``train`` and
+    its method options over ``method``'s (validated by the options class, no lookup).
     """
     from clipgap.training import preset as preset_settings
 
     merged = {**preset_settings(preset, method, model=model), **(train or {})}
+    if trial is not None:
+        merged |= trial.train
+        method = _with_options(method, trial.method_options)
     resolved = from_dict(TrainConfig, merged, where=where)
     if eval is None:
         eval = EvalConfig(batch_size=resolved.eval_batch_size)
@@ -177,7 +198,18 @@ def resolve_run(
         dg=tuple(dg),
         controls=tuple(controls),
         columns=columns,
+        trial=trial,
     )
+
+
+def _with_options(method: ResolvedMethod, options: Mapping) -> ResolvedMethod:
+    """``method`` with ``options`` over its options (ConfigError naming ``method.KEY``)."""
+    if not options:
+        return method
+    try:
+        return replace(method, options=replace(method.options, **options))
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"method {method.name}: {exc}") from None
 
 
 def _on_device(train: TrainConfig, device: str) -> TrainConfig:

@@ -87,8 +87,7 @@ def study_status(out: str | Path, runs: list[RunSpec], *, stale_after: float) ->
 
 def planned_runs(out: str | Path) -> list[RunSpec]:
     """Every run of every study the directory holds (``study.json``), in plan order."""
-    from clipgap.config import from_dict
-    from clipgap.study.config import StudyConfig
+    from clipgap.study.config import study_from_dict
     from clipgap.study.plan import plan_runs
 
     out = Path(out)
@@ -101,7 +100,7 @@ def planned_runs(out: str | Path) -> list[RunSpec]:
         raise ConfigError(f"{marker}: cannot read the studies it lists ({exc})") from None
     runs: dict[str, RunSpec] = {}
     for ident in studies.values():
-        cfg = from_dict(StudyConfig, {**ident, "out": str(out)}, where=str(marker))
+        cfg = study_from_dict({**ident, "out": str(out)}, where=str(marker))
         runs.update((r.dirname, r) for r in plan_runs(cfg))
     return list(runs.values())
 

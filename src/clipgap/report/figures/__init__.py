@@ -8,6 +8,7 @@ report's order.
 - :mod:`.forgetting`: CF heatmaps per (fine-tuning task, control task).
 - :mod:`.predictor_errors`: which difficulty measure predicts the outcomes (LOTO errors).
 - :mod:`.frontier_curves`: gain against forgetting along interpolation.
+- :mod:`.sensitivity`: a search's outcomes against the learning rate (search studies only).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from clipgap.report.figures.forgetting import plot_forgetting
 from clipgap.report.figures.frontier_curves import plot_frontier
 from clipgap.report.figures.gains import plot_difficulty, plot_shots, plot_tradeoff
 from clipgap.report.figures.predictor_errors import plot_measures
+from clipgap.report.figures.sensitivity import plot_sensitivity
 
 __all__ = ["FIGURE_NAMES", "Plot", "draw_figures"]
 
@@ -41,6 +43,7 @@ def draw_figures(analysis: Analysis, out: Path) -> list[Plot]:
         plot_tradeoff(analysis.cells, analysis.methods, out),
         *plot_forgetting(analysis.forgetting, out),
         plot_shots(analysis.shots, out),
+        plot_sensitivity(analysis.trials, out),
         *plot_measures(analysis.measures, out),
         *plot_frontier(analysis.frontier, out),
     ]

@@ -17,6 +17,7 @@ from clipgap.report.sections.interpolation import frontier_section
 from clipgap.report.sections.outcomes import accuracy_section, method_section, shots_section
 from clipgap.report.sections.predictors import measures_section
 from clipgap.report.sections.runs import failed_section, runs_section
+from clipgap.report.sections.search import search_section
 from clipgap.report.study import Study
 from clipgap.report.tables import complete_rows
 from clipgap.stats import signed_rank_min_n
@@ -47,6 +48,7 @@ def document(study: Study, analysis: Analysis, plots: list[Plot], *, figures: st
     blocks += statistics_section(analysis.relations, analysis.level)
     blocks += measures_section(analysis.measures)
     blocks += frontier_section(analysis.frontier, analysis.claims)
+    blocks += search_section(analysis.trials)
     blocks.append(Heading("Figures"))
     blocks += [Image(f"{figures}/{p.name}", p.title, p.caption) for p in plots]
     if not plots:
