@@ -189,3 +189,17 @@ def test_study_controls_default_to_the_panel_and_warn_on_shared(tmp_path, caplog
     assert cfg.controls_for(shaped) == ["world:color", "world:count"]  # given: kept
     assert cfg.controls_for(shape) == control_panel("world:shape")
     assert cfg.controls_for(folder) == ["world:color_shape", "world:shape"]  # every other task
+
+
+def test_checkpoint_of_a_variant_exports_whatever_threads_it_was_trained_with(tmp_path):
+    """A model name means one set of weights: fine-tuning under --threads 2 and exporting without
+    it rebuild the same base, from the model name the checkpoint records."""
+    argv = ["--threads", "2", "finetune", "--model", CHEAP, "--dataset", "world:color/2",
+            "--method", "bitfit", "--out", str(tmp_path / "ft"), "--no-progress",
+            "train.max_steps=1"]  # fmt: skip
+    assert main(argv) == 0
+    ckpt = tmp_path / "ft" / "checkpoint.safetensors"
+    assert main(["export", "--checkpoint", str(ckpt), "--format", "open_clip",
+                 "--out", str(tmp_path / "oc"), "--no-progress"]) == 0  # fmt: skip
+    exported = load_backbone(f"local-dir:{tmp_path / 'oc'}")
+    assert exported.embed_dim == load_backbone(CHEAP).embed_dim
