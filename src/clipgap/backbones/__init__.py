@@ -1,7 +1,9 @@
 """Backbone loading: ``load_backbone("ViT-B-32", "openai")``, ``"hf:DIR"``, ``"world"`` ...
 
 Named models (like the embedded ``world`` CLIP) register a loader in :data:`named_models`;
-``hf:`` goes to the Hugging Face backend; every other name goes to open_clip.
+``SCHEME:ARG`` specs go to the loader registered in :data:`schemes` (``hf:`` to the Hugging Face
+backend, ``world:KEY=VALUE[,...]`` to a variant of the world CLIP, registered by
+``clipgap.world.model``); every other name goes to open_clip.
 """
 
 from __future__ import annotations
@@ -28,7 +30,9 @@ __all__ = [
 
 named_models: Registry[Callable[..., Backbone]] = Registry("model", plugins=["clipgap.world.model"])
 # ``SCHEME:ARG`` model specs: each loader takes (arg, pretrained=, device=, spec=).
-schemes: Registry[Callable[..., Backbone]] = Registry("model scheme")
+schemes: Registry[Callable[..., Backbone]] = Registry(
+    "model scheme", plugins=["clipgap.world.model"]
+)
 
 
 @schemes.register("hf")

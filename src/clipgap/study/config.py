@@ -27,7 +27,9 @@ ALL_SHOTS = "all"
 class TaskEntry:
     """A fine-tuning task, the shift domains that share its labels, and its control tasks.
 
-    ``controls`` unset means every other task of the study.
+    ``controls`` unset means the world's control panel for a world task (controls that share
+    none of its label attributes, :mod:`clipgap.world.panels`), else every other task of the
+    study. Given controls that share a world task's label attribute are kept, with a warning.
     """
 
     name: str
@@ -44,6 +46,10 @@ class TaskEntry:
             )
         if self.name in self.dg:
             raise ConfigError(f"dg: task {self.name!r} lists itself as a shift domain")
+        if self.controls is not None:
+            from clipgap.world.panels import warn_shared_controls
+
+            warn_shared_controls(self.name, self.controls)
 
 
 @dataclass(frozen=True)
@@ -191,8 +197,13 @@ class StudyConfig:
                 )
 
     def controls_for(self, entry: TaskEntry) -> list[str]:
+        from clipgap.world.panels import control_panel
+
         if entry.controls is not None:
             return list(entry.controls)
+        panel = control_panel(entry.name)  # None: not a world task
+        if panel is not None:
+            return panel
         return [t.name for t in self.tasks if t.name != entry.name]
 
     def identity(self) -> dict:
