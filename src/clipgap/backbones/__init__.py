@@ -110,7 +110,8 @@ def _json(path) -> dict | None:
 def model_family(model: str) -> str:
     """The family of model spec ``model`` (a key of :data:`FAMILIES`), read without loading.
 
-    Named models say their own (``family`` on their loader; the world CLIPs are ``world``);
+    Named models say their own (``family`` on their loader; the world CLIPs are ``world``, and
+    so are their variants ``world:KEY=VALUE``);
     ``hf:`` CLIPs are ViTs; open_clip names, model-config JSONs and ``local-dir:`` folders are
     read from their architecture config (``vision_cfg.layers``: an int = ViT, a list = ResNet).
     """
@@ -119,6 +120,8 @@ def model_family(model: str) -> str:
     scheme, colon, arg = model.partition(":")
     if colon and scheme == "hf":
         return "clip_vit"
+    if colon and scheme in named_models:  # a variant of a named model (world:KEY=VALUE)
+        return getattr(named_models.get(scheme), "family", "other")
     if colon and scheme == "local-dir":
         return _architecture_family((_json(f"{arg}/open_clip_config.json") or {}).get("model_cfg"))
     from clipgap.backbones.open_clip_backbone import MODEL_CONFIG_DIR

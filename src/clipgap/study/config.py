@@ -139,6 +139,8 @@ class StudyConfig:
     """Everything that defines a study. ``out`` is where runs and the report go."""
 
     model: str = "world"
+    # the models axis (``models: [...]`` instead of ``model:``); None: the one ``model``
+    models: list[str] | None = field(default=None, metadata=NEW_SETTING)
     pretrained: str | None = None
     device: str = "cpu"
     tasks: list[TaskEntry] = field(default_factory=list)
@@ -165,6 +167,7 @@ class StudyConfig:
         from clipgap.tracking import tracking_kinds
 
         check_executor_name(self.executor)
+        check_models(self.models)
         self.tracking = list(tracking_kinds(self.tracking, where="tracking"))
         if not self.tasks:
             raise ConfigError("tasks: a study needs at least one task")
@@ -196,6 +199,11 @@ class StudyConfig:
                     f"({', '.join(self.methods)})"
                 )
 
+    @property
+    def model_names(self) -> list[str]:
+        """The study's models, in order: ``models`` when given, else the one ``model``."""
+        return list(self.models) if self.models is not None else [self.model]
+
     def controls_for(self, entry: TaskEntry) -> list[str]:
         from clipgap.world.panels import control_panel
 
@@ -210,6 +218,26 @@ class StudyConfig:
         """What makes two studies the same study (everything but where and how it runs, as
         its fields declare: :func:`clipgap.config.identity`)."""
         return identity(self)
+
+
+def check_models(models: list[str] | None) -> None:
+    """The models axis: None (one ``model``) or a non-empty list, each model once."""
+    if models is None:
+        return
+    if not models:
+        raise ConfigError("models: an empty list; give at least one model (or use model:)")
+    dupes = sorted({m for m in models if models.count(m) > 1})
+    if dupes:
+        raise ConfigError(f"models: {', '.join(dupes)} listed more than once")
+
+
+def check_model_keys(data: dict) -> None:
+    """``model`` and ``models`` are alternatives: a one-line ConfigError when both are given."""
+    if isinstance(data, dict) and "model" in data and "models" in data:
+        raise ConfigError(
+            "model and models are both given; use model: for one model or models: [...] for "
+            "several"
+        )
 
 
 def default_world_study() -> dict:
@@ -232,11 +260,14 @@ def load_study_config(
 ) -> StudyConfig:
     """Read a study YAML (or the default world study), apply dotted overrides and validate."""
     data = load_yaml(path) if path else default_world_study()
+    where = Path(path).name if path else "study"
+    if not path and any(o.split("=", 1)[0] == "models" for o in overrides or []):
+        data.pop("model")  # the default study's model, replaced by the models given
     data = apply_overrides(data, overrides or [])
     if out is not None:
         data["out"] = out
-    where = Path(path).name if path else "study"
     try:
+        check_model_keys(data)
         return from_dict(StudyConfig, data)
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}") from None

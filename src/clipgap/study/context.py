@@ -70,10 +70,13 @@ class RunContext:
         return self
 
     @classmethod
-    def for_study(cls, cfg, out_dir: Path, *, progress: bool = False) -> RunContext:
-        """The context of a study: its model and data, cache in ``out_dir/zero_shot.json``."""
+    def for_study(
+        cls, cfg, out_dir: Path, *, progress: bool = False, model: str | None = None
+    ) -> RunContext:
+        """The context of a study's ``model`` (None: its first) and data, cache in
+        ``out_dir/zero_shot.json`` (keyed by model)."""
         return cls(
-            model=cfg.model,
+            model=model or cfg.model_names[0],
             pretrained=cfg.pretrained,
             device=cfg.device,
             options=DataOptions(

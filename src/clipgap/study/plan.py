@@ -1,4 +1,4 @@
-"""Expanding a study config into runs: tasks x methods x shots x seeds, each a
+"""Expanding a study config into runs: models x tasks x methods x shots x seeds, each a
 :class:`~clipgap.study.spec.RunSpec` built by :func:`~clipgap.study.spec.resolve_run`.
 
 Each method is looked up once for the whole study, with its options; the difficulty of every
@@ -24,7 +24,8 @@ def study_holdout(cfg: StudyConfig):
 
 
 def plan_runs(cfg: StudyConfig) -> list[RunSpec]:
-    """Every (task, method, shots, seed) run of the study, in a stable order.
+    """Every (model, task, method, shots, seed) run of the study, in a stable order (the
+    models axis outermost).
 
     Validated here, so a bad method name, method option or train setting fails (one line
     naming the key) before anything runs.
@@ -39,7 +40,7 @@ def plan_runs(cfg: StudyConfig) -> list[RunSpec]:
             entry.name,
             chosen[method],
             preset=cfg.preset,
-            model=cfg.model,
+            model=model,
             pretrained=cfg.pretrained,
             device=cfg.device,
             train={**cfg.train, **cfg.method_train.get(method, {}), "seed": seed, "shots": shots},
@@ -51,6 +52,7 @@ def plan_runs(cfg: StudyConfig) -> list[RunSpec]:
             controls=tuple(cfg.controls_for(entry)),
             columns=columns,
         )
+        for model in cfg.model_names
         for entry in cfg.tasks
         for method in cfg.methods
         for shots in cfg.shots
