@@ -55,7 +55,10 @@ def controls_section(records) -> list[Block]:
     """Per task: the control tasks its runs measured forgetting on."""
     panels: dict[str, set[str]] = {}
     for rec in records:
-        panels.setdefault(rec.task, set()).update(rec.config.get("controls") or [])
+        mine = panels.setdefault(rec.task, set())
+        mine.update(rec.config.get("controls") or [])
+        if rec.outcomes is not None:  # what the run measured, where the config names none
+            mine.update(rec.outcomes.cf_per_control)
     rows = [
         [f"`{t}`", ", ".join(f"`{c}`" for c in sorted(cs)) or MISSING]
         for t, cs in sorted(panels.items())
