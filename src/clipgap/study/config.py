@@ -59,13 +59,20 @@ class EvalConfig:
     the trainer's validation split, stored in the record's ``interpolation``), checked by
     :func:`clipgap.alphas.check_alphas` (sorted, each once); the default ``[1]`` adds nothing
     (the fine-tuned model is always scored) and, left out of the identity, keeps run hashes as
-    they were."""
+    they were. ``max_control_images`` caps the control tasks' test splits on their own (forgetting
+    is a mean over several controls: fewer images each buy less than on the task itself)."""
 
     batch_size: int = 256
     max_test_images: int | None = None
     alphas: tuple[float, ...] = field(default=DEFAULT_ALPHAS, metadata=NEW_SETTING)
+    # control tasks' test splits scored on at most this many images (None: as ID and DG)
+    max_control_images: int | None = field(default=None, metadata=NEW_SETTING)
 
     def __post_init__(self) -> None:
+        if self.max_control_images is not None and self.max_control_images < 1:
+            raise ConfigError(
+                f"eval.max_control_images must be >= 1, got {self.max_control_images}"
+            )
         if self.batch_size < 1:
             raise ConfigError(f"eval.batch_size must be >= 1, got {self.batch_size}")
         if self.max_test_images is not None and self.max_test_images < 1:
