@@ -48,6 +48,7 @@ from clipgap.world.pretrain import (
 )
 from clipgap.world.render import COLORS, LIGHTS, coverage, object_field, render
 from clipgap.world.scenes import sample_scenes
+from clipgap.record import PAPER_METHODS
 from clipgap.world.tasks import (
     LIGHT_WORDS,
     STUDY_TASKS,
@@ -449,13 +450,17 @@ def test_world_configs_hold_the_default_study():
 
     default = load_study_config(None)
     assert [t.name for t in default.tasks] == [f"world:{t}" for t in STUDY_TASKS]
-    assert len(default.tasks) >= 10 and default.eval.max_test_images == 250
+    # issue 21: >= 16 tasks, >= 2 seeds, every test image for ID, controls capped on their own
+    assert len(default.tasks) >= 16 and len(default.seeds) >= 2
+    assert default.eval.max_test_images is None and default.eval.max_control_images == 200
     assert default.eval.alphas == (0.0, 0.5, 1.0)
-    assert all(
-        t.dg == [f"{t.name}@{s}" for s in ("cartoon", "sketch", "mosaic")] for t in default.tasks
-    )
+    assert list(default.methods) == list(PAPER_METHODS)
+    assert all(t.dg == [f"{t.name}@sketch"] and t.controls is None for t in default.tasks)
+    # the tasks the search re-deriving the world `tuned` preset uses are kept out
+    labels = {frozenset(t.name.split(":")[1].split("/")[0].split("_")) for t in default.tasks}
+    assert not labels & {frozenset({"count", "color"}), frozenset({"color", "texture"})}
     configs = Path(__file__).resolve().parents[1] / "configs"
-    for name, seeds in (("world.yaml", [0]), ("world-seeds.yaml", [0, 1, 2])):
+    for name, seeds in (("world.yaml", [0, 1]), ("world-seeds.yaml", [0, 1, 2])):
         cfg = load_study_config(str(configs / name))
         assert (cfg.model, cfg.tasks, cfg.methods, cfg.eval) == (
             default.model,

@@ -242,24 +242,41 @@ def check_model_keys(data: dict) -> None:
     """``model`` and ``models`` are alternatives: a one-line ConfigError when both are given."""
     if isinstance(data, dict) and "model" in data and "models" in data:
         raise ConfigError(
-            "model and models are both given; use model: for one model or models: [...] for "
-            "several"
+            "model and models are both given; use model: for one model or models: [...] for several"
         )
 
 
 def default_world_study() -> dict:
-    """The default study: the world's study tasks (each with its shift styles as DG domains) x
-    the five paper methods + linear probe x 1 seed, on at most ``STUDY_TEST_IMAGES`` test images
-    per task so that `make study` stays within its time budget, each run also scored at the
-    interpolation weights ``STUDY_ALPHAS``."""
-    from clipgap.world.tasks import STUDY_ALPHAS, STUDY_TASKS, STUDY_TEST_IMAGES, shift_styles
+    """The default study: the world's study tasks (each with its shift styles
+    ``STUDY_SHIFT_STYLES`` as DG domains, its control panel as controls) x the five paper
+    methods x the seeds ``STUDY_SEEDS``, every test image for ID and DG, control tasks on at
+    most ``STUDY_CONTROL_IMAGES``, each run also scored at the interpolation weights
+    ``STUDY_ALPHAS``."""
+    from clipgap.world.tasks import (
+        STUDY_ALPHAS,
+        STUDY_CONTROL_IMAGES,
+        STUDY_SEEDS,
+        STUDY_SHIFT_STYLES,
+        STUDY_TASKS,
+        STUDY_TEST_IMAGES,
+    )
 
     tasks = [
-        {"name": f"world:{t}", "dg": [f"world:{t}@{s}" for s in shift_styles(t)]}
+        {"name": f"world:{t}", "dg": [f"world:{t}@{s}" for s in STUDY_SHIFT_STYLES]}
         for t in STUDY_TASKS
     ]
-    evaluation = {"max_test_images": STUDY_TEST_IMAGES, "alphas": list(STUDY_ALPHAS)}
-    return {"model": "world", "tasks": tasks, "eval": evaluation}
+    evaluation = {
+        "max_test_images": STUDY_TEST_IMAGES,
+        "max_control_images": STUDY_CONTROL_IMAGES,
+        "alphas": list(STUDY_ALPHAS),
+    }
+    return {
+        "model": "world",
+        "tasks": tasks,
+        "methods": list(PAPER_METHODS),
+        "seeds": list(STUDY_SEEDS),
+        "eval": evaluation,
+    }
 
 
 def load_study_config(

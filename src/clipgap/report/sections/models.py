@@ -138,4 +138,3 @@ def plot_dial(dial: DialAnalysis | None, out: Path) -> Plot | None:
         f"Each method's mean outcome over the {n} tasks using `{dial.dial.attribute}`, at each "
         f"value of `{dial.dial.key}` (symmetric log axis).",
     )
-
