@@ -23,6 +23,7 @@ from clipgap.backbones import load_backbone
 from clipgap.cli import main
 from clipgap.data import load_task
 from clipgap.errors import ConfigError, DataError, ModelError, UnknownNameError
+from clipgap.record import PAPER_METHODS
 from clipgap.world.captions import make_captions
 from clipgap.world.config import (
     ATTRIBUTES,
@@ -48,7 +49,6 @@ from clipgap.world.pretrain import (
 )
 from clipgap.world.render import COLORS, LIGHTS, coverage, object_field, render
 from clipgap.world.scenes import sample_scenes
-from clipgap.record import PAPER_METHODS
 from clipgap.world.tasks import (
     LIGHT_WORDS,
     STUDY_TASKS,

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.stats import kendalltau
 
 from clipgap.record import OUTCOMES, PAPER_METHODS, RunRecord
+from clipgap.stats import relate
 
 DIAL_MEASURES = ("silhouette_modality", "acs", "zero_shot_accuracy", "silhouette_class")
 # The sign of tau(measure, mention rate) that "more mentions = better aligned" expects.
@@ -72,11 +72,8 @@ def uses_attribute(task: str, attribute: str) -> bool:
 
 
 def _tau(x, y) -> float:
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    ok = np.isfinite(x) & np.isfinite(y)
-    if ok.sum() < 2 or np.ptp(x[ok]) == 0 or np.ptp(y[ok]) == 0:
-        return math.nan
-    return float(kendalltau(x[ok], y[ok]).statistic)
+    """Kendall's tau (NaN below 3 pairs or for a constant variable: the stats package rule)."""
+    return relate(np.asarray(x, float), np.asarray(y, float), pvalues=False).kendall_tau
 
 
 @dataclass(frozen=True)
