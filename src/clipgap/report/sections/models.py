@@ -125,6 +125,8 @@ def plot_dial(dial: DialAnalysis | None, out: Path) -> Plot | None:
                     label=method_label(arm))  # fmt: skip
         ax.axhline(0, color="0.6", lw=0.8)
         ax.set_xscale("symlog", linthresh=0.01)
+        top = float(means["value"].max())
+        ax.set_xlim(-0.002, top * 1.3 if top > 0 else 1.0)
         ax.set_xlabel(dial.dial.key)
         ax.set_ylabel(OUTCOME_LABELS[o])
         ax.set_title(OUTCOME_LABELS[o])
