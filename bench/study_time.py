@@ -34,10 +34,10 @@ SUMMARY = re.compile(r"(\d+) runs, (\d+) already done, (\d+) run now, (\d+) fail
 def ensure_world_model(overrides: list[str]) -> tuple[str, float, bool]:
     """(model name, seconds spent, whether it was pretrained now) for the study's model."""
     from clipgap.study import load_study_config
-    from clipgap.world.model import ensure_checkpoint, world_models
+    from clipgap.world.model import ensure_checkpoint, is_world_model
 
     model = load_study_config(None, overrides).model
-    if model not in world_models:
+    if not is_world_model(model):
         return model, 0.0, False
     start = time.perf_counter()
     ckpt = ensure_checkpoint(model, progress=False)

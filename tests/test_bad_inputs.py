@@ -301,6 +301,50 @@ def preset_without_family_settings(tmp):
             "with settings for it: paper")  # fmt: skip
 
 
+def _difficulty(model: str, dataset: str = "world:shape") -> list[str]:
+    return ["difficulty", "--model", model, "--dataset", dataset, "--no-progress"]
+
+
+def variant_unknown_dial(tmp):
+    return _difficulty("world:mention_rates.textur=0.1"), (
+        "model 'world:mention_rates.textur=0.1': unknown world dial 'mention_rates.textur' "
+        "(did you mean 'mention_rates.texture'"
+    )
+
+
+def variant_rate_out_of_range(tmp):
+    return _difficulty("world:mention_rates.texture=1.5"), (
+        "model 'world:mention_rates.texture=1.5': world mention_rates.texture=1.5: expected a "
+        "value in [0, 1]"
+    )
+
+
+def variant_wrong_type(tmp):
+    return _difficulty("world:pretrain.steps=many"), "pretrain.steps='many': expected an integer"
+
+
+def variant_hidden_attribute(tmp):
+    return _difficulty("world:mention_rates.light=0.5"), (
+        "mention_rates.light: 'light' is the hidden attribute, never named in captions"
+    )
+
+
+def class_count_not_integer(tmp):
+    return _difficulty(TINY_MODEL, "world:color/three"), (
+        "world:color/three: the class count after '/' must be a whole number, got 'three'"
+    )
+
+
+def class_count_too_small(tmp):
+    return _difficulty(TINY_MODEL, "world:color/1"), "world:color/1: a task needs at least 2"
+
+
+def class_count_too_large(tmp):
+    return _difficulty(TINY_MODEL, "world:texture/5"), (
+        "world:texture/5: texture has 4 values; choose a class count in 2..4"
+    )
+
+
 ROWS = [
     corrupt_image, empty_class, one_class, unknown_model, unknown_pretrained, unknown_dataset,
     unknown_world_task, unknown_style, unknown_method, lr_not_positive, non_finite_loss,
@@ -310,6 +354,8 @@ ROWS = [
     old_schema_dir, unknown_difficulty_split, shots_too_large, shots_zero,
     shots_negative, finetune_shots_too_large, batch_size_zero, unknown_device, absent_device,
     missing_flag, dry_run_missing_weights, study_absent_device, preset_without_family_settings,
+    variant_unknown_dial, variant_rate_out_of_range, variant_wrong_type, variant_hidden_attribute,
+    class_count_not_integer, class_count_too_small, class_count_too_large,
 ]  # fmt: skip
 
 

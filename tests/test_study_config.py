@@ -182,4 +182,4 @@ def test_dry_run_lists_the_shots_axis(capsys):
     assert header[:5] == ["run", "task", "method", "shots", "seed"]
     rows = [line.split() for line in out.splitlines()[3:] if "__k" in line]
     assert sorted({row[3] for row in rows}) == ["16", "4", "all"]
-    assert len(rows) == 3 * len({(row[1], row[2]) for row in rows})
+    assert len(rows) == 3 * len({(row[1], row[2], row[4]) for row in rows})  # x seeds

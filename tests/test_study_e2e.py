@@ -90,6 +90,12 @@ def test_study_writes_runs_records_and_report(finished_study):
     assert len(rows) == 2 * len(METHODS)
 
 
+PANELS = {
+    "world:shape": ["world:color", "world:texture", "world:position"],
+    "world:light": ["world:color", "world:texture", "world:shape"],
+}
+
+
 def test_records_hold_consistent_numbers(finished_study):
     _, out, _ = finished_study
     records = load_records(out)
@@ -98,11 +104,12 @@ def test_records_hold_consistent_numbers(finished_study):
         assert set(r) >= RECORD_KEYS, RECORD_KEYS - set(r)
         assert r["status"] == "complete"
         assert r["delta_id"] == pytest.approx(r["finetuned"]["id"] - r["zero_shot"]["id"])
-        other = "world:light" if r["task"] == "world:shape" else "world:shape"
-        assert list(r["cf"]) == [other]
-        assert r["cf"][other] == pytest.approx(
-            r["finetuned"]["control"][other] - r["zero_shot"]["control"][other]
-        )
+        # forgetting is measured on the task's control panel: no shared label attribute
+        assert sorted(r["cf"]) == sorted(PANELS[r["task"]])
+        for other in PANELS[r["task"]]:
+            assert r["cf"][other] == pytest.approx(
+                r["finetuned"]["control"][other] - r["zero_shot"]["control"][other]
+            )
         assert 0 <= r["finetuned"]["id"] <= 1 and r["trainable_params"] > 0
         assert r["schema"] == SCHEMA_VERSION and r["shots"] is None
         assert r["difficulty"]["split"] == "train"

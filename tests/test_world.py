@@ -23,6 +23,7 @@ from clipgap.backbones import load_backbone
 from clipgap.cli import main
 from clipgap.data import load_task
 from clipgap.errors import ConfigError, DataError, ModelError, UnknownNameError
+from clipgap.record import PAPER_METHODS
 from clipgap.world.captions import make_captions
 from clipgap.world.config import (
     ATTRIBUTES,
@@ -57,7 +58,7 @@ from clipgap.world.tasks import (
     shift_styles,
     world_tasks,
 )
-from clipgap.world.threads import DEFAULT_THREADS, THREADS_ENV, resolve_threads
+from clipgap.world.threads import DEFAULT_THREADS
 
 SMALL = WorldConfig(train_size=36, test_size=18)  # every class of every task in each split
 # A model cheap enough for unit tests: the tiny architecture, a few small steps.
@@ -262,10 +263,11 @@ def test_named_world_models(capsys):
     assert again.fingerprint() == backbone.fingerprint()
     assert main(["world", "pretrain", "--model", "world-tiny"]) == 0
     assert "reused cached world-tiny" in capsys.readouterr().out
-    # one thread is the default, so pinning it, per command or globally, finds the same weights
-    assert main(["world", "pretrain", "--model", "world-tiny", "--threads", "1"]) == 0
-    assert main(["--threads", "1", "world", "pretrain", "--model", "world-tiny"]) == 0
-    assert capsys.readouterr().out.count("reused cached world-tiny") == 2
+    # a command's --threads never changes which weights a model name means
+    assert main(["--threads", "2", "world", "pretrain", "--model", "world-tiny"]) == 0
+    assert main(["world", "pretrain", "--model", "world-tiny:pretrain.threads=1"]) == 0
+    out = capsys.readouterr().out
+    assert "reused cached world-tiny:" in out and out.count("reused cached world-tiny") == 2
     assert main(["world", "pretrain", "--model", "world-huge"]) == 2
     assert "unknown world model 'world-huge'" in capsys.readouterr().err
 
@@ -283,6 +285,11 @@ def test_cli_sample_and_tasks(tmp_path, capsys):
     assert "unknown world task 'nope'" in capsys.readouterr().err
 
 
+SINGULAR = {"shapes": "shape", "crosses": "cross"} | {
+    f"{w}s": w for w in ATTRIBUTES["shape"] if w != "cross"
+}
+
+
 def _word(attribute: str, value: int) -> str:
     word = ATTRIBUTES[attribute][value]
     return LIGHT_WORDS[word] if attribute == "light" else word
@@ -294,7 +301,7 @@ def test_class_names_name_their_values(task):
     spec = world_tasks.get(task)
     assert len(set(spec.class_names)) == len(spec.class_names) >= 2
     for name, combo in zip(spec.class_names, spec.values, strict=True):
-        words = set(name.replace("shapes", "shape").split())
+        words = {SINGULAR.get(w, w) for w in name.split()}
         for attribute, value in zip(spec.attributes, combo, strict=True):
             named = {_word(attribute, v) for v in range(len(ATTRIBUTES[attribute]))} & words
             assert named == {_word(attribute, value)}, (task, name)
@@ -390,13 +397,12 @@ def test_cartoon_pixels_show_size_and_count():
 SPIN = "import numpy as np\nprint('busy', flush=True)\na = np.random.rand(300, 300)\nwhile True:\n    a = np.tanh(a @ a)\n"
 
 
-def test_pretraining_is_byte_identical_beside_a_busy_process(monkeypatch):
+def test_pretraining_is_byte_identical_beside_a_busy_process():
     """The same config pretrains to the same bytes on one machine, whatever else it runs."""
-    monkeypatch.delenv(THREADS_ENV, raising=False)
     model = WorldModel(
         "world-repro", "world-tiny.json", PretrainConfig(steps=12, batch_size=16, warmup_steps=2)
     )
-    assert model.threads() == DEFAULT_THREADS == 1
+    assert model.pretrain.threads == DEFAULT_THREADS == 1
     quiet = ensure_checkpoint(model, progress=False)
     spin = subprocess.Popen([sys.executable, "-c", SPIN], stdout=subprocess.PIPE, text=True)
     try:
@@ -410,36 +416,29 @@ def test_pretraining_is_byte_identical_beside_a_busy_process(monkeypatch):
     assert busy.path.read_bytes() == quiet.path.read_bytes() != b""
 
 
-def test_thread_count_is_fixed_and_keys_the_checkpoint(monkeypatch):
-    monkeypatch.delenv(THREADS_ENV, raising=False)
-    assert resolve_threads(None) == 1 and resolve_threads(3) == 3
+def test_thread_count_is_part_of_the_config_and_keys_the_checkpoint(monkeypatch):
     default = checkpoint_path(TEST_MODEL)
-    monkeypatch.setenv(THREADS_ENV, "2")
-    assert resolve_threads(None) == 2 and resolve_threads(1) == 1
-    two = checkpoint_path(TEST_MODEL)
-    assert two != default  # weights pretrained with 2 threads are cached apart
-    pinned = replace(TEST_MODEL, pretrain=replace(TEST_MODEL.pretrain, threads=1))
-    assert checkpoint_path(pinned) == default
+    monkeypatch.setenv("CLIPGAP_THREADS", "2")  # the old environment variable means nothing now
+    assert checkpoint_path(TEST_MODEL) == default and TEST_MODEL.pretrain.threads == 1
+    two = replace(TEST_MODEL, pretrain=replace(TEST_MODEL.pretrain, threads=2))
+    assert checkpoint_path(two) != default  # weights pretrained with 2 threads are cached apart
     monkeypatch.setattr("clipgap.world.model.PRETRAIN_VERSION", PRETRAIN_VERSION - 1)
-    assert checkpoint_path(TEST_MODEL) != two  # an older pretraining is never reused
-    monkeypatch.setenv(THREADS_ENV, "two")
-    with pytest.raises(ConfigError, match="CLIPGAP_THREADS='two': expected a whole number"):
-        resolve_threads(None)
+    assert checkpoint_path(TEST_MODEL) != default  # an older pretraining is never reused
     with pytest.raises(ConfigError, match="pretrain threads=0"):
         PretrainConfig(threads=0)
 
 
-def test_cli_threads_flag_sets_torch_and_pretraining_threads(monkeypatch, capsys):
-    monkeypatch.delenv(THREADS_ENV, raising=False)
+def test_cli_threads_flag_sets_torch_threads_only(monkeypatch, capsys):
+    monkeypatch.delenv("CLIPGAP_THREADS", raising=False)
     seen = []
     monkeypatch.setattr(
         "clipgap.cli.world.run_tasks",
-        lambda args: seen.append((torch.get_num_threads(), os.environ.get(THREADS_ENV))),
+        lambda args: seen.append((torch.get_num_threads(), os.environ.get("CLIPGAP_THREADS"))),
     )
     before = torch.get_num_threads()
     assert main(["--threads", "3", "world", "tasks"]) == 0
-    assert seen == [(3, "3")]
-    assert torch.get_num_threads() == before and THREADS_ENV not in os.environ
+    assert seen == [(3, None)]
+    assert torch.get_num_threads() == before
     assert main(["--threads", "0", "world", "tasks"]) == 2
     assert "--threads=0: expected a whole number of threads >= 1" in capsys.readouterr().err
 
@@ -451,13 +450,17 @@ def test_world_configs_hold_the_default_study():
 
     default = load_study_config(None)
     assert [t.name for t in default.tasks] == [f"world:{t}" for t in STUDY_TASKS]
-    assert len(default.tasks) >= 10 and default.eval.max_test_images == 250
+    # issue 21: >= 16 tasks, >= 2 seeds, every test image for ID, controls capped on their own
+    assert len(default.tasks) >= 16 and len(default.seeds) >= 2
+    assert default.eval.max_test_images is None and default.eval.max_control_images == 200
     assert default.eval.alphas == (0.0, 0.5, 1.0)
-    assert all(
-        t.dg == [f"{t.name}@{s}" for s in ("cartoon", "sketch", "mosaic")] for t in default.tasks
-    )
+    assert list(default.methods) == list(PAPER_METHODS)
+    assert all(t.dg == [f"{t.name}@sketch"] and t.controls is None for t in default.tasks)
+    # the tasks the search re-deriving the world `tuned` preset uses are kept out
+    labels = {frozenset(t.name.split(":")[1].split("/")[0].split("_")) for t in default.tasks}
+    assert not labels & {frozenset({"count", "color"}), frozenset({"color", "texture"})}
     configs = Path(__file__).resolve().parents[1] / "configs"
-    for name, seeds in (("world.yaml", [0]), ("world-seeds.yaml", [0, 1, 2])):
+    for name, seeds in (("world.yaml", [0, 1]), ("world-seeds.yaml", [0, 1, 2])):
         cfg = load_study_config(str(configs / name))
         assert (cfg.model, cfg.tasks, cfg.methods, cfg.eval) == (
             default.model,

@@ -1,7 +1,9 @@
 """Backbone loading: ``load_backbone("ViT-B-32", "openai")``, ``"hf:DIR"``, ``"world"`` ...
 
 Named models (like the embedded ``world`` CLIP) register a loader in :data:`named_models`;
-``hf:`` goes to the Hugging Face backend; every other name goes to open_clip.
+``SCHEME:ARG`` specs go to the loader registered in :data:`schemes` (``hf:`` to the Hugging Face
+backend, ``world:KEY=VALUE[,...]`` to a variant of the world CLIP, registered by
+``clipgap.world.model``); every other name goes to open_clip.
 """
 
 from __future__ import annotations
@@ -28,7 +30,9 @@ __all__ = [
 
 named_models: Registry[Callable[..., Backbone]] = Registry("model", plugins=["clipgap.world.model"])
 # ``SCHEME:ARG`` model specs: each loader takes (arg, pretrained=, device=, spec=).
-schemes: Registry[Callable[..., Backbone]] = Registry("model scheme")
+schemes: Registry[Callable[..., Backbone]] = Registry(
+    "model scheme", plugins=["clipgap.world.model"]
+)
 
 
 @schemes.register("hf")
@@ -106,7 +110,8 @@ def _json(path) -> dict | None:
 def model_family(model: str) -> str:
     """The family of model spec ``model`` (a key of :data:`FAMILIES`), read without loading.
 
-    Named models say their own (``family`` on their loader; the world CLIPs are ``world``);
+    Named models say their own (``family`` on their loader; the world CLIPs are ``world``, and
+    so are their variants ``world:KEY=VALUE``);
     ``hf:`` CLIPs are ViTs; open_clip names, model-config JSONs and ``local-dir:`` folders are
     read from their architecture config (``vision_cfg.layers``: an int = ViT, a list = ResNet).
     """
@@ -115,6 +120,8 @@ def model_family(model: str) -> str:
     scheme, colon, arg = model.partition(":")
     if colon and scheme == "hf":
         return "clip_vit"
+    if colon and scheme in named_models:  # a variant of a named model (world:KEY=VALUE)
+        return getattr(named_models.get(scheme), "family", "other")
     if colon and scheme == "local-dir":
         return _architecture_family((_json(f"{arg}/open_clip_config.json") or {}).get("model_cfg"))
     from clipgap.backbones.open_clip_backbone import MODEL_CONFIG_DIR

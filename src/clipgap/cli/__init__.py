@@ -56,8 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         metavar="N",
-        help="torch threads for the whole command, world pretraining included (default: "
-        "torch's own count; world pretraining uses 1)",
+        help="torch threads for the whole command (default: torch's own count); world "
+        "pretraining keeps its model's own count (1, or a variant's pretrain.threads)",
     )
     add_output_args(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

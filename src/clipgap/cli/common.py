@@ -125,7 +125,8 @@ def add_model_args(p, *, required: bool = True) -> None:
         "--model",
         required=required,
         default=None,
-        help="open_clip name, local-dir:DIR, config .json, hf:ID, or world"
+        help="open_clip name, local-dir:DIR, config .json, hf:ID, world, or a world variant "
+        "world:KEY=VALUE[,KEY=VALUE]"
         + ("" if required else " (default: the base model the checkpoint names)"),
     )
     p.add_argument(
@@ -215,9 +216,9 @@ def data_options(args) -> DataOptions:
 def pretrain_world_first(model: str | None, args) -> None:
     """Pretrain a world model now (or find it cached), so that its bar follows --no-progress,
     -q and the terminal check; the model's later loading reuses the cache."""
-    from clipgap.world.model import ensure_checkpoint, world_models
+    from clipgap.world.model import ensure_checkpoint, is_world_model
 
-    if model in world_models:
+    if is_world_model(model):
         ensure_checkpoint(model, progress=args.progress)
 
 

@@ -68,6 +68,16 @@ def model_tags() -> dict[str, list[str]]:
     return tags
 
 
+def world_variants_note() -> str:
+    """How to name a world variant, and its dial keys."""
+    from clipgap.world.dials import DIAL_FORMS, SYNTAX
+
+    return (
+        f"world variants: {SYNTAX}, e.g. world:mention_rates.texture=0.1 (pretrained on first use "
+        f"and cached by config, like world; world-tiny:... likewise); keys: {DIAL_FORMS}"
+    )
+
+
 def dataset_rows() -> list[dict]:
     """The dataset kinds, then every world task as ``world:TASK`` with its classes."""
     from clipgap.data import dataset_names
@@ -101,13 +111,15 @@ def run(args) -> int:
         tags = model_tags()
         rows = [{"model": m, "pretrained tags": ", ".join(t) or "-"} for m, t in tags.items()]
         say(args, table(rows), "(-: no tags; clipgap's own or random init, or --pretrained FILE)")
+        say(args, world_variants_note())
         emit_json(args, tags)
     else:
         rows = dataset_rows()
         say(
             args,
             table(rows),
-            "(a spec is KIND[:ARG][@DOMAIN], e.g. folder:DIR, world:shape@sketch)",
+            "(a spec is KIND[:ARG][@DOMAIN], e.g. folder:DIR, world:shape@sketch; world:TASK/K: "
+            "a class-count variant, see clipgap world tasks)",
         )
         emit_json(args, [r["dataset"] for r in rows])
     return 0

@@ -108,7 +108,8 @@ def run(args) -> int:
     cfg = with_flags(with_executor(cfg, args), args)
     if args.dry_run:
         return dry_run(args, cfg, plan_runs(cfg))
-    pretrain_world_first(cfg.model, args)
+    for model in cfg.model_names:
+        pretrain_world_first(model, args)
     outcome = run_study(
         cfg, add=args.add, shard=shard, progress=args.progress, on_finished=build_report
     )
@@ -264,7 +265,7 @@ def dry_run(args, cfg, runs) -> int:
         warnings.append(f"device {where}: planned anyway; the machine that runs it needs one")
     say(
         args,
-        f"study: model {cfg.model}"
+        f"study: model{'s' if len(cfg.model_names) > 1 else ''} {', '.join(cfg.model_names)}"
         + (f" ({cfg.pretrained})" if cfg.pretrained else "")
         + f", {len(cfg.tasks)} tasks x {len(cfg.methods)} methods x {len(cfg.shots)} shots "
         f"({shots}) x {len(cfg.seeds)} seeds"
@@ -275,7 +276,7 @@ def dry_run(args, cfg, runs) -> int:
         f"\ndata needed ({len(specs)} datasets, test splits; train splits for trained tasks):",
         *(f"  {row['dataset']}: {row['status']}" for row in data),
     )
-    emit_json(args, {"model": cfg.model, "pretrained": cfg.pretrained, "device": cfg.device,
+    emit_json(args, {"model": cfg.model, "models": cfg.model_names, "pretrained": cfg.pretrained, "device": cfg.device,
                      "out": cfg.out, "runs": rows, "data": data, "problems": problems,
                      "warnings": warnings})  # fmt: skip
     for warning in warnings:
@@ -298,7 +299,8 @@ def plan_rows(runs, cfg) -> tuple[list[dict], list[dict]]:
         rows.append(row)
         t = row["train"]
         lines.append(
-            {k: row[k] for k in ("run", "task", "method", "shots", "seed")}
+            ({"model": r.model} if len(cfg.model_names) > 1 else {})
+            | {k: row[k] for k in ("run", "task", "method", "shots", "seed")}
             | {
                 "optimizer": t["optimizer"],
                 "lr": f"{t['lr']:g}",

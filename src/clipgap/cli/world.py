@@ -21,18 +21,13 @@ def add_parser(sub) -> None:
     wsub = p.add_subparsers(dest="world_command", metavar="WORLD_COMMAND")
     pre = wsub.add_parser("pretrain", help="pretrain a world CLIP (or reuse its cached weights)")
     pre.add_argument(
-        "--model", default="world", help="world (default, used by `make study`) or world-tiny"
+        "--model",
+        default="world",
+        help="world (default, used by `make study`), world-tiny, or a variant "
+        "world:KEY=VALUE[,KEY=VALUE] (e.g. world:mention_rates.texture=0.1, "
+        "world:pretrain.threads=2; `clipgap list models` lists the keys)",
     )
     pre.add_argument("--force", action="store_true", help="pretrain again even if cached")
-    pre.add_argument(
-        "--threads",
-        dest="pretrain_threads",
-        type=int,
-        default=None,
-        metavar="N",
-        help="torch threads (default 1: the same weights whatever the machine's load; another "
-        "count is cached under its own key)",
-    )
     add_output_args(pre)
     pre.set_defaults(func=run_pretrain)
 
@@ -48,21 +43,23 @@ def add_parser(sub) -> None:
     add_output_args(sam)
     sam.set_defaults(func=run_sample)
 
-    lst = wsub.add_parser("tasks", help="list the world's tasks, classes and styles")
+    lst = wsub.add_parser(
+        "tasks",
+        help="list the world's tasks: classes, class-count variants (TASK/K), control panels",
+    )
     add_output_args(lst)
     lst.set_defaults(func=run_tasks)
     p.set_defaults(func=lambda args: p.print_help() or 2)
 
 
 def run_pretrain(args) -> int:
-    from clipgap.world.model import ensure_checkpoint
-    from clipgap.world.threads import command_threads
+    from clipgap.world.model import ensure_checkpoint, world_model
 
-    with command_threads(args.pretrain_threads):
-        ckpt = ensure_checkpoint(args.model, force=args.force, progress=args.progress)
+    model = world_model(args.model)
+    ckpt = ensure_checkpoint(model, force=args.force, progress=args.progress)
     info = ckpt.info
     verb = "pretrained" if ckpt.trained else "reused cached"
-    print(f"{verb} {args.model}: {ckpt.path}")
+    print(f"{verb} {model.name}: {ckpt.path}")
     if info:
         threads = info.get("pretrain", {}).get("threads")
         print(
@@ -94,19 +91,33 @@ def run_sample(args) -> int:
 def run_tasks(args) -> int:
     from clipgap.cli.output import table
     from clipgap.world.config import MAIN_STYLE, STYLES
-    from clipgap.world.tasks import WORLD_TASKS, world_tasks
+    from clipgap.world.panels import control_panel
+    from clipgap.world.tasks import WORLD_TASKS, class_counts, task_spec
 
     rows = []
     for name in WORLD_TASKS:
-        t = world_tasks.get(name)
+        t = task_spec(name)
+        counts = [k for k in class_counts(t) if k != len(t.class_names)]
         rows.append(
             {
                 "task": f"world:{name}",
                 "attribute": t.attribute,
                 "classes": len(t.class_names),
+                "/K": ",".join(map(str, counts)) or "-",
+                "controls": " ".join(
+                    c.removeprefix("world:") for c in control_panel(f"world:{name}")
+                ),
                 "class names": ", ".join(t.class_names),
             }
         )
     print(table(rows))
-    print(f"styles: {', '.join(STYLES)} (main: {MAIN_STYLE}; use world:TASK@STYLE)")
+    print(
+        "/K: class-count variants world:TASK/K (one attribute: its first K values, in the order "
+        "listed; two attributes: K balanced value pairs)"
+    )
+    print(
+        "controls: the panel a study measures a task's forgetting on by default (no shared "
+        "label attribute; easy, middle, hard zero-shot)"
+    )
+    print(f"styles: {', '.join(STYLES)} (main: {MAIN_STYLE}; use world:TASK[/K]@STYLE)")
     return 0

@@ -39,9 +39,9 @@ def model_config(backbone) -> dict:
     ref = backbone.base_ref or {}
     name = str(ref.get("model") or backbone.spec)
     if ref.get("backend") == "world":
-        from clipgap.world.model import world_models
+        from clipgap.world.model import world_model
 
-        cfg = _read_json(world_models.get(name).config_path, "world model config")
+        cfg = _read_json(world_model(name).config_path, "world model config")
     elif name.startswith("local-dir:"):
         path = Path(name.removeprefix("local-dir:")).expanduser() / CONFIG_FILE
         cfg = _read_json(path, "open_clip config").get("model_cfg")

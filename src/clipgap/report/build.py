@@ -19,7 +19,7 @@ from clipgap.errors import ConfigError
 from clipgap.paths import atomic_dir, atomic_write_bytes, atomic_write_text
 from clipgap.report.analysis import analyse
 from clipgap.report.claims import ClaimOptions
-from clipgap.report.study import load_study
+from clipgap.report.study import Study, load_study
 from clipgap.report.tables import long_results
 
 log = logging.getLogger(__name__)
@@ -48,16 +48,49 @@ def build_report_analysis(study_dir, out_dir=None, *, options: ClaimOptions | No
     study = load_study(study_dir)
     out = Path(out_dir) if out_dir is not None else study.root / "report"
     _check_report_dir(out)
-    analysis = analyse(study, options)
+    models = sorted({r.model for r in study.records})
     with atomic_dir(out, replace=True) as tmp:  # the whole report, or the previous one
-        write_tables(analysis.results, long_results(study), tmp)
-        plots = draw_figures(analysis, tmp / "figures")
-        blocks = document(study, analysis, plots, figures="figures")
+        if len(models) == 1:
+            analysis = analyse(study, options)
+            write_tables(analysis.results, long_results(study), tmp)
+            plots = draw_figures(analysis, tmp / "figures")
+            blocks = document(study, analysis, plots, figures="figures")
+        else:
+            blocks, analysis = _several_models(study, models, options, tmp)
         atomic_write_text(tmp / "report.md", to_markdown(blocks))
         title = f"clipgap study report: {study.name}"
         atomic_write_text(tmp / "report.html", to_html(blocks, base=tmp, title=title))
     log.info("wrote report of %d runs to %s", len(study.records), out)
     return out / "report.md", analysis
+
+
+def _several_models(study: Study, models: list[str], options, tmp: Path) -> tuple[list, dict]:
+    """The report of a study over several models: the whole report body of each model's runs
+    (headed by the model, figures in ``figures/model-<i>/``), then the cross-model section;
+    and each model's analysis, by model."""
+    from dataclasses import replace
+
+    from clipgap.report.dial import dial_analysis
+    from clipgap.report.figures import draw_figures
+    from clipgap.report.formats.blocks import Heading
+    from clipgap.report.sections.document import document
+    from clipgap.report.sections.models import cross_model_section, plot_dial
+    from clipgap.report.tables import results_frame
+
+    blocks: list = [Heading(f"clipgap study report: {study.name}", 1)]
+    analyses = {}
+    for i, model in enumerate(models):
+        part = replace(study, records=[r for r in study.records if r.model == model])
+        analysis = analyses[model] = analyse(part, options)
+        folder = f"figures/model-{i}"
+        plots = draw_figures(analysis, tmp / folder)
+        body = document(part, analysis, plots, figures=folder)[1:]
+        blocks.append(Heading(f"Model `{model}`", 2))
+        blocks += [replace(b, level=b.level + 1) if isinstance(b, Heading) else b for b in body]
+    write_tables(results_frame(study), long_results(study), tmp)
+    dial = dial_analysis(study.complete)
+    plot = plot_dial(dial, tmp / "figures")
+    return blocks + cross_model_section(models, dial, plot, figures="figures"), analyses
 
 
 # What a report directory holds; a directory holding anything else is not replaced.

@@ -39,7 +39,13 @@ def ranking_numbers(rankings) -> dict[str, dict]:
 
 def report_numbers(analysis, path) -> dict:
     """What ``clipgap report --json`` writes: ``measure_ranking`` of the study's only preset (or
-    of its first, with every preset under ``measure_ranking_by_preset``), and the claims."""
+    of its first, with every preset under ``measure_ranking_by_preset``), and the claims; for a
+    study over several models (``analysis`` a dict by model), that per model under ``models``."""
+    if isinstance(analysis, dict):
+        return {
+            "report": str(path),
+            "models": {m: report_numbers(a, path) for m, a in analysis.items()},
+        }
     by_preset = ranking_numbers(analysis.measures)
     first = next(iter(by_preset.values()), {})
     return {

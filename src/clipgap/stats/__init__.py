@@ -22,7 +22,9 @@ from clipgap.stats.bootstrap import bootstrap_rho_difference
 from clipgap.stats.correlations import (
     EXACT_SPEARMAN_MAX_N,
     exact_spearman_p,
+    partial_spearman,
     relate,
+    spearman,
     spearman_rows,
 )
 from clipgap.stats.inputs import MIN_POINTS, NAN
@@ -55,11 +57,13 @@ __all__ = [
     "holm",
     "loto_predictions",
     "mean_std",
+    "partial_spearman",
     "pooled_std",
     "prediction_interval",
     "relate",
     "signed_rank_min_n",
     "signed_rank_test",
+    "spearman",
     "spearman_rows",
     "williams_t",
 ]

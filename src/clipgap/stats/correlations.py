@@ -72,3 +72,26 @@ def spearman_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     denom = np.sqrt((rx * rx).sum(axis=1) * (ry * ry).sum(axis=1))
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(denom > 0, (rx * ry).sum(axis=1) / np.where(denom > 0, denom, 1.0), NAN)
+
+
+def spearman(x: Sequence[float], y: Sequence[float]) -> float:
+    """Spearman's rho over the pairs without NaN (NaN below ``MIN_POINTS`` pairs or when
+    either variable is constant)."""
+    xa, ya = paired(x, y)
+    if len(xa) < MIN_POINTS or not varies(xa) or not varies(ya):
+        return NAN
+    return float(stats.spearmanr(xa, ya)[0])
+
+
+def partial_spearman(x: Sequence[float], y: Sequence[float], z: Sequence[float]) -> float:
+    """Spearman's rho of x and y with z held fixed: the rank correlation of x and y less what
+    each shares with z, ``(r_xy - r_xz r_yz) / sqrt((1 - r_xz^2)(1 - r_yz^2))`` over the
+    triples without NaN; NaN when a rho is undefined or z fully explains x or y."""
+    xa, ya, za = (np.asarray(v, dtype=np.float64) for v in (x, y, z))
+    keep = np.isfinite(xa) & np.isfinite(ya) & np.isfinite(za)
+    xa, ya, za = xa[keep], ya[keep], za[keep]
+    r_xy, r_xz, r_yz = spearman(xa, ya), spearman(xa, za), spearman(ya, za)
+    denom = (1.0 - r_xz**2) * (1.0 - r_yz**2)
+    if not np.isfinite(r_xy) or not np.isfinite(denom) or denom <= 1e-12:
+        return NAN
+    return float((r_xy - r_xz * r_yz) / np.sqrt(denom))

@@ -82,7 +82,7 @@ class Attempt:
     recovered: str | None = None
 
 
-_CONTEXTS: dict[tuple[str, str], RunContext] = {}
+_CONTEXTS: dict[tuple[str, str, str], RunContext] = {}
 
 
 @dataclass(frozen=True)
@@ -94,14 +94,18 @@ class StudyJob:
     out: Path
     progress: bool = False  # per-run step bars (the trainer's epoch bar with ETA)
 
-    def context(self) -> RunContext:
-        """The study's run context, one per process (models and tasks stay loaded)."""
+    def context(self, model: str | None = None) -> RunContext:
+        """The study's run context of ``model`` (None: the study's first), one per process and
+        model (models and tasks stay loaded)."""
         from clipgap.config import digest
 
-        key = (str(Path(self.out).resolve()), digest(self.cfg.identity()))
+        model = model or self.cfg.model_names[0]
+        key = (str(Path(self.out).resolve()), digest(self.cfg.identity()), model)
         if key not in _CONTEXTS:
             progress = self.progress and sys.stderr.isatty()  # never in remote workers' logs
-            _CONTEXTS[key] = RunContext.for_study(self.cfg, Path(self.out), progress=progress)
+            _CONTEXTS[key] = RunContext.for_study(
+                self.cfg, Path(self.out), progress=progress, model=model
+            )
         return _CONTEXTS[key]
 
     def run_dir(self, name: str) -> Path:
@@ -167,7 +171,7 @@ class StudyJob:
         atomic_write_text(
             run_dir / "config.json", json.dumps(run.config(), indent=1, sort_keys=True)
         )
-        ctx = self.context()
+        ctx = self.context(run.model)
         start = time.perf_counter()
         with run_log(run_dir / "run.log"), torch_threads(self.cfg.resources.cpus_per_run):
             log.info("run %s started: %s", run.dirname, owner)

@@ -29,7 +29,9 @@ ALL_SHOTS = "all"
 class TaskEntry:
     """A fine-tuning task, the shift domains that share its labels, and its control tasks.
 
-    ``controls`` unset means every other task of the study.
+    ``controls`` unset means the world's control panel for a world task (controls that share
+    none of its label attributes, :mod:`clipgap.world.panels`), else every other task of the
+    study. Given controls that share a world task's label attribute are kept, with a warning.
     """
 
     name: str
@@ -46,6 +48,10 @@ class TaskEntry:
             )
         if self.name in self.dg:
             raise ConfigError(f"dg: task {self.name!r} lists itself as a shift domain")
+        if self.controls is not None:
+            from clipgap.world.panels import warn_shared_controls
+
+            warn_shared_controls(self.name, self.controls)
 
 
 @dataclass(frozen=True)
@@ -55,13 +61,20 @@ class EvalConfig:
     the trainer's validation split, stored in the record's ``interpolation``), checked by
     :func:`clipgap.alphas.check_alphas` (sorted, each once); the default ``[1]`` adds nothing
     (the fine-tuned model is always scored) and, left out of the identity, keeps run hashes as
-    they were."""
+    they were. ``max_control_images`` caps the control tasks' test splits on their own (forgetting
+    is a mean over several controls: fewer images each buy less than on the task itself)."""
 
     batch_size: int = 256
     max_test_images: int | None = None
     alphas: tuple[float, ...] = field(default=DEFAULT_ALPHAS, metadata=NEW_SETTING)
+    # control tasks' test splits scored on at most this many images (None: as ID and DG)
+    max_control_images: int | None = field(default=None, metadata=NEW_SETTING)
 
     def __post_init__(self) -> None:
+        if self.max_control_images is not None and self.max_control_images < 1:
+            raise ConfigError(
+                f"eval.max_control_images must be >= 1, got {self.max_control_images}"
+            )
         if self.batch_size < 1:
             raise ConfigError(f"eval.batch_size must be >= 1, got {self.batch_size}")
         if self.max_test_images is not None and self.max_test_images < 1:
@@ -135,6 +148,8 @@ class StudyConfig:
     """Everything that defines a study. ``out`` is where runs and the report go."""
 
     model: str = "world"
+    # the models axis (``models: [...]`` instead of ``model:``); None: the one ``model``
+    models: list[str] | None = field(default=None, metadata=NEW_SETTING)
     pretrained: str | None = None
     device: str = "cpu"
     tasks: list[TaskEntry] = field(default_factory=list)
@@ -163,6 +178,7 @@ class StudyConfig:
         from clipgap.tracking import tracking_kinds
 
         check_executor_name(self.executor)
+        check_models(self.models)
         self.tracking = list(tracking_kinds(self.tracking, where="tracking"))
         if not self.tasks:
             raise ConfigError("tasks: a study needs at least one task")
@@ -194,9 +210,19 @@ class StudyConfig:
                     f"({', '.join(self.methods)})"
                 )
 
+    @property
+    def model_names(self) -> list[str]:
+        """The study's models, in order: ``models`` when given, else the one ``model``."""
+        return list(self.models) if self.models is not None else [self.model]
+
     def controls_for(self, entry: TaskEntry) -> list[str]:
+        from clipgap.world.panels import control_panel
+
         if entry.controls is not None:
             return list(entry.controls)
+        panel = control_panel(entry.name)  # None: not a world task
+        if panel is not None:
+            return panel
         return [t.name for t in self.tasks if t.name != entry.name]
 
     def identity(self) -> dict:
@@ -209,19 +235,56 @@ class StudyConfig:
         return ident
 
 
+def check_models(models: list[str] | None) -> None:
+    """The models axis: None (one ``model``) or a non-empty list, each model once."""
+    if models is None:
+        return
+    if not models:
+        raise ConfigError("models: an empty list; give at least one model (or use model:)")
+    dupes = sorted({m for m in models if models.count(m) > 1})
+    if dupes:
+        raise ConfigError(f"models: {', '.join(dupes)} listed more than once")
+
+
+def check_model_keys(data: dict) -> None:
+    """``model`` and ``models`` are alternatives: a one-line ConfigError when both are given."""
+    if isinstance(data, dict) and "model" in data and "models" in data:
+        raise ConfigError(
+            "model and models are both given; use model: for one model or models: [...] for several"
+        )
+
+
 def default_world_study() -> dict:
-    """The default study: the world's study tasks (each with its shift styles as DG domains) x
-    the five paper methods + linear probe x 1 seed, on at most ``STUDY_TEST_IMAGES`` test images
-    per task so that `make study` stays within its time budget, each run also scored at the
-    interpolation weights ``STUDY_ALPHAS``."""
-    from clipgap.world.tasks import STUDY_ALPHAS, STUDY_TASKS, STUDY_TEST_IMAGES, shift_styles
+    """The default study: the world's study tasks (each with its shift styles
+    ``STUDY_SHIFT_STYLES`` as DG domains, its control panel as controls) x the five paper
+    methods x the seeds ``STUDY_SEEDS``, every test image for ID and DG, control tasks on at
+    most ``STUDY_CONTROL_IMAGES``, each run also scored at the interpolation weights
+    ``STUDY_ALPHAS``."""
+    from clipgap.world.tasks import (
+        STUDY_ALPHAS,
+        STUDY_CONTROL_IMAGES,
+        STUDY_SEEDS,
+        STUDY_SHIFT_STYLES,
+        STUDY_TASKS,
+        STUDY_TEST_IMAGES,
+    )
 
     tasks = [
-        {"name": f"world:{t}", "dg": [f"world:{t}@{s}" for s in shift_styles(t)]}
+        {"name": f"world:{t}", "dg": [f"world:{t}@{s}" for s in STUDY_SHIFT_STYLES]}
         for t in STUDY_TASKS
     ]
-    evaluation = {"max_test_images": STUDY_TEST_IMAGES, "alphas": list(STUDY_ALPHAS)}
-    return {"model": "world", "tasks": tasks, "eval": evaluation}
+    evaluation = {
+        "max_test_images": STUDY_TEST_IMAGES,
+        "max_control_images": STUDY_CONTROL_IMAGES,
+        "alphas": list(STUDY_ALPHAS),
+    }
+    return {
+        "model": "world",
+        "tasks": tasks,
+        "methods": list(PAPER_METHODS),
+        "seeds": list(STUDY_SEEDS),
+        "eval": evaluation,
+    }
 
 
 def load_study_config(
@@ -229,10 +292,12 @@ def load_study_config(
 ) -> StudyConfig:
     """Read a study YAML (or the default world study), apply dotted overrides and validate."""
     data = load_yaml(path) if path else default_world_study()
+    where = Path(path).name if path else "study"
+    if not path and any(o.split("=", 1)[0] == "models" for o in overrides or []):
+        data.pop("model")  # the default study's model, replaced by the models given
     data = apply_overrides(data, overrides or [])
     if out is not None:
         data["out"] = out
-    where = Path(path).name if path else "study"
     try:
         return study_from_dict(data)
     except ConfigError as exc:
@@ -243,6 +308,7 @@ def study_from_dict(data: dict, *, where: str = "") -> StudyConfig:
     """A :class:`StudyConfig` from YAML data (a config file, or a study identity read back):
     ``search`` is parsed by :func:`clipgap.study.search.search_from_dict` against the study's
     methods (one-line errors naming ``search.KEY``), everything else by ``from_dict``."""
+    check_model_keys(data)
     data = dict(data)
     search = data.pop("search", None)
     cfg = from_dict(StudyConfig, data, where=where)

@@ -64,6 +64,10 @@ def check_settings() -> None:
     text_chunk_prompts()
 
 
+# The test split as a control task scores it (capped at ``eval.max_control_images`` when set).
+CONTROL = "control"
+
+
 class RunContext:
     """The base model ``model``/``pretrained`` on ``device``, tasks loaded through ``options``
     (test splits capped at ``max_test_images``), and a cache of the original model's numbers
@@ -81,6 +85,7 @@ class RunContext:
         options: DataOptions,
         batch_size: int = 256,
         max_test_images: int | None = None,
+        max_control_images: int | None = None,
         cache_path: Path | None = None,
         progress: bool = True,
         keep_base: bool = True,
@@ -88,6 +93,7 @@ class RunContext:
         self.model, self.pretrained, self.device = model, pretrained, device
         self.options = options
         self.batch_size, self.max_test_images = batch_size, max_test_images
+        self.max_control_images = max_control_images
         self.progress, self.keep_base = progress, keep_base
         self.tracking: tuple[str, ...] = ()  # trackers each run writes to (clipgap.tracking)
         self._tasks: dict[tuple[str, str], Task] = {}
@@ -103,10 +109,13 @@ class RunContext:
         return self
 
     @classmethod
-    def for_study(cls, cfg, out_dir: Path, *, progress: bool = False) -> RunContext:
-        """The context of a study: its model and data, cache in ``out_dir/zero_shot.json``."""
+    def for_study(
+        cls, cfg, out_dir: Path, *, progress: bool = False, model: str | None = None
+    ) -> RunContext:
+        """The context of a study's ``model`` (None: its first) and data, cache in
+        ``out_dir/zero_shot.json`` (keyed by model)."""
         return cls(
-            model=cfg.model,
+            model=model or cfg.model_names[0],
             pretrained=cfg.pretrained,
             device=cfg.device,
             options=DataOptions(
@@ -117,6 +126,7 @@ class RunContext:
             ),
             batch_size=cfg.eval.batch_size,
             max_test_images=cfg.eval.max_test_images,
+            max_control_images=cfg.eval.max_control_images,
             cache_path=Path(out_dir) / "zero_shot.json",
             progress=progress,
         ).with_tracking(cfg.tracking)
@@ -136,12 +146,16 @@ class RunContext:
         return self.backbone.fingerprint()
 
     def task(self, spec: str, split: str) -> Task:
-        """A task split, loaded once; test splits are capped at ``max_test_images``."""
+        """A task split, loaded once; test splits are capped at ``max_test_images``, and the
+        split ``control`` is the test split as a control task scores it (capped at
+        ``max_control_images`` when set)."""
         key = (spec, split)
         if key not in self._tasks:
-            task = load_task(spec, split, options=self.options)
-            cap = self.max_test_images
-            if split == "test" and cap is not None and len(task) > cap:
+            if split == CONTROL and self.max_control_images is None:
+                split = "test"
+            cap = self.max_control_images if split == CONTROL else self.max_test_images
+            task = load_task(spec, "test" if split == CONTROL else split, options=self.options)
+            if split in ("test", CONTROL) and cap is not None and len(task) > cap:
                 keep = np.sort(np.random.default_rng(0).permutation(len(task))[:cap])
                 task = task.subset(keep, split="test")
             self._tasks[key] = task
@@ -176,6 +190,7 @@ class RunContext:
         from clipgap.model import AdaptedModel
         from clipgap.training.data import SplitData
 
+        split = self.test_split(split) if split in ("test", CONTROL) else split
         key = (spec, split, embedded)
         if key in self._prepared:
             return self._prepared[key]
@@ -218,16 +233,25 @@ class RunContext:
             self._cache[key] = entry
         return entry["value"]
 
-    def zero_shot_accuracy(self, spec: str) -> float:
-        """Top-1 of the original model on ``spec``'s (capped) test split."""
+    def zero_shot_accuracy(self, spec: str, split: str = "test") -> float:
+        """Top-1 of the original model on ``spec``'s (capped) test split, or on it as a control
+        task scores it (``split="control"``)."""
         from clipgap.training import accuracy, zero_shot_model
+
+        split = self.test_split(split)
 
         def compute() -> float:
             model = zero_shot_model(self.backbone)
-            task = self.task(spec, "test")
+            task = self.task(spec, split)
             return float(accuracy(model, task, batch_size=self.batch_size, progress=False))
 
+        if split == CONTROL:
+            return self._cached(f"accuracy|{spec}|test|cap={self.max_control_images}", compute)
         return self._cached(f"accuracy|{spec}|test|cap={self.max_test_images}", compute)
+
+    def test_split(self, split: str) -> str:
+        """``control`` when control tasks have a cap of their own, else ``test``."""
+        return CONTROL if split == CONTROL and self.max_control_images is not None else "test"
 
     def zero_shot_val_accuracy(self, spec: str, train: Holdout) -> float | None:
         """Top-1 of the original model on the validation split that a run with hold-out

@@ -60,9 +60,10 @@ def _train_images(run, data_root) -> int | None:
 
 def _eval_images(run, cfg) -> tuple[int, list[str]]:
     """Test images scored (known part) and the datasets whose test size is unknown."""
-    cap = cfg.eval.max_test_images
     total, unknown = 0, []
-    for spec in (run.task, *run.dg, *run.controls):
+    control_cap = cfg.eval.max_control_images or cfg.eval.max_test_images
+    roles = [(s, cfg.eval.max_test_images) for s in (run.task, *run.dg)]
+    for spec, cap in [*roles, *((c, control_cap) for c in run.controls)]:
         size = split_size(spec, "test", cfg.data.data_root)
         if size is None:
             unknown.append(spec)

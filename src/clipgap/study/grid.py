@@ -196,7 +196,7 @@ def run_study(
     read_records(out)  # refuses a directory with records of another schema
     job = StudyJob(cfg, out, progress=progress)
     for run in runs:
-        check_run_shots(run, job.context())
+        check_run_shots(run, job.context(run.model))
     executor = executor or make_executor(cfg)
     outcome = StudyOutcome(out_dir=out, planned=len(runs))
     try:

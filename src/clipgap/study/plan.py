@@ -1,5 +1,5 @@
-"""Expanding a study config into runs: tasks x methods x shots x seeds (x trials, with a
-``search:``), each a :class:`~clipgap.study.spec.RunSpec` built by
+"""Expanding a study config into runs: models x tasks x methods x shots x seeds (x trials, with
+a ``search:``), each a :class:`~clipgap.study.spec.RunSpec` built by
 :func:`~clipgap.study.spec.resolve_run`.
 
 Each method is looked up once for the whole study, with its options; a search draws each
@@ -41,8 +41,9 @@ def study_trials(cfg: StudyConfig, chosen: dict) -> dict[str, list[Trial | None]
 
 
 def plan_runs(cfg: StudyConfig) -> list[RunSpec]:
-    """Every (task, method, shots, seed, trial) run of the study, in a stable order (trials
-    innermost, so ``--shard`` I/N partitions a search like any grid).
+    """Every (model, task, method, shots, seed, trial) run of the study, in a stable order (the
+    models axis outermost, trials innermost, so ``--shard`` I/N partitions a search like any
+    grid).
 
     Validated here, so a bad method name, method option or train setting fails (one line
     naming the key) before anything runs.
@@ -58,7 +59,7 @@ def plan_runs(cfg: StudyConfig) -> list[RunSpec]:
             entry.name,
             chosen[method],
             preset=cfg.preset,
-            model=cfg.model,
+            model=model,
             pretrained=cfg.pretrained,
             device=cfg.device,
             train={**cfg.train, **cfg.method_train.get(method, {}), "seed": seed, "shots": shots},
@@ -71,6 +72,7 @@ def plan_runs(cfg: StudyConfig) -> list[RunSpec]:
             columns=columns,
             trial=trial,
         )
+        for model in cfg.model_names
         for entry in cfg.tasks
         for method in cfg.methods
         for shots in cfg.shots

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from clipgap.alphas import DEFAULT_ALPHAS
 from clipgap.record import AlphaPoint, RunRecord, Scores
-from clipgap.study.context import RunContext
+from clipgap.study.context import CONTROL, RunContext
 from clipgap.study.spec import RunSpec
 from clipgap.tracking import track_run
 
@@ -72,7 +72,7 @@ def execute_run(
     zero_shot = Scores(
         id=ctx.zero_shot_accuracy(run.task),
         dg={d: ctx.zero_shot_accuracy(d) for d in run.dg},
-        control={c: ctx.zero_shot_accuracy(c) for c in run.controls},
+        control={c: ctx.zero_shot_accuracy(c, CONTROL) for c in run.controls},
     )
     kinds = ctx.tracking if run_dir is not None else ()
     with track_run(kinds, run_dir, run.config()) as tracker:
@@ -130,13 +130,13 @@ def _scores(model, run: RunSpec, ctx: RunContext) -> Scores:
 
     embedded = model.image_tower_frozen
 
-    def acc(spec: str) -> float:
-        return float(split_accuracy(model, ctx.prepared(spec, "test", embedded=embedded)))
+    def acc(spec: str, split: str = "test") -> float:
+        return float(split_accuracy(model, ctx.prepared(spec, split, embedded=embedded)))
 
     return Scores(
         id=acc(run.task),
         dg={d: acc(d) for d in run.dg},
-        control={c: acc(c) for c in run.controls},
+        control={c: acc(c, CONTROL) for c in run.controls},
     )
 
 
@@ -186,15 +186,17 @@ def _along_alphas(model, run: RunSpec, ctx: RunContext, alphas: list[float]) -> 
     from clipgap.training import training_splits
 
     embedded = model.image_tower_frozen
-    specs = dict.fromkeys((run.task, *run.dg, *run.controls))
+    specs = dict.fromkeys((run.task, *run.dg))
     tasks = {f"test|{spec}": ctx.prepared(spec, "test", embedded=embedded) for spec in specs}
+    for spec in run.controls:
+        tasks[f"{CONTROL}|{spec}"] = ctx.prepared(spec, CONTROL, embedded=embedded)
     _, val_task = training_splits(ctx.task(run.task, "train"), run.train)
     if val_task is not None:
         tasks["val"] = val_task
     acc = accuracy_along_alphas(model, ctx.backbone, tasks, alphas, batch_size=run.eval.batch_size)
 
-    def test(spec: str, alpha: float) -> float:
-        return float(acc[f"test|{spec}"][alpha])
+    def test(spec: str, alpha: float, split: str = "test") -> float:
+        return float(acc[f"{split}|{spec}"][alpha])
 
     return {
         a: AlphaPoint(
@@ -202,7 +204,7 @@ def _along_alphas(model, run: RunSpec, ctx: RunContext, alphas: list[float]) -> 
             scores=Scores(
                 id=test(run.task, a),
                 dg={d: test(d, a) for d in run.dg},
-                control={c: test(c, a) for c in run.controls},
+                control={c: test(c, a, CONTROL) for c in run.controls},
             ),
             val_accuracy=None if val_task is None else float(acc["val"][a]),
         )

@@ -109,9 +109,11 @@ class WorldConfig:
 class PretrainConfig:
     """Contrastive pretraining of a world CLIP (AdamW, linear warmup then cosine decay).
 
-    ``threads``: torch threads while pretraining; None means ``$CLIPGAP_THREADS`` if set, else 1
-    (see :mod:`clipgap.world.threads`). A fixed count keeps the weights identical from run to
-    run whatever else the machine is doing; torch's previous setting is restored afterwards.
+    ``threads``: torch threads while pretraining (default 1, see :mod:`clipgap.world.threads`).
+    It is part of the config because it changes the last bits of the weights: a fixed count keeps
+    them identical from run to run whatever else the machine is doing, and a command's
+    ``--threads`` never changes it (a variant such as ``world:pretrain.threads=2`` does). Torch's
+    previous setting is restored afterwards.
     """
 
     steps: int = 400
@@ -119,7 +121,7 @@ class PretrainConfig:
     lr: float = 1e-3
     weight_decay: float = 0.1
     warmup_steps: int = 20
-    threads: int | None = None
+    threads: int = 1
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -135,5 +137,5 @@ class PretrainConfig:
             raise ConfigError(
                 f"pretrain warmup_steps={self.warmup_steps}: expected 0..{self.steps - 1}"
             )
-        if self.threads is not None and self.threads < 1:
-            raise ConfigError(f"pretrain threads={self.threads}: expected >= 1 (or unset)")
+        if self.threads < 1:
+            raise ConfigError(f"pretrain threads={self.threads}: expected >= 1")

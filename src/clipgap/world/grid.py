@@ -6,7 +6,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from clipgap.errors import ConfigError
-from clipgap.world.tasks import check_style, render_split, world_tasks
+from clipgap.world.tasks import check_style, render_split, task_spec
 
 HEADER = 14
 LABEL = 56
@@ -29,7 +29,7 @@ def sample_grid(
         raise ConfigError(f"per_class={per_class}: expected 1..32")
     if not 1 <= scale <= 16:
         raise ConfigError(f"scale={scale}: expected 1..16")
-    spec = world_tasks.get(task)
+    spec = task_spec(task)
     for style in styles:
         check_style(style)
     n_classes = len(spec.class_names)

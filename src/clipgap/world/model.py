@@ -1,9 +1,13 @@
-"""The world CLIPs (``world``, ``world-tiny``): open_clip models pretrained here, then cached.
+"""The world CLIPs (``world``, ``world-tiny`` and their variants ``world:KEY=VALUE[,...]``):
+open_clip models pretrained here, then cached.
 
 A checkpoint lives in ``cache_dir("world")`` under a name keyed by a hash of the world config,
-the model config and the pretraining config (with the torch thread count it runs with), next to
-a sha256 sidecar (written last). A checkpoint whose hash does not match (truncated, corrupt) is
-reported and retrained, never used.
+the model config and the pretraining config (its torch thread count included), next to a sha256
+sidecar (written last). A checkpoint whose hash does not match (truncated, corrupt) is reported
+and retrained, never used. A variant (:mod:`clipgap.world.dials`) is keyed by its configs, not
+by how its name is spelled: a variant whose dials equal the defaults reuses the default weights.
+Every world model is registered with :mod:`clipgap.backbones`: the registered names as named
+models, their variants as the ``world:`` (``world-tiny:``) model scheme.
 """
 
 from __future__ import annotations
@@ -18,21 +22,22 @@ import open_clip
 import safetensors.torch
 import torch
 
-from clipgap.backbones import named_models
+from clipgap.backbones import named_models, schemes
 from clipgap.backbones.open_clip_backbone import OpenClipBackbone, load_open_clip
 from clipgap.data import digest
 from clipgap.errors import ModelError
 from clipgap.paths import atomic_write_bytes, atomic_write_text, cache_dir
 from clipgap.registry import Registry
 from clipgap.world.config import PretrainConfig, WorldConfig
+from clipgap.world.dials import apply_dials
 from clipgap.world.pretrain import PretrainLog, pretrain
-from clipgap.world.threads import resolve_threads
 
 log = logging.getLogger(__name__)
 
 # Bump whenever pretraining itself changes the weights it writes, so older checkpoints are never
 # reused under a new meaning. 2: a fixed thread count (version 1 timed steps to pick it, so the
-# same key could hold different weights).
+# same key could hold different weights). The count moved into PretrainConfig (default 1) without
+# a bump: the key hashes the same dict as before, so the default weights keep their key.
 PRETRAIN_VERSION = 2
 
 CONFIG_DIR = Path(__file__).parent
@@ -40,28 +45,44 @@ CONFIG_DIR = Path(__file__).parent
 
 @dataclass(frozen=True)
 class WorldModel:
-    """A world CLIP: architecture ``CONFIG_DIR/<config_file>``, pretrained with ``pretrain``."""
+    """A world CLIP: architecture ``CONFIG_DIR/<config_file>``, pretrained with ``pretrain``.
+
+    ``name`` is what the model is called (a backbone's ``spec``); ``base`` is the registered
+    model a variant turns dials of (None for a registered model itself): it names the cache file
+    and enters the key in place of ``name``.
+    """
 
     name: str
     config_file: str
     pretrain: PretrainConfig
     world: WorldConfig = field(default_factory=WorldConfig)
+    base: str | None = None
 
     @property
     def config_path(self) -> Path:
         return CONFIG_DIR / self.config_file
 
-    def threads(self) -> int:
-        """The torch thread count pretraining runs with (it changes the last bits of weights)."""
-        return resolve_threads(self.pretrain.threads)
+    @property
+    def family(self) -> str:
+        """The registered model this one is (or is a variant of)."""
+        return self.base or self.name
 
     def key(self) -> str:
         """Hash of everything that determines the pretrained weights on one machine."""
         arch = json.loads(self.config_path.read_text())
-        training = {**asdict(self.pretrain), "threads": self.threads()}
         return digest(
-            PRETRAIN_VERSION, self.name, arch, self.world.as_dict(), training, open_clip.__version__
+            PRETRAIN_VERSION,
+            self.family,
+            arch,
+            self.world.as_dict(),
+            asdict(self.pretrain),
+            open_clip.__version__,
         )
+
+    def variant(self, arg: str) -> WorldModel:
+        """This model with the dials ``arg`` (``KEY=VALUE[,KEY=VALUE]``) turned."""
+        name, world, pretrain = apply_dials(self.name, arg, self.world, self.pretrain)
+        return replace(self, name=name, world=world, pretrain=pretrain, base=self.name)
 
 
 world_models: Registry[WorldModel] = Registry("world model")
@@ -86,7 +107,7 @@ class Checkpoint:
 
 
 def checkpoint_path(model: WorldModel) -> Path:
-    return cache_dir("world") / f"{model.name}-{model.key()}.safetensors"
+    return cache_dir("world") / f"{model.family}-{model.key()}.safetensors"
 
 
 def _sha256(path: Path) -> str:
@@ -124,7 +145,7 @@ def _train(model: WorldModel, path: Path, *, progress: bool) -> dict:
         backbone.model,
         open_clip.get_tokenizer(model.config_path.stem),
         model.world,
-        replace(model.pretrain, threads=model.threads()),  # the count the key was built with
+        model.pretrain,
         progress=progress,
         desc=f"pretrain {model.name}",
     )
@@ -134,7 +155,7 @@ def _train(model: WorldModel, path: Path, *, progress: bool) -> dict:
         "model": model.name,
         "key": model.key(),
         "world": model.world.as_dict(),
-        "pretrain": {**asdict(model.pretrain), "threads": model.threads()},
+        "pretrain": asdict(model.pretrain),
         "first_loss": record.mean_loss(True),
         "last_loss": record.mean_loss(False),
         "seconds": record.seconds,
@@ -146,8 +167,23 @@ def _train(model: WorldModel, path: Path, *, progress: bool) -> dict:
     return info
 
 
+def world_model(name: str) -> WorldModel:
+    """The world model called ``name``: a registered one or a variant ``BASE:KEY=VALUE[,...]``.
+
+    UnknownNameError for another name, ConfigError for a malformed variant (naming the key)."""
+    base, colon, arg = name.partition(":")
+    if colon and base in world_models:
+        return world_models.get(base).variant(arg)
+    return world_models.get(name)
+
+
+def is_world_model(name: str | None) -> bool:
+    """Whether ``name`` names a world model (a registered one or a variant, valid or not)."""
+    return isinstance(name, str) and name.partition(":")[0] in world_models
+
+
 def _resolve(model: str | WorldModel) -> WorldModel:
-    return model if isinstance(model, WorldModel) else world_models.get(model)
+    return model if isinstance(model, WorldModel) else world_model(model)
 
 
 def ensure_checkpoint(
@@ -187,13 +223,17 @@ def load_world(
     return backbone.to(device)
 
 
+def _own_weights(name: str, pretrained: str | None) -> None:
+    if pretrained is not None:
+        raise ModelError(
+            f"model {name} carries its own weights (pretrained on the embedded world); "
+            f"do not pass --pretrained {pretrained}"
+        )
+
+
 def _loader(name: str):
     def load(pretrained: str | None = None, device: str = "cpu") -> OpenClipBackbone:
-        if pretrained is not None:
-            raise ModelError(
-                f"model {name} carries its own weights (pretrained on the embedded world); "
-                f"do not pass --pretrained {pretrained}"
-            )
+        _own_weights(name, pretrained)
         return load_world(name, device=device)
 
     load.__doc__ = f"The embedded-world CLIP {name!r} (pretrained and cached on first use)."
@@ -201,5 +241,15 @@ def _loader(name: str):
     return load
 
 
+def _variant_loader(name: str):
+    def load(arg: str, *, pretrained: str | None, device: str, spec: str) -> OpenClipBackbone:
+        _own_weights(spec, pretrained)
+        return load_world(world_models.get(name).variant(arg), device=device)
+
+    load.__doc__ = f"A variant {name}:KEY=VALUE[,KEY=VALUE] of {name!r} (see clipgap.world.dials)."
+    return load
+
+
 for _name in world_models.names():
     named_models.register(_name)(_loader(_name))
+    schemes.register(_name)(_variant_loader(_name))

@@ -3,8 +3,9 @@
 The model is an open_clip ``CLIP`` built from a JSON config; the loss is open_clip's
 ``ClipLoss``. Every step draws a new batch from a seed derived from (world seed, pretraining
 seed, step), so a run is reproducible and never sees the same scene twice. Pretraining runs with
-a fixed torch thread count (:func:`clipgap.world.threads.resolve_threads`): on one machine the
-same config always gives byte-identical weights, whatever else the machine is doing.
+the torch thread count its config names (``PretrainConfig.threads``, see
+:mod:`clipgap.world.threads`): on one machine the same config always gives byte-identical
+weights, whatever else the machine is doing.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from clipgap.world.captions import make_captions
 from clipgap.world.config import PretrainConfig, WorldConfig
 from clipgap.world.render import render
 from clipgap.world.scenes import sample_scenes
-from clipgap.world.threads import resolve_threads
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ def pretrain(
     loss_fn = ClipLoss()
     record = PretrainLog()
     start = time.perf_counter()
-    with torch_threads(resolve_threads(cfg.threads)), torch.random.fork_rng(devices=[]):
+    with torch_threads(cfg.threads), torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         opt = _optimizer(net, cfg)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, cfg))

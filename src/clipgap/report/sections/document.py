@@ -12,6 +12,7 @@ from clipgap.report.figures.canvas import Plot
 from clipgap.report.formats.blocks import Block, Bullets, Heading, Image, Paragraph, Verdict
 from clipgap.report.formatting import MISSING, num
 from clipgap.report.labels import method_label, order_arms
+from clipgap.report.sections.confound import confound_section, controls_section
 from clipgap.report.sections.difficulty import difficulty_section, statistics_section
 from clipgap.report.sections.interpolation import frontier_section
 from clipgap.report.sections.outcomes import accuracy_section, method_section, shots_section
@@ -42,6 +43,8 @@ def document(study: Study, analysis: Analysis, plots: list[Plot], *, figures: st
     blocks += [Paragraph(READING), Heading("Claims"), Paragraph(claims_scope(analysis))]
     blocks += [Verdict(c.key, c.statement, c.status, c.evidence) for c in analysis.claims]
     blocks += difficulty_section(analysis.difficulty)
+    blocks += confound_section(analysis.difficulty, _paper_means(analysis))
+    blocks += controls_section(study.records)
     blocks += method_section(analysis.methods, analysis.cells)
     blocks += accuracy_section(analysis.frame)
     blocks += shots_section(analysis.shots)
@@ -56,6 +59,11 @@ def document(study: Study, analysis: Analysis, plots: list[Plot], *, figures: st
     blocks += runs_section(study)
     blocks += failed_section(study)
     return blocks
+
+
+def _paper_means(analysis: Analysis):
+    """The per-task paper-method means of the first claim group (None: none)."""
+    return next((m for m in analysis.means.values() if len(m)), None)
 
 
 def _listing(values) -> str:
