@@ -272,7 +272,7 @@ def test_study_runs_get_progress_bars_only_on_a_terminal(tmp_path, monkeypatch):
     class Stop(Exception):
         pass
 
-    def for_study(cfg, out, *, progress=False):
+    def for_study(cfg, out, *, progress=False, model=None):
         raise Stop(progress)
 
     monkeypatch.setattr(attempt.RunContext, "for_study", staticmethod(for_study))

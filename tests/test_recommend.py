@@ -176,12 +176,17 @@ def test_tasks_missing_for_one_method_are_left_out():
     assert rec.tasks == ("world:t1", "world:t2", "world:t3", "world:t4", "world:t5")
 
 
-def test_far_outside_the_studied_range_warns():
-    rec = recommend_from_difficulty(new_task(2.0), crossing_study(), measure="silhouette_modality")
-    (warning,) = [w for w in rec.warnings if "outside" in w]
-    assert "outside the studied range [0.2, 0.8]" in warning and "25%" in warning
-    near = recommend_from_difficulty(new_task(0.9), crossing_study(), measure="silhouette_modality")
-    assert not [w for w in near.warnings if "outside" in w]  # 0.1 is within 25% of the span
+def test_outside_the_studied_range_warns():
+    for x in (2.0, 0.81):  # far outside, and just outside [0.2, 0.8]
+        rec = recommend_from_difficulty(
+            new_task(x), crossing_study(), measure="silhouette_modality"
+        )
+        (warning,) = [w for w in rec.warnings if "outside" in w]
+        assert "outside the studied range [0.2, 0.8]: the predictions extrapolate" in warning
+    inside = recommend_from_difficulty(
+        new_task(0.8), crossing_study(), measure="silhouette_modality"
+    )
+    assert not [w for w in inside.warnings if "outside" in w]  # the range's own end
 
 
 def test_an_outcome_missing_from_the_study_leaves_the_objective():

@@ -73,8 +73,9 @@ def outcome_predictions(
 
 
 def outside_range(run: NestedRun, values: dict[str, float], far: float) -> list[str]:
-    """One line per measure of the chosen predictor whose new value lies beyond the studied
-    range by more than ``far`` of its span (the predictions extrapolate)."""
+    """One line per measure of the chosen predictor whose new value lies outside the studied
+    range widened by ``far`` of its span on each side (0: the range itself): the predictions
+    extrapolate."""
     cand = run.cands[run.best]
     out = []
     for f in cand.features:
@@ -84,9 +85,9 @@ def outside_range(run: NestedRun, values: dict[str, float], far: float) -> list[
         span = hi - lo
         if lo - far * span <= x0 <= hi + far * span and math.isfinite(x0):
             continue
+        beyond = f" by more than {far:.0%} of its span" if far > 0 else ""
         out.append(
             f"the new task's {f} = {x0:.4g} lies outside the studied range [{lo:.4g}, "
-            f"{hi:.4g}] by more than {far:.0%} of its span: the predictions extrapolate, "
-            f"trust them less"
+            f"{hi:.4g}]{beyond}: the predictions extrapolate, trust them less"
         )
     return out

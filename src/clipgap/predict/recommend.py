@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 MIN_TASKS = MIN_NESTED_TASKS  # nested LOTO: one task held out, inner lines on n - 2 >= 3
 NAN = float("nan")
-FAR_OUTSIDE = 0.25  # warn when the new task's measure lies beyond the range by > 25% of its span
+FAR_OUTSIDE = 0.0  # warn when the new task's measure lies outside the studied range at all
 
 
 def _value(difficulty: Difficulty | Mapping, measure: str) -> float | None:

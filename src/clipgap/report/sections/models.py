@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from clipgap.record import OUTCOME_LABELS
 from clipgap.report.dial import DIAL_MEASURES, DialAnalysis
 from clipgap.report.figures.canvas import Plot, arm_styles, save
 from clipgap.report.formats.blocks import Block, Heading, Image, Paragraph, Table
 from clipgap.report.formatting import MISSING, num
-from clipgap.report.labels import MEASURE_NAMES, OUTCOME_LABELS, OUTCOMES, method_label, order_arms
+from clipgap.report.labels import MEASURE_NAMES, OUTCOMES, method_label, order_arms
 
 DIAL_FIGURE = "dial_outcomes.png"
 
