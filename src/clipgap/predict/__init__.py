@@ -10,7 +10,6 @@ to measure the new task's difficulty. Outcomes and their labels come from
 from clipgap.predict.honest import NestedOptions, NestedQuality, nested_quality
 from clipgap.predict.measures import MeasureComparison, MeasureRank, MeasureScore, compare_measures
 from clipgap.predict.objective import DEFAULT_OBJECTIVE, OBJECTIVE_KEYS, parse_objective
-from clipgap.predict.quality import LotoQuality
 from clipgap.predict.recommend import recommend, recommend_from_difficulty
 from clipgap.predict.result import MethodPrediction, OutcomePrediction, Recommendation
 from clipgap.predict.table import POOLED, StudyTable, read_study, study_table
@@ -19,7 +18,6 @@ __all__ = [
     "DEFAULT_OBJECTIVE",
     "OBJECTIVE_KEYS",
     "POOLED",
-    "LotoQuality",
     "MeasureComparison",
     "MeasureRank",
     "MeasureScore",
