@@ -12,10 +12,9 @@ import numpy as np
 
 from clipgap.predict.honest import NestedQuality, conformal_half_width
 from clipgap.predict.result import OutcomePrediction
+from clipgap.stats import NAN
 from clipgap.stats.candidates import design
 from clipgap.stats.nested import NestedRun, ols_half_width
-
-NAN = float("nan")
 
 
 def new_row(run: NestedRun, values: dict[str, float]) -> np.ndarray:

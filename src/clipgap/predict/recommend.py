@@ -24,12 +24,12 @@ from clipgap.predict.ranking import class_counts, measure_columns
 from clipgap.predict.result import MethodPrediction, Recommendation
 from clipgap.predict.table import StudyTable, check_measure, study_table
 from clipgap.record import DIFFICULTY_KEYS, OUTCOME_LABELS, Difficulty, RunRecord
+from clipgap.stats import NAN
 from clipgap.stats.nested import MIN_NESTED_TASKS
 
 log = logging.getLogger(__name__)
 
 MIN_TASKS = MIN_NESTED_TASKS  # nested LOTO: one task held out, inner lines on n - 2 >= 3
-NAN = float("nan")
 FAR_OUTSIDE = 0.0  # warn when the new task's measure lies outside the studied range at all
 
 
